@@ -1,0 +1,16 @@
+//! Keyholder's rules: types, the permission catalogue, the policy engine, the services and the
+//! ports. No web and no database crate: the API reaches data only through [`services`], and
+//! every service method takes the acting [`policy::Subject`] first and asks the engine.
+
+pub mod defaults;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod password;
+pub mod permission;
+pub mod policy;
+pub mod ports;
+pub mod services;
+pub mod tokens;
+
+pub use error::{DomainError, FieldError, Result};

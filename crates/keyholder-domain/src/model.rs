@@ -1,0 +1,222 @@
+//! The records the rules talk about. The store converts its rows into these at its edge.
+
+use crate::ids::*;
+use crate::permission::{CategoryFlags, PermissionSet};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudentGroupType {
+    AcademicLevel,
+    RegistrationGroup,
+    House,
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSettings {
+    /// R3: which student-group types restrict access.
+    pub restricted_group_types: Vec<StudentGroupType>,
+    /// S3: whether one account may be linked to several staff records.
+    pub several_staff_per_user: bool,
+    /// G2: whether high-level permissions need a proven second factor. Whatever this says,
+    /// `admin.*` and sensitive categories always do.
+    pub second_factor_for_high_level: bool,
+}
+
+impl Default for OrgSettings {
+    fn default() -> Self {
+        OrgSettings {
+            restricted_group_types: vec![StudentGroupType::RegistrationGroup],
+            several_staff_per_user: false,
+            second_factor_for_high_level: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    pub id: OrgId,
+    pub slug: String,
+    pub name: String,
+    pub settings: OrgSettings,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Pending,
+    Active,
+    Deactivated,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Pending => "pending",
+            UserStatus::Active => "active",
+            UserStatus::Deactivated => "deactivated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserStatus> {
+        match s {
+            "pending" => Some(UserStatus::Pending),
+            "active" => Some(UserStatus::Active),
+            "deactivated" => Some(UserStatus::Deactivated),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for UserStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Second-factor state of an account (A5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TotpState {
+    /// Base32 secret, set at setup.
+    pub secret: Option<String>,
+    /// True once confirmed with a code: from then on the key is enrolled.
+    pub confirmed: bool,
+    /// The last time step accepted, so that no code is accepted twice.
+    pub last_step: Option<i64>,
+}
+
+impl TotpState {
+    pub fn enrolled(&self) -> bool {
+        self.confirmed && self.secret.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub title: Option<String>,
+    pub forename: String,
+    pub surname: String,
+    pub job_title: Option<String>,
+    pub user_group_id: GroupId,
+    pub status: UserStatus,
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+    pub password_changed_at: Option<OffsetDateTime>,
+    pub last_login_at: Option<OffsetDateTime>,
+    pub totp: TotpState,
+    /// Bumped to end every session of the account at once (U5, A6).
+    pub token_version: i64,
+    pub version: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A user as a list shows it, with what its group makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserView {
+    pub user: User,
+    pub group_name: String,
+    /// Holds `admin.manage_users` through an active group.
+    pub elevated: bool,
+    /// Holds `admin.manage_system` through an active group.
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGroup {
+    pub id: GroupId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub active: bool,
+    pub system_permissions: PermissionSet,
+    pub category_permissions: Vec<(CategoryId, CategoryFlags)>,
+    pub version: i64,
+}
+
+impl UserGroup {
+    pub fn flags_for(&self, category: CategoryId) -> CategoryFlags {
+        self.category_permissions
+            .iter()
+            .find(|(c, _)| *c == category)
+            .map(|(_, f)| *f)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemberCounts {
+    pub active: u64,
+    pub deactivated: u64,
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub id: CategoryId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub parent_id: Option<CategoryId>,
+    pub sensitive: bool,
+    pub position: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub second_factor: bool,
+    pub token_version: i64,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub hash: String,
+    pub session_id: SessionId,
+    pub org_id: OrgId,
+    pub spent: bool,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Failed-login counters for one login key (a user id, or an unknown login), kept in the
+/// database so that every replica agrees (A2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginThrottle {
+    pub key: String,
+    pub org_id: OrgId,
+    pub failures: i32,
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: AuditId,
+    pub org_id: OrgId,
+    pub at: OffsetDateTime,
+    pub kind: String,
+    pub actor_id: Option<UserId>,
+    pub target_type: Option<String>,
+    pub target_id: Option<uuid::Uuid>,
+    pub staff_id: Option<uuid::Uuid>,
+    /// `{field: [before, after]}`.
+    pub changes: serde_json::Value,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// Who asked, from where: carried into audit entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}

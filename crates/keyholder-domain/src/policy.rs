@@ -1,0 +1,363 @@
+//! The policy engine: pure, default deny, an explicit deny (a block) beats any grant.
+//!
+//! Given a [`Subject`] (who, with the permissions in effect after G2), an [`Action`] and a
+//! [`Resource`], [`decide`] answers a [`Decision`] with the rule ids and facts that decided it.
+
+use crate::ids::*;
+use crate::model::{Category, OrgSettings, UserGroup};
+use crate::permission::{CategoryFlags, Permission, PermissionSet};
+use serde::Serialize;
+
+/// Who is asking, as the engine sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub user_id: UserId,
+    pub org_id: OrgId,
+    pub org_slug: String,
+    pub session_id: SessionId,
+    /// The session proved a second factor at login (A1 `amr`).
+    pub second_factor: bool,
+    /// A3: nothing but a password change until it is done.
+    pub must_change_password: bool,
+    /// What the user's group grants, before G2.
+    pub held: PermissionSet,
+    /// What is in effect in this session, after G2.
+    pub permissions: PermissionSet,
+    /// Category flags in effect in this session, after G2.
+    pub category_flags: Vec<(CategoryId, CategoryFlags)>,
+    /// R3/R4: the restricting student groups whose allow-list names this user (sorted).
+    pub allowed_groups: Vec<StudentGroupId>,
+    /// R5: students blocked for this user (sorted).
+    pub blocked_students: Vec<StudentId>,
+}
+
+impl Subject {
+    pub fn holds(&self, p: Permission) -> bool {
+        self.permissions.contains(p)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.holds(Permission::AdminManageSystem)
+    }
+
+    pub fn flags_for(&self, category: CategoryId) -> CategoryFlags {
+        self.category_flags
+            .iter()
+            .find(|(c, _)| *c == category)
+            .map(|(_, f)| *f)
+            .unwrap_or_default()
+    }
+}
+
+/// What the subject wants to do. Each route names exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Any signed-in member of the org: read the org's name and slug.
+    ReadOrg,
+    ReadOrgSettings,
+    EditOrgSettings,
+    /// The caller's own account (`/v1/me`): any signed-in user, even under A3.
+    ReadOwnAccount,
+    /// Enrol or remove one's own second factor.
+    ManageOwnSecondFactor,
+    ListUsers,
+    ReadUser,
+    CreateUser,
+    EditUser,
+    ListUserGroups,
+    ReadUserGroup,
+    CreateUserGroup,
+    EditUserGroup,
+    DeleteUserGroup,
+    /// G4: hand out the permissions of a group (create/edit it, or move a user into it).
+    GrantGroup,
+    ListCategories,
+    ReadAudit,
+    /// R10: ask the engine about someone else.
+    ExplainAccess,
+    ListStudents,
+    ViewStudent,
+}
+
+impl Action {
+    /// The permission an action needs, if any (G1).
+    pub fn required_permission(self) -> Option<Permission> {
+        use Action::*;
+        match self {
+            ReadOrg | ReadOwnAccount | ManageOwnSecondFactor | ListCategories | GrantGroup => None,
+            ReadOrgSettings | EditOrgSettings => Some(Permission::AdminManageSystem),
+            ListUsers | ReadUser | CreateUser | EditUser | ListUserGroups | ReadUserGroup
+            | CreateUserGroup | EditUserGroup | DeleteUserGroup | ExplainAccess => {
+                Some(Permission::AdminManageUsers)
+            }
+            ReadAudit => Some(Permission::AuditsView),
+            ListStudents => Some(Permission::StudentsList),
+            ViewStudent => Some(Permission::StudentsView),
+        }
+    }
+
+    /// A3: what an account that must change its password may still do.
+    fn allowed_before_password_change(self) -> bool {
+        matches!(self, Action::ReadOwnAccount)
+    }
+}
+
+/// The facts about a student that R4 and R5 need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentFacts {
+    pub id: StudentId,
+    /// The student's groups whose type restricts access in this org (R3).
+    pub restricting_groups: Vec<StudentGroupId>,
+}
+
+/// What the action is done to.
+#[derive(Debug, Clone, Copy)]
+pub enum Resource<'a> {
+    /// The org itself, or a collection in it.
+    Org(OrgId),
+    /// The permissions a group would hand out (G4).
+    Grant {
+        org: OrgId,
+        permissions: PermissionSet,
+        categories: &'a [(CategoryId, CategoryFlags)],
+    },
+    Student {
+        org: OrgId,
+        facts: &'a StudentFacts,
+    },
+}
+
+impl Resource<'_> {
+    fn org(&self) -> OrgId {
+        match self {
+            Resource::Org(org) => *org,
+            Resource::Grant { org, .. } | Resource::Student { org, .. } => *org,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reasons: Vec<Reason>,
+}
+
+impl Decision {
+    fn deny(rule: &'static str, detail: String) -> Decision {
+        Decision {
+            allowed: false,
+            reasons: vec![Reason { rule, detail }],
+        }
+    }
+
+    /// The first rule that denied, if the decision is a denial.
+    pub fn denying_rule(&self) -> Option<&Reason> {
+        if self.allowed {
+            None
+        } else {
+            self.reasons.first()
+        }
+    }
+
+    /// Turns a denial into the error the caller sees: T1 is a 404 (a foreign record is not
+    /// revealed), A3 its own error, everything else a 403 naming the rule.
+    pub fn into_result(self) -> crate::error::Result<()> {
+        use crate::error::DomainError;
+        match self.denying_rule() {
+            None => Ok(()),
+            Some(r) if r.rule == "T1" => Err(DomainError::NotFound),
+            Some(r) if r.rule == "A3" => Err(DomainError::PasswordChangeRequired),
+            Some(r) => Err(DomainError::Forbidden {
+                rule: r.rule,
+                detail: r.detail.clone(),
+            }),
+        }
+    }
+}
+
+/// The engine. Pure: no I/O, no clock.
+pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Decision {
+    if resource.org() != subject.org_id {
+        return Decision::deny("T1", "the resource belongs to another organisation".into());
+    }
+    if subject.must_change_password && !action.allowed_before_password_change() {
+        return Decision::deny(
+            "A3",
+            "the account must change its password before anything else".into(),
+        );
+    }
+    // An explicit deny beats any grant: blocks are looked at before permissions.
+    if let Resource::Student { facts, .. } = resource {
+        if subject.blocked_students.binary_search(&facts.id).is_ok() {
+            return Decision::deny(
+                "R5",
+                format!("student {} is blocked for this user", facts.id),
+            );
+        }
+    }
+    let mut reasons = Vec::with_capacity(2);
+    if let Some(p) = action.required_permission() {
+        if !subject.permissions.contains(p) {
+            if subject.held.contains(p) {
+                return Decision::deny(
+                    "G2",
+                    format!(
+                        "`{}` is high level and this session did not prove a second factor",
+                        p.key()
+                    ),
+                );
+            }
+            return Decision::deny(
+                "G1",
+                format!("the user's group does not grant `{}`", p.key()),
+            );
+        }
+        reasons.push(Reason {
+            rule: "G1",
+            detail: format!("the user's group grants `{}`", p.key()),
+        });
+    }
+    match resource {
+        Resource::Org(_) => {
+            if reasons.is_empty() {
+                reasons.push(Reason {
+                    rule: "T1",
+                    detail: "a signed-in member of the organisation".into(),
+                });
+            }
+        }
+        Resource::Grant {
+            permissions,
+            categories,
+            ..
+        } => {
+            if let Some(reason) = escalation(subject, permissions, categories) {
+                return Decision::deny("G4", reason);
+            }
+            reasons.push(Reason {
+                rule: "G4",
+                detail: "the user holds every permission the group grants".into(),
+            });
+        }
+        Resource::Student { facts, .. } => {
+            for g in &facts.restricting_groups {
+                if subject.allowed_groups.binary_search(g).is_err() {
+                    return Decision::deny(
+                        "R4",
+                        format!("the user is not on the allow-list of restricting group {g}"),
+                    );
+                }
+            }
+            reasons.push(Reason {
+                rule: "R4",
+                detail: format!(
+                    "on the allow-list of all {} restricting groups of the student",
+                    facts.restricting_groups.len()
+                ),
+            });
+        }
+    }
+    Decision {
+        allowed: true,
+        reasons,
+    }
+}
+
+/// G4: what the grant would hand out that the subject does not hold, if anything.
+fn escalation(
+    subject: &Subject,
+    permissions: PermissionSet,
+    categories: &[(CategoryId, CategoryFlags)],
+) -> Option<String> {
+    if permissions.contains(Permission::AdminManageSystem) && !subject.is_admin() {
+        return Some("only admins can grant `admin.manage_system`".into());
+    }
+    let missing = permissions.difference(subject.permissions);
+    if !missing.is_empty() {
+        return Some(format!(
+            "the user does not hold {}",
+            missing
+                .iter()
+                .map(|p| format!("`{}`", p.key()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for (category, flags) in categories {
+        if !flags.is_subset_of(subject.flags_for(*category)) {
+            return Some(format!(
+                "the user does not hold every flag the group grants on category {category}"
+            ));
+        }
+    }
+    None
+}
+
+/// G1/G2: the permissions and category flags a group puts in effect in one session.
+/// An inactive group grants nothing; without a second factor only the low-level ones hold,
+/// unless the org switched that off, which it can never do for `admin.*` or sensitive
+/// categories.
+pub fn effective_permissions(
+    group: &UserGroup,
+    categories: &[Category],
+    second_factor: bool,
+    settings: &OrgSettings,
+) -> (PermissionSet, Vec<(CategoryId, CategoryFlags)>) {
+    if !group.active {
+        return (PermissionSet::EMPTY, Vec::new());
+    }
+    if second_factor {
+        return (group.system_permissions, group.category_permissions.clone());
+    }
+    let relaxed = !settings.second_factor_for_high_level;
+    let mut permissions = group
+        .system_permissions
+        .intersection(PermissionSet::low_level());
+    if relaxed {
+        for p in group.system_permissions.iter() {
+            if !p.key().starts_with("admin.") {
+                permissions.insert(p);
+            }
+        }
+    }
+    let flags = group
+        .category_permissions
+        .iter()
+        .map(|(c, f)| {
+            if relaxed && !is_sensitive(*c, categories) {
+                (*c, *f)
+            } else {
+                (*c, f.low_level())
+            }
+        })
+        .filter(|(_, f)| !f.is_none())
+        .collect();
+    (permissions, flags)
+}
+
+/// A category is sensitive if it or any of its ancestors is.
+pub fn is_sensitive(id: CategoryId, categories: &[Category]) -> bool {
+    let mut current = Some(id);
+    let mut hops = 0;
+    while let Some(c) = current.and_then(|id| categories.iter().find(|c| c.id == id)) {
+        if c.sensitive {
+            return true;
+        }
+        current = c.parent_id;
+        hops += 1;
+        if hops > categories.len() {
+            break;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,387 @@
+//! A1–A3, A5 at login: sign-in, refresh with rotation and reuse detection, logout, and turning
+//! an access token into a [`Subject`].
+
+use super::*;
+use crate::password::Verified;
+use crate::policy::effective_permissions;
+use crate::tokens::{Claims, normalise_recovery_code, random_token, secret_hash, totp};
+
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    pub org: String,
+    pub login: String,
+    pub password: String,
+    pub totp_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub second_factor: bool,
+    pub must_change_password: bool,
+}
+
+/// Why a login attempt failed, as the audit trail records it (the caller sees less).
+enum Failure {
+    Password,
+    SecondFactor,
+}
+
+impl Keyholder {
+    /// A1/A2: the same answer, in about the same time, for an unknown login and a wrong password.
+    pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<TokenPair> {
+        let login = req.login.trim().to_lowercase();
+        let (org, user) = {
+            let mut tx = self.tx().await?;
+            let org = tx.org_by_slug(req.org.trim()).await?;
+            let user = match &org {
+                Some(org) => tx.user_by_login(org.id, &login).await?,
+                None => None,
+            };
+            (org, user)
+        };
+        let throttle_key = match &user {
+            Some(u) => format!("user:{}", u.id),
+            None => format!("login:{login}"),
+        };
+        if let Some(org) = &org {
+            let mut tx = self.tx().await?;
+            if let Some(t) = tx.throttle(org.id, &throttle_key).await?
+                && let Some(until) = t.locked_until
+                && until > now()
+            {
+                let secs = (until - now()).whole_seconds().max(1) as u64;
+                return Err(DomainError::AccountLocked {
+                    retry_after_secs: secs,
+                });
+            }
+        }
+        let hash = user
+            .as_ref()
+            .filter(|u| u.status == UserStatus::Active)
+            .and_then(|u| u.password_hash.as_deref());
+        let verified = self.hasher.verify(&req.password, hash).await?;
+        let Some(org) = org else {
+            return Err(DomainError::InvalidCredentials);
+        };
+        let Some(user) = user else {
+            self.login_failed(&org, None, &throttle_key, &login, Failure::Password, ctx)
+                .await?;
+            return Err(DomainError::InvalidCredentials);
+        };
+        if verified == Verified::No {
+            self.login_failed(
+                &org,
+                Some(&user),
+                &throttle_key,
+                &login,
+                Failure::Password,
+                ctx,
+            )
+            .await?;
+            return Err(DomainError::InvalidCredentials);
+        }
+        let mut updated = user.clone();
+        if let Verified::YesRehashed(h) = verified {
+            updated.password_hash = Some(h);
+        }
+        let mut second_factor = false;
+        let mut recovery_hash = None;
+        if updated.totp.enrolled()
+            && let Some(code) = req.totp_code.as_deref().filter(|c| !c.trim().is_empty())
+        {
+            let secret = updated.totp.secret.clone().unwrap_or_default();
+            let step = totp::matching_step(&secret, code, now().unix_timestamp() as u64)?;
+            match step {
+                Some(step) if updated.totp.last_step.is_none_or(|last| step > last) => {
+                    updated.totp.last_step = Some(step);
+                    second_factor = true;
+                }
+                Some(_) => {}
+                None => recovery_hash = Some(secret_hash(&normalise_recovery_code(code))),
+            }
+            if !second_factor && recovery_hash.is_none() {
+                self.login_failed(
+                    &org,
+                    Some(&user),
+                    &throttle_key,
+                    &login,
+                    Failure::SecondFactor,
+                    ctx,
+                )
+                .await?;
+                return Err(DomainError::InvalidSecondFactor);
+            }
+        }
+        let mut tx = self.tx().await?;
+        if let Some(h) = &recovery_hash {
+            if !tx.spend_recovery_code(org.id, user.id, h).await? {
+                drop(tx);
+                self.login_failed(
+                    &org,
+                    Some(&user),
+                    &throttle_key,
+                    &login,
+                    Failure::SecondFactor,
+                    ctx,
+                )
+                .await?;
+                return Err(DomainError::InvalidSecondFactor);
+            }
+            second_factor = true;
+        }
+        updated.last_login_at = Some(now());
+        updated.version += 1;
+        if !tx.update_user(&updated, user.version).await? {
+            // A concurrent login used the same code, or the account changed under us.
+            return Err(DomainError::InvalidSecondFactor);
+        }
+        tx.clear_throttle(org.id, &throttle_key).await?;
+        let pair = self
+            .open_session(tx.as_mut(), &org, &updated, second_factor)
+            .await?;
+        Audit {
+            org: org.id,
+            kind: "auth.login_succeeded",
+            actor: Some(user.id),
+            target: Some(("user", user.id.0)),
+            changes: serde_json::json!({
+                "second_factor": second_factor,
+                "recovery_code_used": recovery_hash.is_some(),
+            }),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(pair)
+    }
+
+    async fn login_failed(
+        &self,
+        org: &Org,
+        user: Option<&User>,
+        key: &str,
+        login: &str,
+        failure: Failure,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let mut tx = self.tx().await?;
+        let mut t = tx
+            .throttle(org.id, key)
+            .await?
+            .unwrap_or_else(|| LoginThrottle {
+                key: key.to_owned(),
+                org_id: org.id,
+                failures: 0,
+                locked_until: None,
+            });
+        t.failures += 1;
+        let over = t.failures - self.config.lockout_threshold;
+        let locks = over >= 0;
+        if locks {
+            let secs =
+                (self.config.lockout_base_secs << over.min(20)).min(self.config.lockout_max_secs);
+            t.locked_until = Some(now() + time::Duration::seconds(secs));
+        }
+        tx.save_throttle(&t).await?;
+        let reason = match failure {
+            Failure::Password => "password",
+            Failure::SecondFactor => "second_factor",
+        };
+        let target = user.map(|u| ("user", u.id.0));
+        Audit {
+            org: org.id,
+            kind: "auth.login_failed",
+            actor: None,
+            target,
+            changes: serde_json::json!({"login": login, "reason": reason, "failures": t.failures}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        if locks {
+            Audit {
+                org: org.id,
+                kind: "auth.locked",
+                actor: None,
+                target,
+                changes: serde_json::json!({
+                    "login": login,
+                    "locked_until": t.locked_until.map(|u| u.unix_timestamp()),
+                }),
+            }
+            .write(tx.as_mut(), ctx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn open_session(
+        &self,
+        tx: &mut dyn Tx,
+        org: &Org,
+        user: &User,
+        second_factor: bool,
+    ) -> Result<TokenPair> {
+        let session = Session {
+            id: SessionId::new(),
+            org_id: org.id,
+            user_id: user.id,
+            second_factor,
+            token_version: user.token_version,
+            created_at: now(),
+            expires_at: now() + time::Duration::seconds(self.config.session_ttl_secs),
+            revoked: false,
+        };
+        tx.insert_session(&session).await?;
+        self.issue(tx, org, user, &session).await
+    }
+
+    async fn issue(
+        &self,
+        tx: &mut dyn Tx,
+        org: &Org,
+        user: &User,
+        session: &Session,
+    ) -> Result<TokenPair> {
+        let refresh = random_token(32);
+        tx.insert_refresh_token(&RefreshToken {
+            hash: secret_hash(&refresh),
+            session_id: session.id,
+            org_id: org.id,
+            spent: false,
+            expires_at: session.expires_at,
+        })
+        .await?;
+        let iat = now().unix_timestamp();
+        let mut amr = vec!["pwd".to_owned()];
+        if session.second_factor {
+            amr.push("otp".to_owned());
+        }
+        let claims = Claims {
+            sub: user.id,
+            org: org.id,
+            org_slug: org.slug.clone(),
+            sid: session.id,
+            ver: user.token_version,
+            amr,
+            iat,
+            exp: iat + self.config.access_ttl_secs,
+        };
+        Ok(TokenPair {
+            access_token: self.keys.sign(&claims)?,
+            expires_in: self.config.access_ttl_secs,
+            refresh_token: refresh,
+            second_factor: session.second_factor,
+            must_change_password: user.must_change_password,
+        })
+    }
+
+    /// A1: rotates the refresh token; a spent one presented again revokes its whole family.
+    pub async fn refresh(&self, refresh_token: &str, ctx: &RequestContext) -> Result<TokenPair> {
+        let hash = secret_hash(refresh_token.trim());
+        let mut tx = self.tx().await?;
+        let Some(token) = tx.refresh_token(&hash).await? else {
+            return Err(DomainError::InvalidRefreshToken);
+        };
+        let Some(facts) = tx.auth_facts(token.session_id).await? else {
+            return Err(DomainError::InvalidRefreshToken);
+        };
+        if token.spent || !tx.spend_refresh_token(&hash).await? {
+            tx.revoke_session(token.session_id).await?;
+            Audit {
+                org: token.org_id,
+                kind: "auth.refresh_token_reused",
+                actor: None,
+                target: Some(("user", facts.user.id.0)),
+                changes: serde_json::json!({"session_id": token.session_id}),
+            }
+            .write(tx.as_mut(), ctx)
+            .await?;
+            tx.commit().await?;
+            return Err(DomainError::InvalidRefreshToken);
+        }
+        if !session_live(&facts.session, &facts.user, facts.session.token_version)
+            || token.expires_at <= now()
+        {
+            return Err(DomainError::InvalidRefreshToken);
+        }
+        let pair = self
+            .issue(tx.as_mut(), &facts.org, &facts.user, &facts.session)
+            .await?;
+        tx.commit().await?;
+        Ok(pair)
+    }
+
+    /// Ends the subject's session: its access and refresh tokens stop working.
+    pub async fn logout(&self, subject: &Subject, ctx: &RequestContext) -> Result<()> {
+        let mut tx = self.tx().await?;
+        tx.revoke_session(subject.session_id).await?;
+        Audit {
+            org: subject.org_id,
+            kind: "auth.logout",
+            actor: Some(subject.user_id),
+            target: Some(("user", subject.user_id.0)),
+            changes: serde_json::json!({}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Turns a bearer token into the subject it speaks for, checking in the database that the
+    /// session, the account and its token version are still live (U5: a deactivated account's
+    /// tokens stop working on the very next request).
+    pub async fn authenticate(&self, bearer: &str) -> Result<Subject> {
+        let claims = self.keys.verify(bearer)?;
+        let mut tx = self.tx().await?;
+        let facts = tx
+            .auth_facts(claims.sid)
+            .await?
+            .ok_or(DomainError::Unauthenticated)?;
+        if facts.user.id != claims.sub
+            || facts.org.id != claims.org
+            || !session_live(&facts.session, &facts.user, claims.ver)
+        {
+            return Err(DomainError::Unauthenticated);
+        }
+        let categories = if facts.org.settings.second_factor_for_high_level {
+            Vec::new()
+        } else {
+            tx.categories(facts.org.id).await?
+        };
+        let second_factor = facts.session.second_factor;
+        let (permissions, category_flags) = effective_permissions(
+            &facts.group,
+            &categories,
+            second_factor,
+            &facts.org.settings,
+        );
+        Ok(Subject {
+            user_id: facts.user.id,
+            org_id: facts.org.id,
+            org_slug: facts.org.slug,
+            session_id: facts.session.id,
+            second_factor,
+            must_change_password: facts.user.must_change_password,
+            held: if facts.group.active {
+                facts.group.system_permissions
+            } else {
+                crate::permission::PermissionSet::EMPTY
+            },
+            permissions,
+            category_flags,
+            allowed_groups: Vec::new(),
+            blocked_students: Vec::new(),
+        })
+    }
+}
+
+fn session_live(session: &Session, user: &User, token_version: i64) -> bool {
+    !session.revoked
+        && session.expires_at > now()
+        && user.status == UserStatus::Active
+        && user.token_version == token_version
+        && session.token_version == user.token_version
+}

@@ -1,0 +1,282 @@
+//! A3, A5: the caller's own account, password and second factor.
+
+use super::*;
+use crate::password::{Verified, check_strength};
+use crate::permission::{CategoryFlags, PermissionSet};
+use crate::policy::Action;
+use crate::tokens::{recovery_codes, secret_hash, totp};
+use serde_json::json;
+
+/// `GET /v1/me`: the account, its org, and what is in effect in this session.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub user: UserView,
+    pub org_slug: String,
+    pub permissions: PermissionSet,
+    pub held: PermissionSet,
+    pub category_flags: Vec<(CategoryId, CategoryFlags)>,
+    pub second_factor_session: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TotpEnrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub qr_png_base64: String,
+}
+
+impl Keyholder {
+    pub async fn me(&self, subject: &Subject) -> Result<Me> {
+        self.authorize(
+            subject,
+            Action::ReadOwnAccount,
+            Resource::Org(subject.org_id),
+        )?;
+        let mut tx = self.tx().await?;
+        let user = tx
+            .user_view(subject.org_id, subject.user_id)
+            .await?
+            .ok_or(DomainError::Unauthenticated)?;
+        Ok(Me {
+            user,
+            org_slug: subject.org_slug.clone(),
+            permissions: subject.permissions,
+            held: subject.held,
+            category_flags: subject.category_flags.clone(),
+            second_factor_session: subject.second_factor,
+        })
+    }
+
+    async fn own_user(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<User> {
+        tx.user(subject.org_id, subject.user_id)
+            .await?
+            .ok_or(DomainError::Unauthenticated)
+    }
+
+    /// A5: a new secret, not yet in force until confirmed with a code.
+    pub async fn totp_setup(
+        &self,
+        subject: &Subject,
+        ctx: &RequestContext,
+    ) -> Result<TotpEnrolment> {
+        self.authorize(
+            subject,
+            Action::ManageOwnSecondFactor,
+            Resource::Org(subject.org_id),
+        )?;
+        let mut tx = self.tx().await?;
+        let before = self.own_user(tx.as_mut(), subject).await?;
+        if before.totp.enrolled() {
+            return Err(DomainError::SecondFactorAlreadyEnrolled);
+        }
+        let secret = totp::new_secret();
+        let account = before
+            .email
+            .clone()
+            .or(before.username.clone())
+            .unwrap_or_else(|| before.id.to_string());
+        let (otpauth_uri, qr_png_base64) =
+            totp::enrolment(&secret, &format!("{} ({})", account, subject.org_slug))?;
+        let mut after = before.clone();
+        after.totp = TotpState {
+            secret: Some(secret.clone()),
+            confirmed: false,
+            last_step: None,
+        };
+        after.version += 1;
+        after.updated_at = now();
+        if !tx.update_user(&after, before.version).await? {
+            return Err(DomainError::VersionMismatch {
+                expected: before.version,
+            });
+        }
+        Audit {
+            org: subject.org_id,
+            kind: "second_factor.setup_started",
+            actor: Some(subject.user_id),
+            target: Some(("user", subject.user_id.0)),
+            changes: json!({}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(TotpEnrolment {
+            secret,
+            otpauth_uri,
+            qr_png_base64,
+        })
+    }
+
+    /// A5: the first good code enrols the key and answers ten recovery codes, shown once.
+    pub async fn totp_confirm(
+        &self,
+        subject: &Subject,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Vec<String>> {
+        self.authorize(
+            subject,
+            Action::ManageOwnSecondFactor,
+            Resource::Org(subject.org_id),
+        )?;
+        let mut tx = self.tx().await?;
+        let before = self.own_user(tx.as_mut(), subject).await?;
+        if before.totp.enrolled() {
+            return Err(DomainError::SecondFactorAlreadyEnrolled);
+        }
+        let Some(secret) = before.totp.secret.clone() else {
+            return Err(DomainError::SecondFactorNotStarted);
+        };
+        let Some(step) = totp::matching_step(&secret, code, now().unix_timestamp() as u64)? else {
+            return Err(DomainError::field(
+                "code",
+                "invalid_code",
+                "the code does not match the key",
+            ));
+        };
+        let mut after = before.clone();
+        after.totp = TotpState {
+            secret: Some(secret),
+            confirmed: true,
+            last_step: Some(step),
+        };
+        after.version += 1;
+        after.updated_at = now();
+        if !tx.update_user(&after, before.version).await? {
+            return Err(DomainError::VersionMismatch {
+                expected: before.version,
+            });
+        }
+        let codes = recovery_codes();
+        let hashes: Vec<String> = codes.iter().map(|c| secret_hash(c)).collect();
+        tx.replace_recovery_codes(subject.org_id, subject.user_id, &hashes)
+            .await?;
+        Audit {
+            org: subject.org_id,
+            kind: "second_factor.enrolled",
+            actor: Some(subject.user_id),
+            target: Some(("user", subject.user_id.0)),
+            changes: json!({"second_factor": [false, true]}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(codes)
+    }
+
+    /// A5: removing one's own key needs a session that proved it, so that a stolen password
+    /// alone cannot strip it.
+    pub async fn totp_remove(&self, subject: &Subject, ctx: &RequestContext) -> Result<()> {
+        self.authorize(
+            subject,
+            Action::ManageOwnSecondFactor,
+            Resource::Org(subject.org_id),
+        )?;
+        let mut tx = self.tx().await?;
+        let before = self.own_user(tx.as_mut(), subject).await?;
+        if before.totp.enrolled() && !subject.second_factor {
+            return Err(DomainError::Forbidden {
+                rule: "A5",
+                detail: "log in with your second factor to remove it".into(),
+            });
+        }
+        if before.totp.secret.is_none() {
+            return Err(DomainError::NotFound);
+        }
+        let mut after = before.clone();
+        after.totp = TotpState::default();
+        after.version += 1;
+        after.updated_at = now();
+        if !tx.update_user(&after, before.version).await? {
+            return Err(DomainError::VersionMismatch {
+                expected: before.version,
+            });
+        }
+        tx.replace_recovery_codes(subject.org_id, subject.user_id, &[])
+            .await?;
+        Audit {
+            org: subject.org_id,
+            kind: "second_factor.removed",
+            actor: Some(subject.user_id),
+            target: Some(("user", subject.user_id.0)),
+            changes: json!({"second_factor": [before.totp.enrolled(), false]}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// A3, A4: change one's own password (the only thing an account that must change it can do).
+    pub async fn change_own_password(
+        &self,
+        subject: &Subject,
+        current: &str,
+        new: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        self.authorize(
+            subject,
+            Action::ReadOwnAccount,
+            Resource::Org(subject.org_id),
+        )?;
+        let user = {
+            let mut tx = self.tx().await?;
+            self.own_user(tx.as_mut(), subject).await?
+        };
+        let inputs: Vec<&str> = [user.email.as_deref(), user.username.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain([user.forename.as_str(), user.surname.as_str()])
+            .collect();
+        let mut errors = Vec::new();
+        if let Some(e) = check_strength("new_password", new, &inputs) {
+            errors.push(e);
+        }
+        if new == current {
+            errors.push(crate::error::FieldError::new(
+                "new_password",
+                "unchanged",
+                "choose a password you have not just used",
+            ));
+        }
+        if self
+            .hasher
+            .verify(current, user.password_hash.as_deref())
+            .await?
+            == Verified::No
+        {
+            errors.push(crate::error::FieldError::new(
+                "current_password",
+                "wrong_password",
+                "the current password is wrong",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        let hash = self.hasher.hash(new).await?;
+        let mut tx = self.tx().await?;
+        let before = self.own_user(tx.as_mut(), subject).await?;
+        let mut after = before.clone();
+        after.password_hash = Some(hash);
+        after.must_change_password = false;
+        after.password_changed_at = Some(now());
+        after.version += 1;
+        after.updated_at = now();
+        if !tx.update_user(&after, before.version).await? {
+            return Err(DomainError::VersionMismatch {
+                expected: before.version,
+            });
+        }
+        Audit {
+            org: subject.org_id,
+            kind: "user.password_changed",
+            actor: Some(subject.user_id),
+            target: Some(("user", subject.user_id.0)),
+            changes: json!({"must_change_password": [before.must_change_password, false]}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await
+    }
+}

@@ -1,0 +1,195 @@
+//! The services: the only door to data. Every method that acts for someone takes the acting
+//! [`Subject`] first and asks the policy engine before it touches a port. Methods that must
+//! bypass the policy (creating an org, the demo seed) are named `system_*` and are called only
+//! from the binary.
+
+mod audit;
+mod auth;
+mod groups;
+mod me;
+mod orgs;
+mod users;
+
+pub use audit::*;
+pub use auth::*;
+pub use groups::*;
+pub use me::*;
+pub use orgs::*;
+pub use users::*;
+
+use crate::error::{DomainError, Result};
+use crate::ids::*;
+use crate::model::*;
+use crate::password::PasswordHasherPool;
+use crate::policy::{Action, Decision, Resource, Subject, decide};
+use crate::ports::{Store, Tx};
+use crate::tokens::TokenKeys;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// Tunables of the service (all have defaults; the binary reads them from `KEYHOLDER_*`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Lifetime of an access token.
+    pub access_ttl_secs: i64,
+    /// Lifetime of a session (and its refresh tokens).
+    pub session_ttl_secs: i64,
+    /// Failures in a row before an account locks (A2).
+    pub lockout_threshold: i32,
+    /// The first lock lasts this long; each further failure doubles it, up to `lockout_max_secs`.
+    pub lockout_base_secs: i64,
+    pub lockout_max_secs: i64,
+    /// The signing key for access tokens; without it one is made and kept in the database,
+    /// so every replica shares it.
+    pub jwt_secret: Option<Vec<u8>>,
+    /// Concurrent password hashes (each holds 19 MiB while it runs).
+    pub hashes_in_flight: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            access_ttl_secs: 15 * 60,
+            session_ttl_secs: 12 * 60 * 60,
+            lockout_threshold: 5,
+            lockout_base_secs: 60,
+            lockout_max_secs: 60 * 60,
+            jwt_secret: None,
+            hashes_in_flight: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+}
+
+/// The domain, wired to a store.
+#[derive(Clone)]
+pub struct Keyholder {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasherPool,
+    keys: TokenKeys,
+    config: Config,
+}
+
+impl Keyholder {
+    /// Wires the domain to a migrated store; loads (or makes and keeps) the signing key.
+    pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Keyholder> {
+        let secret = match &config.jwt_secret {
+            Some(s) => s.clone(),
+            None => shared_signing_secret(store.as_ref()).await?,
+        };
+        Ok(Keyholder {
+            store,
+            hasher: PasswordHasherPool::new(config.hashes_in_flight)?,
+            keys: TokenKeys::new(&secret),
+            config,
+        })
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await
+    }
+
+    async fn tx(&self) -> Result<Box<dyn Tx>> {
+        self.store.begin().await
+    }
+
+    /// Asks the engine and turns a denial into the caller's error.
+    fn authorize(&self, subject: &Subject, action: Action, resource: Resource<'_>) -> Result<()> {
+        decide(subject, action, resource).into_result()
+    }
+
+    /// T1: the path's org must be the subject's; anything else is not found.
+    fn check_org(&self, subject: &Subject, org_slug: &str, action: Action) -> Result<()> {
+        if subject.org_slug != org_slug {
+            return Err(DomainError::NotFound);
+        }
+        self.authorize(subject, action, Resource::Org(subject.org_id))
+    }
+
+    /// Exposed for the route layer: the route's declared action, on the path's org.
+    pub fn decide_route(
+        &self,
+        subject: &Subject,
+        org_slug: Option<&str>,
+        action: Action,
+    ) -> Result<Decision> {
+        if let Some(slug) = org_slug
+            && slug != subject.org_slug
+        {
+            return Err(DomainError::NotFound);
+        }
+        Ok(decide(subject, action, Resource::Org(subject.org_id)))
+    }
+}
+
+async fn shared_signing_secret(store: &dyn Store) -> Result<Vec<u8>> {
+    let mut tx = store.begin().await?;
+    if let Some(s) = tx.signing_secret().await? {
+        return Ok(s);
+    }
+    let secret = crate::tokens::random_bytes(32);
+    tx.insert_signing_secret(&secret).await?;
+    tx.commit().await?;
+    // Another replica may have won the race: use what the database holds.
+    let mut tx = store.begin().await?;
+    tx.signing_secret()
+        .await?
+        .ok_or_else(|| DomainError::internal("signing key vanished"))
+}
+
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// An audit entry for a change or an event (AU1).
+pub(crate) struct Audit<'a> {
+    pub org: OrgId,
+    pub kind: &'a str,
+    pub actor: Option<UserId>,
+    pub target: Option<(&'a str, uuid::Uuid)>,
+    pub changes: serde_json::Value,
+}
+
+impl Audit<'_> {
+    pub(crate) async fn write(self, tx: &mut dyn Tx, ctx: &RequestContext) -> Result<()> {
+        let entry = AuditEntry {
+            id: AuditId::new(),
+            org_id: self.org,
+            at: now(),
+            kind: self.kind.to_owned(),
+            actor_id: self.actor,
+            target_type: self.target.map(|(t, _)| t.to_owned()),
+            target_id: self.target.map(|(_, id)| id),
+            staff_id: None,
+            changes: self.changes,
+            ip: ctx.ip.clone(),
+            request_id: ctx.request_id.clone(),
+        };
+        tx.insert_audit(&entry).await
+    }
+}
+
+/// `{field: [before, after]}` for the fields that differ.
+pub(crate) fn diff(pairs: &[(&str, serde_json::Value, serde_json::Value)]) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (field, before, after) in pairs {
+        if before != after {
+            map.insert(
+                (*field).to_owned(),
+                serde_json::Value::Array(vec![before.clone(), after.clone()]),
+            );
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+/// A page of items with the total the caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}

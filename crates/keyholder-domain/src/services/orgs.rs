@@ -1,0 +1,258 @@
+//! T1, T2: orgs, their settings, and the platform operator who creates them.
+
+use super::*;
+use crate::error::FieldError;
+use crate::password::check_strength;
+use crate::policy::Action;
+
+/// Proof that the caller presented the platform operator key (T2). Only
+/// [`Keyholder::authenticate_operator`] makes one.
+#[derive(Debug, Clone)]
+pub struct Operator(());
+
+#[derive(Debug, Clone)]
+pub struct NewOrg {
+    pub slug: String,
+    pub name: String,
+    pub admin_email: String,
+    pub admin_password: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreatedOrg {
+    pub org: Org,
+    pub admin: User,
+    /// The admin's password when it was generated (shown once).
+    pub generated_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SettingsPatch {
+    pub restricted_group_types: Option<Vec<StudentGroupType>>,
+    pub several_staff_per_user: Option<bool>,
+    pub second_factor_for_high_level: Option<bool>,
+}
+
+pub fn valid_slug(slug: &str) -> bool {
+    (2..=63).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
+
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.len() <= 254
+}
+
+impl Keyholder {
+    /// T2: the operator key, compared in constant time. Without a configured key nobody is an
+    /// operator and orgs are made with the command line only.
+    pub fn authenticate_operator(
+        &self,
+        configured: Option<&str>,
+        presented: &str,
+    ) -> Result<Operator> {
+        let Some(key) = configured.filter(|k| !k.is_empty()) else {
+            return Err(DomainError::Unauthenticated);
+        };
+        let a = crate::tokens::secret_hash(key);
+        let b = crate::tokens::secret_hash(presented);
+        let same = a
+            .bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0;
+        if same {
+            Ok(Operator(()))
+        } else {
+            Err(DomainError::Unauthenticated)
+        }
+    }
+
+    /// T2 over HTTP: an operator creates an org and its first admin.
+    pub async fn create_org(
+        &self,
+        _operator: &Operator,
+        new: NewOrg,
+        ctx: &RequestContext,
+    ) -> Result<CreatedOrg> {
+        self.system_create_org(new, ctx).await
+    }
+
+    /// T2 from the command line (and the operator route): a new org with the default
+    /// categories and groups (G6) and its first admin in the DSL group.
+    pub async fn system_create_org(&self, new: NewOrg, ctx: &RequestContext) -> Result<CreatedOrg> {
+        let slug = new.slug.trim().to_owned();
+        let name = new.name.trim().to_owned();
+        let email = new.admin_email.trim().to_owned();
+        let mut errors = Vec::new();
+        if !valid_slug(&slug) {
+            errors.push(FieldError::new(
+                "slug",
+                "invalid_slug",
+                "2 to 63 lowercase letters, digits and hyphens",
+            ));
+        }
+        if name.is_empty() || name.chars().count() > 200 {
+            errors.push(FieldError::new("name", "length", "1 to 200 characters"));
+        }
+        if !valid_email(&email) {
+            errors.push(FieldError::new(
+                "admin_email",
+                "email",
+                "not an email address",
+            ));
+        }
+        let (password, generated) = match new.admin_password {
+            Some(p) => {
+                if let Some(e) = check_strength("admin_password", &p, &[&email]) {
+                    errors.push(e);
+                }
+                (p, None)
+            }
+            None => {
+                let p = crate::tokens::random_token(15);
+                (p.clone(), Some(p))
+            }
+        };
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        let hash = self.hasher.hash(&password).await?;
+        let org = Org {
+            id: OrgId::new(),
+            slug,
+            name,
+            settings: OrgSettings::default(),
+            created_at: now(),
+        };
+        let (categories, groups) = crate::defaults::org_defaults(org.id);
+        let admin_group = groups
+            .iter()
+            .find(|g| g.name == crate::defaults::ADMIN_GROUP)
+            .map(|g| g.id)
+            .ok_or_else(|| DomainError::internal("no admin group in the defaults"))?;
+        let admin = User {
+            id: UserId::new(),
+            org_id: org.id,
+            username: None,
+            email: Some(email),
+            title: None,
+            forename: "Organisation".into(),
+            surname: "Admin".into(),
+            job_title: None,
+            user_group_id: admin_group,
+            status: UserStatus::Active,
+            password_hash: Some(hash),
+            must_change_password: false,
+            password_changed_at: Some(now()),
+            last_login_at: None,
+            totp: TotpState::default(),
+            token_version: 1,
+            version: 1,
+            created_at: now(),
+            updated_at: now(),
+        };
+        let mut tx = self.tx().await?;
+        tx.insert_org(&org).await?;
+        for c in &categories {
+            tx.insert_category(c).await?;
+        }
+        for g in &groups {
+            tx.insert_group(g).await?;
+        }
+        tx.insert_user(&admin).await?;
+        Audit {
+            org: org.id,
+            kind: "org.created",
+            actor: None,
+            target: Some(("org", org.id.0)),
+            changes: serde_json::json!({
+                "slug": [null, org.slug], "name": [null, org.name],
+                "admin_user_id": [null, admin.id], "admin_email": [null, admin.email],
+            }),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(CreatedOrg {
+            org,
+            admin,
+            generated_password: generated,
+        })
+    }
+
+    /// Any signed-in member reads their own org.
+    pub async fn org(&self, subject: &Subject, slug: &str) -> Result<Org> {
+        self.check_org(subject, slug, Action::ReadOrg)?;
+        let mut tx = self.tx().await?;
+        tx.org_by_slug(slug).await?.ok_or(DomainError::NotFound)
+    }
+
+    pub async fn org_settings(&self, subject: &Subject, slug: &str) -> Result<OrgSettings> {
+        self.check_org(subject, slug, Action::ReadOrgSettings)?;
+        let mut tx = self.tx().await?;
+        Ok(tx
+            .org_by_slug(slug)
+            .await?
+            .ok_or(DomainError::NotFound)?
+            .settings)
+    }
+
+    pub async fn update_org_settings(
+        &self,
+        subject: &Subject,
+        slug: &str,
+        patch: SettingsPatch,
+        ctx: &RequestContext,
+    ) -> Result<OrgSettings> {
+        self.check_org(subject, slug, Action::EditOrgSettings)?;
+        let mut tx = self.tx().await?;
+        let org = tx.org_by_slug(slug).await?.ok_or(DomainError::NotFound)?;
+        let before = org.settings.clone();
+        let mut after = before.clone();
+        if let Some(t) = patch.restricted_group_types {
+            let mut t = t;
+            t.dedup();
+            after.restricted_group_types = t;
+        }
+        if let Some(v) = patch.several_staff_per_user {
+            after.several_staff_per_user = v;
+        }
+        if let Some(v) = patch.second_factor_for_high_level {
+            after.second_factor_for_high_level = v;
+        }
+        tx.update_org_settings(org.id, &after).await?;
+        let b = serde_json::to_value(&before).map_err(DomainError::internal)?;
+        let a = serde_json::to_value(&after).map_err(DomainError::internal)?;
+        let fields: Vec<_> = [
+            "restricted_group_types",
+            "several_staff_per_user",
+            "second_factor_for_high_level",
+        ]
+        .iter()
+        .map(|f| (*f, b[f].clone(), a[f].clone()))
+        .collect();
+        Audit {
+            org: org.id,
+            kind: "org.settings_changed",
+            actor: Some(subject.user_id),
+            target: Some(("org", org.id.0)),
+            changes: diff(&fields),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+}
