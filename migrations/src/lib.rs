@@ -1,1 +1,16 @@
+//! One schema history for SQLite and PostgreSQL. Every org-scoped table carries `org_id`, and
+//! every unique index that can starts with it. Times are stored as Unix microseconds (BIGINT):
+//! exact and ordered the same way on both engines.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_foundation::Migration)]
+    }
+}

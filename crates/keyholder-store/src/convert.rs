@@ -1,0 +1,223 @@
+//! Rows to domain types and back, at the store's edge.
+
+use crate::entities::*;
+use keyholder_domain::DomainError;
+use keyholder_domain::ids::*;
+use keyholder_domain::model::*;
+use keyholder_domain::permission::{CategoryFlags, Permission, PermissionSet};
+use sea_orm::ActiveValue::Set;
+use time::OffsetDateTime;
+
+pub fn to_us(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+pub fn from_us(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn corrupt(what: &str) -> DomainError {
+    DomainError::Internal(format!("stored {what} does not parse"))
+}
+
+pub fn org(m: orgs::Model) -> Result<Org, DomainError> {
+    Ok(Org {
+        id: OrgId(m.id),
+        slug: m.slug,
+        name: m.name,
+        settings: serde_json::from_str(&m.settings).map_err(|_| corrupt("org settings"))?,
+        created_at: from_us(m.created_at),
+    })
+}
+
+pub fn org_row(o: &Org) -> Result<orgs::ActiveModel, DomainError> {
+    Ok(orgs::ActiveModel {
+        id: Set(o.id.0),
+        slug: Set(o.slug.clone()),
+        name: Set(o.name.clone()),
+        settings: Set(serde_json::to_string(&o.settings).map_err(DomainError::internal)?),
+        created_at: Set(to_us(o.created_at)),
+    })
+}
+
+pub fn category(m: categories::Model) -> Category {
+    Category {
+        id: CategoryId(m.id),
+        org_id: OrgId(m.org_id),
+        name: m.name,
+        parent_id: m.parent_id.map(CategoryId),
+        sensitive: m.sensitive,
+        position: m.position,
+    }
+}
+
+pub fn category_row(c: &Category) -> categories::ActiveModel {
+    categories::ActiveModel {
+        id: Set(c.id.0),
+        org_id: Set(c.org_id.0),
+        name: Set(c.name.clone()),
+        parent_id: Set(c.parent_id.map(|p| p.0)),
+        sensitive: Set(c.sensitive),
+        position: Set(c.position),
+    }
+}
+
+pub fn permissions(s: &str) -> Result<PermissionSet, DomainError> {
+    let keys: Vec<String> = serde_json::from_str(s).map_err(|_| corrupt("permissions"))?;
+    Ok(keys
+        .iter()
+        .filter_map(|k| Permission::from_key(k))
+        .collect())
+}
+
+pub fn group(
+    m: user_groups::Model,
+    flags: Vec<group_category_permissions::Model>,
+) -> Result<UserGroup, DomainError> {
+    Ok(UserGroup {
+        id: GroupId(m.id),
+        org_id: OrgId(m.org_id),
+        name: m.name,
+        active: m.active,
+        system_permissions: permissions(&m.system_permissions)?,
+        category_permissions: flags
+            .into_iter()
+            .map(|f| {
+                (
+                    CategoryId(f.category_id),
+                    CategoryFlags {
+                        view_students: f.view_students,
+                        view_incidents: f.view_incidents,
+                        add_incidents: f.add_incidents,
+                    },
+                )
+            })
+            .collect(),
+        version: m.version,
+    })
+}
+
+pub fn group_row(g: &UserGroup) -> Result<user_groups::ActiveModel, DomainError> {
+    Ok(user_groups::ActiveModel {
+        id: Set(g.id.0),
+        org_id: Set(g.org_id.0),
+        name: Set(g.name.clone()),
+        name_key: Set(g.name.to_lowercase()),
+        active: Set(g.active),
+        system_permissions: Set(
+            serde_json::to_string(&g.system_permissions.keys()).map_err(DomainError::internal)?
+        ),
+        is_admin: Set(g.system_permissions.contains(Permission::AdminManageSystem)),
+        is_elevated: Set(g.system_permissions.contains(Permission::AdminManageUsers)),
+        version: Set(g.version),
+    })
+}
+
+pub fn flag_rows(g: &UserGroup) -> Vec<group_category_permissions::ActiveModel> {
+    g.category_permissions
+        .iter()
+        .map(|(c, f)| group_category_permissions::ActiveModel {
+            org_id: Set(g.org_id.0),
+            group_id: Set(g.id.0),
+            category_id: Set(c.0),
+            view_students: Set(f.view_students),
+            view_incidents: Set(f.view_incidents),
+            add_incidents: Set(f.add_incidents),
+        })
+        .collect()
+}
+
+pub fn user(m: users::Model) -> Result<User, DomainError> {
+    Ok(User {
+        id: UserId(m.id),
+        org_id: OrgId(m.org_id),
+        username: m.username,
+        email: m.email,
+        title: m.title,
+        forename: m.forename,
+        surname: m.surname,
+        job_title: m.job_title,
+        user_group_id: GroupId(m.user_group_id),
+        status: UserStatus::parse(&m.status).ok_or_else(|| corrupt("user status"))?,
+        password_hash: m.password_hash,
+        must_change_password: m.must_change_password,
+        password_changed_at: m.password_changed_at.map(from_us),
+        last_login_at: m.last_login_at.map(from_us),
+        totp: TotpState {
+            secret: m.totp_secret,
+            confirmed: m.totp_confirmed,
+            last_step: m.totp_last_step,
+        },
+        token_version: m.token_version,
+        version: m.version,
+        created_at: from_us(m.created_at),
+        updated_at: from_us(m.updated_at),
+    })
+}
+
+pub fn user_row(u: &User) -> users::ActiveModel {
+    users::ActiveModel {
+        id: Set(u.id.0),
+        org_id: Set(u.org_id.0),
+        username: Set(u.username.clone()),
+        username_key: Set(u.username.as_ref().map(|s| s.to_lowercase())),
+        email: Set(u.email.clone()),
+        email_key: Set(u.email.as_ref().map(|s| s.to_lowercase())),
+        title: Set(u.title.clone()),
+        forename: Set(u.forename.clone()),
+        surname: Set(u.surname.clone()),
+        job_title: Set(u.job_title.clone()),
+        user_group_id: Set(u.user_group_id.0),
+        status: Set(u.status.as_str().to_owned()),
+        password_hash: Set(u.password_hash.clone()),
+        must_change_password: Set(u.must_change_password),
+        password_changed_at: Set(u.password_changed_at.map(to_us)),
+        last_login_at: Set(u.last_login_at.map(to_us)),
+        totp_secret: Set(u.totp.secret.clone()),
+        totp_confirmed: Set(u.totp.confirmed),
+        totp_last_step: Set(u.totp.last_step),
+        token_version: Set(u.token_version),
+        version: Set(u.version),
+        created_at: Set(to_us(u.created_at)),
+        updated_at: Set(to_us(u.updated_at)),
+    }
+}
+
+pub fn user_view(u: users::Model, g: &user_groups::Model) -> Result<UserView, DomainError> {
+    Ok(UserView {
+        user: user(u)?,
+        group_name: g.name.clone(),
+        elevated: g.active && g.is_elevated,
+        admin: g.active && g.is_admin,
+    })
+}
+
+pub fn session(m: sessions::Model) -> Session {
+    Session {
+        id: SessionId(m.id),
+        org_id: OrgId(m.org_id),
+        user_id: UserId(m.user_id),
+        second_factor: m.second_factor,
+        token_version: m.token_version,
+        created_at: from_us(m.created_at),
+        expires_at: from_us(m.expires_at),
+        revoked: m.revoked,
+    }
+}
+
+pub fn audit(m: audit_log::Model) -> Result<AuditEntry, DomainError> {
+    Ok(AuditEntry {
+        id: AuditId(m.id),
+        org_id: OrgId(m.org_id),
+        at: from_us(m.at),
+        kind: m.kind,
+        actor_id: m.actor_id.map(UserId),
+        target_type: m.target_type,
+        target_id: m.target_id,
+        staff_id: m.staff_id,
+        changes: serde_json::from_str(&m.changes).map_err(|_| corrupt("audit changes"))?,
+        ip: m.ip,
+        request_id: m.request_id,
+    })
+}

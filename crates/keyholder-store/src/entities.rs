@@ -1,0 +1,222 @@
+//! SeaORM entities: one per table of `migrations/`. Converted to domain types in `convert.rs`;
+//! nothing outside this crate sees them.
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod signing_keys {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub secret: Vec<u8>,
+    }
+    no_relations!();
+}
+
+pub mod orgs {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "orgs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub slug: String,
+        pub name: String,
+        pub settings: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod categories {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "categories")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub name: String,
+        pub parent_id: Option<Uuid>,
+        pub sensitive: bool,
+        pub position: i32,
+    }
+    no_relations!();
+}
+
+pub mod user_groups {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "user_groups")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub name: String,
+        pub name_key: String,
+        pub active: bool,
+        pub system_permissions: String,
+        pub is_admin: bool,
+        pub is_elevated: bool,
+        pub version: i64,
+    }
+    no_relations!();
+}
+
+pub mod group_category_permissions {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "group_category_permissions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub group_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category_id: Uuid,
+        pub view_students: bool,
+        pub view_incidents: bool,
+        pub add_incidents: bool,
+    }
+    no_relations!();
+}
+
+pub mod users {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub username: Option<String>,
+        pub username_key: Option<String>,
+        pub email: Option<String>,
+        pub email_key: Option<String>,
+        pub title: Option<String>,
+        pub forename: String,
+        pub surname: String,
+        pub job_title: Option<String>,
+        pub user_group_id: Uuid,
+        pub status: String,
+        pub password_hash: Option<String>,
+        pub must_change_password: bool,
+        pub password_changed_at: Option<i64>,
+        pub last_login_at: Option<i64>,
+        pub totp_secret: Option<String>,
+        pub totp_confirmed: bool,
+        pub totp_last_step: Option<i64>,
+        pub token_version: i64,
+        pub version: i64,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::user_groups::Entity",
+            from = "Column::UserGroupId",
+            to = "super::user_groups::Column::Id"
+        )]
+        Group,
+    }
+    impl Related<super::user_groups::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Group.def()
+        }
+    }
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sessions {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub second_factor: bool,
+        pub token_version: i64,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub revoked: bool,
+    }
+    no_relations!();
+}
+
+pub mod refresh_tokens {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "refresh_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hash: String,
+        pub org_id: Uuid,
+        pub session_id: Uuid,
+        pub spent: bool,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod login_throttles {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "login_throttles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub failures: i32,
+        pub locked_until: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod recovery_codes {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hash: String,
+        pub used_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod audit_log {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub at: i64,
+        pub kind: String,
+        pub actor_id: Option<Uuid>,
+        pub target_type: Option<String>,
+        pub target_id: Option<Uuid>,
+        pub staff_id: Option<Uuid>,
+        pub changes: String,
+        pub ip: Option<String>,
+        pub request_id: Option<String>,
+    }
+    no_relations!();
+}

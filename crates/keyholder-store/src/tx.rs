@@ -1,0 +1,795 @@
+//! One transaction: every port method of the domain, each org-scoped query filtered by `org_id`.
+
+use crate::convert::{self, to_us};
+use crate::db_err;
+use crate::entities::*;
+use async_trait::async_trait;
+use keyholder_domain::ids::*;
+use keyholder_domain::model::*;
+use keyholder_domain::ports::*;
+use keyholder_domain::{DomainError, Result};
+use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait,
+    ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+};
+
+pub struct SeaTx {
+    txn: DatabaseTransaction,
+}
+
+impl SeaTx {
+    pub fn new(txn: DatabaseTransaction) -> Self {
+        SeaTx { txn }
+    }
+}
+
+/// A unique violation becomes the conflict the rule names; anything else is opaque.
+fn unique_or(e: sea_orm::DbErr, conflict: impl Fn(&str) -> Option<DomainError>) -> DomainError {
+    if let Some(SqlErr::UniqueConstraintViolation(msg)) = e.sql_err()
+        && let Some(c) = conflict(&msg)
+    {
+        return c;
+    }
+    db_err(e)
+}
+
+fn like_pattern(q: &str) -> String {
+    format!(
+        "%{}%",
+        q.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
+fn now_us() -> i64 {
+    to_us(time::OffsetDateTime::now_utc())
+}
+
+impl SeaTx {
+    async fn flags(
+        &self,
+        org: OrgId,
+        group: GroupId,
+    ) -> Result<Vec<group_category_permissions::Model>> {
+        group_category_permissions::Entity::find()
+            .filter(group_category_permissions::Column::OrgId.eq(org.0))
+            .filter(group_category_permissions::Column::GroupId.eq(group.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn load_group(&self, m: user_groups::Model) -> Result<UserGroup> {
+        let flags = self.flags(OrgId(m.org_id), GroupId(m.id)).await?;
+        convert::group(m, flags)
+    }
+}
+
+#[async_trait]
+impl Tx for SeaTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.txn.commit().await.map_err(db_err)
+    }
+
+    async fn signing_secret(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(signing_keys::Entity::find_by_id("access".to_owned())
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(|m| m.secret))
+    }
+
+    async fn insert_signing_secret(&mut self, secret: &[u8]) -> Result<()> {
+        let row = signing_keys::ActiveModel {
+            name: Set("access".to_owned()),
+            secret: Set(secret.to_vec()),
+        };
+        match signing_keys::Entity::insert(row)
+            .on_conflict_do_nothing()
+            .exec(&self.txn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn insert_org(&mut self, org: &Org) -> Result<()> {
+        orgs::Entity::insert(convert::org_row(org)?)
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|e| unique_or(e, |_| Some(DomainError::OrgSlugInUse)))?;
+        Ok(())
+    }
+
+    async fn org_by_slug(&mut self, slug: &str) -> Result<Option<Org>> {
+        orgs::Entity::find()
+            .filter(orgs::Column::Slug.eq(slug))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(convert::org)
+            .transpose()
+    }
+
+    async fn update_org_settings(&mut self, org: OrgId, settings: &OrgSettings) -> Result<()> {
+        orgs::Entity::update_many()
+            .col_expr(
+                orgs::Column::Settings,
+                Expr::value(serde_json::to_string(settings).map_err(DomainError::internal)?),
+            )
+            .filter(orgs::Column::Id.eq(org.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_category(&mut self, category: &Category) -> Result<()> {
+        categories::Entity::insert(convert::category_row(category))
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn categories(&mut self, org: OrgId) -> Result<Vec<Category>> {
+        Ok(categories::Entity::find()
+            .filter(categories::Column::OrgId.eq(org.0))
+            .order_by_asc(categories::Column::Position)
+            .order_by_asc(categories::Column::Name)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::category)
+            .collect())
+    }
+
+    async fn insert_group(&mut self, group: &UserGroup) -> Result<()> {
+        user_groups::Entity::insert(convert::group_row(group)?)
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|e| unique_or(e, |_| Some(DomainError::GroupNameInUse)))?;
+        let rows = convert::flag_rows(group);
+        if !rows.is_empty() {
+            group_category_permissions::Entity::insert_many(rows)
+                .exec_without_returning(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn group(&mut self, org: OrgId, id: GroupId) -> Result<Option<UserGroup>> {
+        let m = user_groups::Entity::find()
+            .filter(user_groups::Column::OrgId.eq(org.0))
+            .filter(user_groups::Column::Id.eq(id.0))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?;
+        match m {
+            Some(m) => Ok(Some(self.load_group(m).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn group_by_name(&mut self, org: OrgId, name: &str) -> Result<Option<UserGroup>> {
+        let m = user_groups::Entity::find()
+            .filter(user_groups::Column::OrgId.eq(org.0))
+            .filter(user_groups::Column::NameKey.eq(name.to_lowercase()))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?;
+        match m {
+            Some(m) => Ok(Some(self.load_group(m).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn groups(
+        &mut self,
+        org: OrgId,
+        query: &GroupQuery,
+    ) -> Result<(Vec<(UserGroup, MemberCounts)>, u64)> {
+        let mut select = user_groups::Entity::find().filter(user_groups::Column::OrgId.eq(org.0));
+        if let Some(q) = &query.q {
+            select = select.filter(
+                Expr::col(user_groups::Column::NameKey)
+                    .like(LikeExpr::new(like_pattern(q)).escape('\\')),
+            );
+        }
+        if let Some(a) = query.active {
+            select = select.filter(user_groups::Column::Active.eq(a));
+        }
+        let select = select
+            .order_by_asc(user_groups::Column::NameKey)
+            .order_by_asc(user_groups::Column::Id);
+        let pages = select.paginate(&self.txn, query.per_page);
+        let total = pages.num_items().await.map_err(db_err)?;
+        let rows = pages.fetch_page(query.page - 1).await.map_err(db_err)?;
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
+        let flags = group_category_permissions::Entity::find()
+            .filter(group_category_permissions::Column::OrgId.eq(org.0))
+            .filter(group_category_permissions::Column::GroupId.is_in(ids.clone()))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let counts: Vec<(uuid::Uuid, String, i64)> = users::Entity::find()
+            .select_only()
+            .column(users::Column::UserGroupId)
+            .column(users::Column::Status)
+            .column_as(users::Column::Id.count(), "n")
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::UserGroupId.is_in(ids))
+            .group_by(users::Column::UserGroupId)
+            .group_by(users::Column::Status)
+            .into_tuple()
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for m in rows {
+            let id = m.id;
+            let mine = flags.iter().filter(|f| f.group_id == id).cloned().collect();
+            let mut c = MemberCounts::default();
+            for (g, status, n) in &counts {
+                if *g == id {
+                    match UserStatus::parse(status) {
+                        Some(UserStatus::Active) => c.active = *n as u64,
+                        Some(UserStatus::Deactivated) => c.deactivated = *n as u64,
+                        Some(UserStatus::Pending) => c.pending = *n as u64,
+                        None => {}
+                    }
+                }
+            }
+            items.push((convert::group(m, mine)?, c));
+        }
+        Ok((items, total))
+    }
+
+    async fn update_group(&mut self, group: &UserGroup, expected_version: i64) -> Result<bool> {
+        let row = convert::group_row(group)?;
+        let res = user_groups::Entity::update_many()
+            .set(row)
+            .filter(user_groups::Column::OrgId.eq(group.org_id.0))
+            .filter(user_groups::Column::Id.eq(group.id.0))
+            .filter(user_groups::Column::Version.eq(expected_version))
+            .exec(&self.txn)
+            .await
+            .map_err(|e| unique_or(e, |_| Some(DomainError::GroupNameInUse)))?;
+        if res.rows_affected == 0 {
+            return Ok(false);
+        }
+        group_category_permissions::Entity::delete_many()
+            .filter(group_category_permissions::Column::OrgId.eq(group.org_id.0))
+            .filter(group_category_permissions::Column::GroupId.eq(group.id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let rows = convert::flag_rows(group);
+        if !rows.is_empty() {
+            group_category_permissions::Entity::insert_many(rows)
+                .exec_without_returning(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(true)
+    }
+
+    async fn delete_group(&mut self, org: OrgId, id: GroupId) -> Result<()> {
+        group_category_permissions::Entity::delete_many()
+            .filter(group_category_permissions::Column::OrgId.eq(org.0))
+            .filter(group_category_permissions::Column::GroupId.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        user_groups::Entity::delete_many()
+            .filter(user_groups::Column::OrgId.eq(org.0))
+            .filter(user_groups::Column::Id.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn member_counts(&mut self, org: OrgId, id: GroupId) -> Result<MemberCounts> {
+        let rows: Vec<(String, i64)> = users::Entity::find()
+            .select_only()
+            .column(users::Column::Status)
+            .column_as(users::Column::Id.count(), "n")
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::UserGroupId.eq(id.0))
+            .group_by(users::Column::Status)
+            .into_tuple()
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut c = MemberCounts::default();
+        for (status, n) in rows {
+            match UserStatus::parse(&status) {
+                Some(UserStatus::Active) => c.active = n as u64,
+                Some(UserStatus::Deactivated) => c.deactivated = n as u64,
+                Some(UserStatus::Pending) => c.pending = n as u64,
+                None => {}
+            }
+        }
+        Ok(c)
+    }
+
+    async fn insert_user(&mut self, user: &User) -> Result<()> {
+        users::Entity::insert(convert::user_row(user))
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|e| {
+                unique_or(e, |msg| {
+                    if msg.contains("email") {
+                        Some(DomainError::EmailInUse {
+                            holder_status: UserStatus::Active,
+                        })
+                    } else if msg.contains("username") {
+                        Some(DomainError::UsernameInUse)
+                    } else {
+                        None
+                    }
+                })
+            })?;
+        Ok(())
+    }
+
+    async fn user(&mut self, org: OrgId, id: UserId) -> Result<Option<User>> {
+        users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(id.0))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(convert::user)
+            .transpose()
+    }
+
+    async fn user_view(&mut self, org: OrgId, id: UserId) -> Result<Option<UserView>> {
+        let row = users::Entity::find()
+            .find_also_related(user_groups::Entity)
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(id.0))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some((u, Some(g))) => Ok(Some(convert::user_view(u, &g)?)),
+            Some((_, None)) => Err(DomainError::internal("user without a group")),
+            None => Ok(None),
+        }
+    }
+
+    async fn user_by_login(&mut self, org: OrgId, login: &str) -> Result<Option<User>> {
+        let key = login.to_lowercase();
+        let rows = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(
+                Condition::any()
+                    .add(users::Column::UsernameKey.eq(key.clone()))
+                    .add(users::Column::EmailKey.eq(key)),
+            )
+            .order_by_asc(users::Column::CreatedAt)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        // A username wins over another account's email of the same spelling.
+        let pick = rows
+            .iter()
+            .find(|u| u.username_key.as_deref() == Some(login))
+            .or(rows.first())
+            .cloned();
+        pick.map(convert::user).transpose()
+    }
+
+    async fn email_holder(
+        &mut self,
+        org: OrgId,
+        email: &str,
+        except: Option<UserId>,
+    ) -> Result<Option<UserStatus>> {
+        let mut select = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::EmailKey.eq(email.to_lowercase()));
+        if let Some(e) = except {
+            select = select.filter(users::Column::Id.ne(e.0));
+        }
+        let row = select.one(&self.txn).await.map_err(db_err)?;
+        Ok(row.and_then(|u| UserStatus::parse(&u.status)))
+    }
+
+    async fn username_taken(
+        &mut self,
+        org: OrgId,
+        username: &str,
+        except: Option<UserId>,
+    ) -> Result<bool> {
+        let mut select = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::UsernameKey.eq(username.to_lowercase()));
+        if let Some(e) = except {
+            select = select.filter(users::Column::Id.ne(e.0));
+        }
+        Ok(select.count(&self.txn).await.map_err(db_err)? > 0)
+    }
+
+    async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<bool> {
+        let res = users::Entity::update_many()
+            .set(convert::user_row(user))
+            .filter(users::Column::OrgId.eq(user.org_id.0))
+            .filter(users::Column::Id.eq(user.id.0))
+            .filter(users::Column::Version.eq(expected_version))
+            .exec(&self.txn)
+            .await
+            .map_err(|e| {
+                unique_or(e, |msg| {
+                    if msg.contains("email") {
+                        Some(DomainError::EmailInUse {
+                            holder_status: UserStatus::Active,
+                        })
+                    } else if msg.contains("username") {
+                        Some(DomainError::UsernameInUse)
+                    } else {
+                        None
+                    }
+                })
+            })?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn users(&mut self, org: OrgId, query: &UserQuery) -> Result<(Vec<UserView>, u64)> {
+        use user_groups::Column as G;
+        use users::Column as U;
+        let mut select = users::Entity::find()
+            .find_also_related(user_groups::Entity)
+            .filter(U::OrgId.eq(org.0));
+        if let Some(q) = &query.q {
+            let pat = like_pattern(q);
+            let like =
+                |e: sea_orm::sea_query::SimpleExpr| e.like(LikeExpr::new(pat.clone()).escape('\\'));
+            let full_name = Expr::cust("LOWER(users.forename || ' ' || users.surname)");
+            select = select.filter(
+                Condition::any()
+                    .add(like(full_name))
+                    .add(like(
+                        Func::lower(Expr::col((users::Entity, U::Surname))).into(),
+                    ))
+                    .add(like(Expr::col((users::Entity, U::UsernameKey)).into()))
+                    .add(like(Expr::col((users::Entity, U::EmailKey)).into())),
+            );
+        }
+        if let Some(s) = query.status {
+            select = select.filter(U::Status.eq(s.as_str()));
+        }
+        if let Some(g) = query.user_group_id {
+            select = select.filter(U::UserGroupId.eq(g.0));
+        }
+        if let Some(sf) = query.second_factor {
+            select = select.filter(if sf {
+                Condition::all().add(U::TotpConfirmed.eq(true))
+            } else {
+                Condition::all().add(U::TotpConfirmed.eq(false))
+            });
+        }
+        for (wanted, col) in [(query.elevated, G::IsElevated), (query.admin, G::IsAdmin)] {
+            if let Some(w) = wanted {
+                select = select.filter(if w {
+                    Condition::all().add(G::Active.eq(true)).add(col.eq(true))
+                } else {
+                    Condition::any().add(G::Active.eq(false)).add(col.eq(false))
+                });
+            }
+        }
+        let order = if query.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let nulls_last = |c: U| Expr::col((users::Entity, c)).is_null();
+        select = match query.sort {
+            UserSort::Name => select,
+            UserSort::JobTitle => select
+                .order_by(nulls_last(U::JobTitle), Order::Asc)
+                .order_by(
+                    Func::lower(Expr::col((users::Entity, U::JobTitle))),
+                    order.clone(),
+                ),
+            UserSort::UserGroup => select.order_by(G::NameKey, order.clone()),
+            UserSort::LastLogin => select
+                .order_by(nulls_last(U::LastLoginAt), Order::Asc)
+                .order_by(U::LastLoginAt, order.clone()),
+            UserSort::PasswordChanged => select
+                .order_by(nulls_last(U::PasswordChangedAt), Order::Asc)
+                .order_by(U::PasswordChangedAt, order.clone()),
+            UserSort::Elevated => select.order_by(
+                Expr::col((user_groups::Entity, G::IsElevated))
+                    .and(Expr::col((user_groups::Entity, G::Active))),
+                order.clone(),
+            ),
+            UserSort::Admin => select.order_by(
+                Expr::col((user_groups::Entity, G::IsAdmin))
+                    .and(Expr::col((user_groups::Entity, G::Active))),
+                order.clone(),
+            ),
+        };
+        let name_order = if query.sort == UserSort::Name {
+            order
+        } else {
+            Order::Asc
+        };
+        select = select
+            .order_by(
+                Func::lower(Expr::col((users::Entity, U::Surname))),
+                name_order.clone(),
+            )
+            .order_by(
+                Func::lower(Expr::col((users::Entity, U::Forename))),
+                name_order,
+            )
+            .order_by(U::Id, Order::Asc);
+        let pages = select.paginate(&self.txn, query.per_page);
+        let total = pages.num_items().await.map_err(db_err)?;
+        let rows = pages.fetch_page(query.page - 1).await.map_err(db_err)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (u, g) in rows {
+            let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
+            items.push(convert::user_view(u, &g)?);
+        }
+        Ok((items, total))
+    }
+
+    async fn count_active_admins(&mut self, org: OrgId) -> Result<u64> {
+        users::Entity::find()
+            .inner_join(user_groups::Entity)
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
+            .filter(user_groups::Column::Active.eq(true))
+            .filter(user_groups::Column::IsAdmin.eq(true))
+            .count(&self.txn)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn insert_session(&mut self, s: &Session) -> Result<()> {
+        sessions::Entity::insert(sessions::ActiveModel {
+            id: Set(s.id.0),
+            org_id: Set(s.org_id.0),
+            user_id: Set(s.user_id.0),
+            second_factor: Set(s.second_factor),
+            token_version: Set(s.token_version),
+            created_at: Set(to_us(s.created_at)),
+            expires_at: Set(to_us(s.expires_at)),
+            revoked: Set(s.revoked),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn auth_facts(&mut self, session: SessionId) -> Result<Option<AuthFacts>> {
+        let Some(s) = sessions::Entity::find_by_id(session.0)
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let Some((u, Some(g))) = users::Entity::find()
+            .find_also_related(user_groups::Entity)
+            .filter(users::Column::OrgId.eq(s.org_id))
+            .filter(users::Column::Id.eq(s.user_id))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let Some(o) = orgs::Entity::find_by_id(s.org_id)
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(AuthFacts {
+            session: convert::session(s),
+            user: convert::user(u)?,
+            group: self.load_group(g).await?,
+            org: convert::org(o)?,
+        }))
+    }
+
+    async fn revoke_session(&mut self, session: SessionId) -> Result<()> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::Revoked, Expr::value(true))
+            .filter(sessions::Column::Id.eq(session.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_refresh_token(&mut self, t: &RefreshToken) -> Result<()> {
+        refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
+            hash: Set(t.hash.clone()),
+            org_id: Set(t.org_id.0),
+            session_id: Set(t.session_id.0),
+            spent: Set(t.spent),
+            expires_at: Set(to_us(t.expires_at)),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn refresh_token(&mut self, hash: &str) -> Result<Option<RefreshToken>> {
+        Ok(refresh_tokens::Entity::find_by_id(hash.to_owned())
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(|m| RefreshToken {
+                hash: m.hash,
+                session_id: SessionId(m.session_id),
+                org_id: OrgId(m.org_id),
+                spent: m.spent,
+                expires_at: convert::from_us(m.expires_at),
+            }))
+    }
+
+    async fn spend_refresh_token(&mut self, hash: &str) -> Result<bool> {
+        let res = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::Spent, Expr::value(true))
+            .filter(refresh_tokens::Column::Hash.eq(hash))
+            .filter(refresh_tokens::Column::Spent.eq(false))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn throttle(&mut self, org: OrgId, key: &str) -> Result<Option<LoginThrottle>> {
+        Ok(login_throttles::Entity::find_by_id((org.0, key.to_owned()))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(|m| LoginThrottle {
+                key: m.key,
+                org_id: OrgId(m.org_id),
+                failures: m.failures,
+                locked_until: m.locked_until.map(convert::from_us),
+            }))
+    }
+
+    async fn save_throttle(&mut self, t: &LoginThrottle) -> Result<()> {
+        let row = login_throttles::ActiveModel {
+            org_id: Set(t.org_id.0),
+            key: Set(t.key.clone()),
+            failures: Set(t.failures),
+            locked_until: Set(t.locked_until.map(to_us)),
+        };
+        let exists = login_throttles::Entity::find_by_id((t.org_id.0, t.key.clone()))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .is_some();
+        if exists {
+            row.update(&self.txn).await.map_err(db_err)?;
+        } else {
+            login_throttles::Entity::insert(row)
+                .exec_without_returning(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn clear_throttle(&mut self, org: OrgId, key: &str) -> Result<()> {
+        login_throttles::Entity::delete_many()
+            .filter(login_throttles::Column::OrgId.eq(org.0))
+            .filter(login_throttles::Column::Key.eq(key))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn replace_recovery_codes(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        hashes: &[String],
+    ) -> Result<()> {
+        recovery_codes::Entity::delete_many()
+            .filter(recovery_codes::Column::OrgId.eq(org.0))
+            .filter(recovery_codes::Column::UserId.eq(user.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        recovery_codes::Entity::insert_many(hashes.iter().map(|h| recovery_codes::ActiveModel {
+            org_id: Set(org.0),
+            user_id: Set(user.0),
+            hash: Set(h.clone()),
+            used_at: Set(None),
+        }))
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn spend_recovery_code(&mut self, org: OrgId, user: UserId, hash: &str) -> Result<bool> {
+        let res = recovery_codes::Entity::update_many()
+            .col_expr(recovery_codes::Column::UsedAt, Expr::value(now_us()))
+            .filter(recovery_codes::Column::OrgId.eq(org.0))
+            .filter(recovery_codes::Column::UserId.eq(user.0))
+            .filter(recovery_codes::Column::Hash.eq(hash))
+            .filter(recovery_codes::Column::UsedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {
+        audit_log::Entity::insert(audit_log::ActiveModel {
+            id: Set(e.id.0),
+            org_id: Set(e.org_id.0),
+            at: Set(to_us(e.at)),
+            kind: Set(e.kind.clone()),
+            actor_id: Set(e.actor_id.map(|a| a.0)),
+            target_type: Set(e.target_type.clone()),
+            target_id: Set(e.target_id),
+            staff_id: Set(e.staff_id),
+            changes: Set(e.changes.to_string()),
+            ip: Set(e.ip.clone()),
+            request_id: Set(e.request_id.clone()),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn audit(&mut self, org: OrgId, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        use audit_log::Column as A;
+        let mut select = audit_log::Entity::find().filter(A::OrgId.eq(org.0));
+        if let Some(k) = &q.kind {
+            select = select.filter(A::Kind.eq(k.as_str()));
+        }
+        if let Some(a) = q.actor_id {
+            select = select.filter(A::ActorId.eq(a.0));
+        }
+        if let Some(t) = q.target_id {
+            select = select.filter(A::TargetId.eq(t));
+        }
+        if let Some((at, id)) = q.before {
+            let at = to_us(at);
+            select = select.filter(
+                Condition::any()
+                    .add(A::At.lt(at))
+                    .add(Condition::all().add(A::At.eq(at)).add(A::Id.lt(id.0))),
+            );
+        }
+        select
+            .order_by_desc(A::At)
+            .order_by_desc(A::Id)
+            .limit(q.limit)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::audit)
+            .collect()
+    }
+}
