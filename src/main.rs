@@ -1,1 +1,171 @@
-fn main() {}
+//! `keyholder`: serve, migrate, create orgs, print the OpenAPI document.
+
+use clap::{Parser, Subcommand};
+use keyholder::{Settings, demo, open, serve};
+use keyholder_domain::model::RequestContext;
+use keyholder_domain::services::NewOrg;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "keyholder",
+    version,
+    about = "Access management for school safeguarding and care record systems"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, then serve HTTP on KEYHOLDER_BIND.
+    Serve {
+        /// First create the org `demo` and print its admin's login (once).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an org with the default categories and groups and its first admin (prints JSON).
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        /// Without it a password is generated and printed once.
+        #[arg(long)]
+        admin_password: Option<String>,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let json = std::env::var("KEYHOLDER_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("keyholder: {msg}");
+    ExitCode::FAILURE
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        return match keyholder_api::openapi().to_pretty_json() {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    init_tracing();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let (store, kh) = match open(&settings).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    match cli.command {
+        Command::Openapi => ExitCode::SUCCESS,
+        Command::Migrate => {
+            tracing::info!(backend = store.backend(), "database is up to date");
+            ExitCode::SUCCESS
+        }
+        Command::Org {
+            command:
+                OrgCommand::Create {
+                    slug,
+                    name,
+                    admin_email,
+                    admin_password,
+                },
+        } => {
+            let ctx = RequestContext {
+                ip: None,
+                request_id: Some("cli".into()),
+            };
+            let new = NewOrg {
+                slug,
+                name,
+                admin_email,
+                admin_password,
+            };
+            match kh.system_create_org(new, &ctx).await {
+                Ok(c) => {
+                    let out = serde_json::json!({
+                        "org": {"id": c.org.id, "slug": c.org.slug, "name": c.org.name},
+                        "admin": {"id": c.admin.id, "email": c.admin.email},
+                        "admin_password": c.generated_password,
+                    });
+                    println!("{out:#}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("{e} {}", field_errors(&e))),
+            }
+        }
+        Command::Serve { demo } => {
+            if demo {
+                match demo::system_seed(&kh).await {
+                    Ok(Some(login)) => {
+                        println!("Demo org created. Its admin's login, shown once:");
+                        println!("  org:      {}", login.org);
+                        println!("  login:    {}", login.login);
+                        println!("  password: {}", login.password);
+                    }
+                    Ok(None) => println!(
+                        "Demo org `demo` already exists; its admin's login was printed when it was made."
+                    ),
+                    Err(e) => return fail(e),
+                }
+            }
+            let running = match serve(&settings, kh) {
+                Ok(r) => r,
+                Err(e) => return fail(format!("cannot bind {}: {e}", settings.bind)),
+            };
+            tracing::info!(addr = %running.addr, backend = store.backend(), "serving");
+            match running.server.await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+    }
+}
+
+fn field_errors(e: &keyholder_domain::DomainError) -> String {
+    match e {
+        keyholder_domain::DomainError::Validation(errors) => errors
+            .iter()
+            .map(|f| format!("[{}: {}]", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}

@@ -1,1 +1,176 @@
+//! How the world talks to Keyholder: actix-web routes, authentication, problem+json and the
+//! OpenAPI document. This crate reaches data only through `keyholder_domain::services`.
 
+pub mod dto;
+pub mod error;
+pub mod guard;
+mod routes;
+pub mod state;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, Error, HttpRequest, web};
+use error::ApiError;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+pub use state::ApiState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyholder",
+        description = "Access management for school safeguarding and care record systems: who may log in, what each member of staff may do, and which children's records each person may see.\n\nErrors are `application/problem+json` (RFC 9457) with a stable `code`.",
+        license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only")
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "auth", description = "Sign-in (A1–A3)"),
+        (name = "me", description = "The caller's own account and second factor (A5)"),
+        (name = "orgs", description = "Organisations (T1, T2)"),
+        (name = "users", description = "Accounts (U1–U11)"),
+        (name = "user groups", description = "Roles and permissions (G1–G6)"),
+        (name = "audit", description = "The audit trail (AU1)"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let c = openapi
+            .components
+            .get_or_insert_with(utoipa::openapi::Components::new);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /v1/auth/login"))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "operator_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The platform operator key (KEYHOLDER_OPERATOR_KEY)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(4 * 1024 * 1024)
+        .error_handler(|err, _req: &HttpRequest| {
+            use actix_web::error::JsonPayloadError as J;
+            let e = match &err {
+                J::ContentType => ApiError::UnsupportedMediaType,
+                J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+                J::Deserialize(d) => ApiError::MalformedBody(d.to_string()),
+                other => ApiError::MalformedBody(other.to_string()),
+            };
+            e.into()
+        })
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _req: &HttpRequest| ApiError::MalformedQuery(err.to_string()).into())
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|err, _req: &HttpRequest| ApiError::MalformedPath(err.to_string()).into())
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound)
+}
+
+fn documented_app() -> (
+    App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = Error,
+            InitError = (),
+        >,
+    >,
+    utoipa::openapi::OpenApi,
+) {
+    use routes::*;
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .app_data(json_config())
+        .app_data(query_config())
+        .app_data(path_config())
+        .service(ops::healthz)
+        .service(ops::readyz)
+        .service(ops::permissions)
+        .service(auth::login)
+        .service(auth::refresh)
+        .service(auth::logout)
+        .service(me::me)
+        .service(me::change_password)
+        .service(me::totp_setup)
+        .service(me::totp_confirm)
+        .service(me::totp_remove)
+        .service(orgs::create_org)
+        .service(orgs::get_org)
+        .service(orgs::get_settings)
+        .service(orgs::patch_settings)
+        .service(orgs::categories)
+        .service(users::list)
+        .service(users::create)
+        .service(users::get)
+        .service(users::update)
+        .service(groups::list)
+        .service(groups::create)
+        .service(groups::get)
+        .service(groups::update)
+        .service(groups::remove)
+        .service(audit::list)
+        .split_for_parts()
+}
+
+/// The OpenAPI 3.1 document: the list of registered routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = documented_app().1;
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The whole application: the documented routes, `/openapi.json` and the explorer at `/docs`.
+pub fn app(
+    state: web::Data<ApiState>,
+    doc: utoipa::openapi::OpenApi,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    let (app, _) = documented_app();
+    app.app_data(state)
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .url("/openapi.json", doc)
+                .config(Config::default().validator_url("none")),
+        )
+        .service(web::redirect("/docs", "/docs/"))
+        .default_service(web::to(not_found))
+}

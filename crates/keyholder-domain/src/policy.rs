@@ -61,6 +61,8 @@ pub enum Action {
     ReadOwnAccount,
     /// Enrol or remove one's own second factor.
     ManageOwnSecondFactor,
+    /// Read the permission catalogue: any signed-in user.
+    ReadCatalogue,
     ListUsers,
     ReadUser,
     CreateUser,
@@ -85,7 +87,12 @@ impl Action {
     pub fn required_permission(self) -> Option<Permission> {
         use Action::*;
         match self {
-            ReadOrg | ReadOwnAccount | ManageOwnSecondFactor | ListCategories | GrantGroup => None,
+            ReadOrg
+            | ReadOwnAccount
+            | ManageOwnSecondFactor
+            | ReadCatalogue
+            | ListCategories
+            | GrantGroup => None,
             ReadOrgSettings | EditOrgSettings => Some(Permission::AdminManageSystem),
             ListUsers | ReadUser | CreateUser | EditUser | ListUserGroups | ReadUserGroup
             | CreateUserGroup | EditUserGroup | DeleteUserGroup | ExplainAccess => {

@@ -256,3 +256,69 @@ impl Keyholder {
         Ok(after)
     }
 }
+
+/// A staff account for the demo seed.
+#[derive(Debug, Clone)]
+pub struct DemoUser {
+    pub title: String,
+    pub forename: String,
+    pub surname: String,
+    pub job_title: String,
+    pub email: String,
+    /// The name of one of the org's groups.
+    pub group: String,
+}
+
+impl Keyholder {
+    /// The demo seed (binary only): pending accounts in the named groups, audited.
+    pub async fn system_seed_users(
+        &self,
+        org: OrgId,
+        users: &[DemoUser],
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let mut tx = self.tx().await?;
+        for d in users {
+            let group = tx
+                .group_by_name(org, &d.group)
+                .await?
+                .ok_or_else(|| DomainError::internal(format!("no group {}", d.group)))?;
+            let user = User {
+                id: UserId::new(),
+                org_id: org,
+                username: None,
+                email: Some(d.email.clone()),
+                title: Some(d.title.clone()),
+                forename: d.forename.clone(),
+                surname: d.surname.clone(),
+                job_title: Some(d.job_title.clone()),
+                user_group_id: group.id,
+                status: UserStatus::Pending,
+                password_hash: None,
+                must_change_password: false,
+                password_changed_at: None,
+                last_login_at: None,
+                totp: TotpState::default(),
+                token_version: 1,
+                version: 1,
+                created_at: now(),
+                updated_at: now(),
+            };
+            tx.insert_user(&user).await?;
+            Audit {
+                org,
+                kind: "user.created",
+                actor: None,
+                target: Some(("user", user.id.0)),
+                changes: serde_json::json!({
+                    "email": [null, user.email], "forename": [null, user.forename],
+                    "surname": [null, user.surname], "user_group_id": [null, user.user_group_id],
+                    "status": [null, "pending"],
+                }),
+            }
+            .write(tx.as_mut(), ctx)
+            .await?;
+        }
+        tx.commit().await
+    }
+}

@@ -1,0 +1,606 @@
+//! Request and response bodies. Request bodies are never entities; responses are built from
+//! domain types.
+
+use keyholder_domain::model::{
+    AuditEntry, Category, MemberCounts, Org, OrgSettings, StudentGroupType, UserGroup, UserView,
+};
+use keyholder_domain::permission::{CategoryFlags, Level, Permission};
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// PATCH: absent leaves a field alone, `null` clears it.
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberCountsOut {
+    pub active: u64,
+    pub deactivated: u64,
+    pub pending: u64,
+}
+
+impl From<MemberCounts> for MemberCountsOut {
+    fn from(c: MemberCounts) -> Self {
+        MemberCountsOut {
+            active: c.active,
+            deactivated: c.deactivated,
+            pending: c.pending,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone, Copy)]
+pub struct CategoryPermission {
+    pub category_id: Uuid,
+    #[serde(default)]
+    pub view_students: bool,
+    #[serde(default)]
+    pub view_incidents: bool,
+    #[serde(default)]
+    pub add_incidents: bool,
+}
+
+impl CategoryPermission {
+    pub fn from_domain((c, f): &(keyholder_domain::ids::CategoryId, CategoryFlags)) -> Self {
+        CategoryPermission {
+            category_id: c.0,
+            view_students: f.view_students,
+            view_incidents: f.view_incidents,
+            add_incidents: f.add_incidents,
+        }
+    }
+
+    pub fn to_domain(&self) -> (keyholder_domain::ids::CategoryId, CategoryFlags) {
+        (
+            keyholder_domain::ids::CategoryId(self.category_id),
+            CategoryFlags {
+                view_students: self.view_students,
+                view_incidents: self.view_incidents,
+                add_incidents: self.add_incidents,
+            },
+        )
+    }
+}
+
+/// A user account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: Uuid,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub title: Option<String>,
+    pub forename: String,
+    pub surname: String,
+    pub job_title: Option<String>,
+    pub user_group_id: Uuid,
+    pub user_group_name: String,
+    /// `pending`, `active` or `deactivated` (U2).
+    pub status: String,
+    pub staff_ids: Vec<Uuid>,
+    /// A second factor is enrolled (A5).
+    pub second_factor: bool,
+    pub must_change_password: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub password_changed_at: Option<OffsetDateTime>,
+    /// Null: never logged in.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login_at: Option<OffsetDateTime>,
+    /// Holds `admin.manage_users`.
+    pub elevated: bool,
+    /// Holds `admin.manage_system`.
+    pub admin: bool,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<UserView> for UserOut {
+    fn from(v: UserView) -> Self {
+        let u = v.user;
+        UserOut {
+            id: u.id.0,
+            username: u.username,
+            email: u.email,
+            title: u.title,
+            forename: u.forename,
+            surname: u.surname,
+            job_title: u.job_title,
+            user_group_id: u.user_group_id.0,
+            user_group_name: v.group_name,
+            status: u.status.as_str().to_owned(),
+            staff_ids: vec![],
+            second_factor: u.totp.enrolled(),
+            must_change_password: u.must_change_password,
+            password_changed_at: u.password_changed_at,
+            last_login_at: u.last_login_at,
+            elevated: v.elevated,
+            admin: v.admin,
+            version: u.version,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserOut>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserIn {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub title: Option<String>,
+    pub forename: String,
+    pub surname: String,
+    pub job_title: Option<String>,
+    pub user_group_id: Uuid,
+    #[serde(default)]
+    pub staff_ids: Vec<Uuid>,
+    #[serde(default)]
+    pub send_invitation: bool,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub must_change_password: bool,
+    #[serde(default)]
+    pub pending: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserIn {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    pub forename: Option<String>,
+    pub surname: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub job_title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    pub user_group_id: Option<Uuid>,
+    pub must_change_password: Option<bool>,
+}
+
+/// U11 filters and sorting.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    /// Text in name, username or email.
+    pub q: Option<String>,
+    /// `pending`, `active` or `deactivated`.
+    pub status: Option<String>,
+    pub user_group: Option<Uuid>,
+    pub user_group_id: Option<Uuid>,
+    /// Second factor enrolled.
+    pub second_factor: Option<bool>,
+    pub elevated: Option<bool>,
+    pub admin: Option<bool>,
+    /// `name`, `job_title`, `user_group`, `last_login`, `password_changed`, `elevated`, `admin`; prefix `-` for descending.
+    pub sort: Option<String>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// A user group (role).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupOut {
+    pub id: Uuid,
+    pub name: String,
+    /// `active` or `inactive` (an inactive group grants nothing).
+    pub status: String,
+    pub system_permissions: Vec<String>,
+    pub category_permissions: Vec<CategoryPermission>,
+    pub member_counts: MemberCountsOut,
+    pub version: i64,
+}
+
+impl GroupOut {
+    pub fn new(g: UserGroup, c: MemberCounts) -> Self {
+        GroupOut {
+            id: g.id.0,
+            name: g.name,
+            status: if g.active { "active" } else { "inactive" }.to_owned(),
+            system_permissions: g.system_permissions.keys(),
+            category_permissions: g
+                .category_permissions
+                .iter()
+                .map(CategoryPermission::from_domain)
+                .collect(),
+            member_counts: c.into(),
+            version: g.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupPage {
+    pub items: Vec<GroupOut>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupStatus {
+    Active,
+    Inactive,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroupIn {
+    pub name: String,
+    #[serde(default = "active")]
+    pub status: GroupStatus,
+    #[serde(default)]
+    pub system_permissions: Vec<String>,
+    #[serde(default)]
+    pub category_permissions: Vec<CategoryPermission>,
+}
+
+fn active() -> GroupStatus {
+    GroupStatus::Active
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateGroupIn {
+    pub name: Option<String>,
+    pub status: Option<GroupStatus>,
+    pub system_permissions: Option<Vec<String>>,
+    pub category_permissions: Option<Vec<CategoryPermission>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GroupListQuery {
+    pub q: Option<String>,
+    /// `active` or `inactive`.
+    pub status: Option<String>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PermissionOut {
+    pub key: String,
+    /// `high` needs a session with a proven second factor (G2).
+    pub level: String,
+    pub description: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Catalogue {
+    pub system_permissions: Vec<PermissionOut>,
+    /// The per-category flags and their levels.
+    pub category_flags: Vec<PermissionOut>,
+}
+
+pub fn level(l: Level) -> String {
+    match l {
+        Level::Low => "low",
+        Level::High => "high",
+    }
+    .to_owned()
+}
+
+pub fn catalogue() -> Catalogue {
+    let flag = |k: &str, l: Level, d: &str| PermissionOut {
+        key: k.to_owned(),
+        level: level(l),
+        description: d.to_owned(),
+    };
+    Catalogue {
+        system_permissions: Permission::ALL
+            .iter()
+            .map(|p| PermissionOut {
+                key: p.key().to_owned(),
+                level: level(p.level()),
+                description: p.description().to_owned(),
+            })
+            .collect(),
+        category_flags: vec![
+            flag(
+                "view_students",
+                Level::High,
+                "See that a student is monitored for the category.",
+            ),
+            flag(
+                "view_incidents",
+                Level::High,
+                "Read incidents of the category.",
+            ),
+            flag(
+                "add_incidents",
+                Level::Low,
+                "Record incidents in the category.",
+            ),
+        ],
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryOut {
+    pub id: Uuid,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    /// Child protection and its sub-categories: always need a second factor (G2).
+    pub sensitive: bool,
+}
+
+impl From<Category> for CategoryOut {
+    fn from(c: Category) -> Self {
+        CategoryOut {
+            id: c.id.0,
+            name: c.name,
+            parent_id: c.parent_id.map(|p| p.0),
+            sensitive: c.sensitive,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginIn {
+    /// The org's slug.
+    pub org: String,
+    /// Username or email.
+    pub login: String,
+    pub password: String,
+    /// A TOTP code or a recovery code, when a second factor is enrolled.
+    pub totp_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenOut {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    /// Whether this session proved a second factor (G2: high-level permissions need it).
+    pub second_factor: bool,
+    /// A3: the account must change its password before anything else.
+    pub must_change_password: bool,
+}
+
+impl From<keyholder_domain::services::TokenPair> for TokenOut {
+    fn from(p: keyholder_domain::services::TokenPair) -> Self {
+        TokenOut {
+            access_token: p.access_token,
+            token_type: "Bearer".into(),
+            expires_in: p.expires_in,
+            refresh_token: p.refresh_token,
+            second_factor: p.second_factor,
+            must_change_password: p.must_change_password,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshIn {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeOut {
+    #[serde(flatten)]
+    pub user: UserOut,
+    /// The org's slug.
+    pub org: String,
+    /// The permissions in effect in this session (after G2).
+    pub permissions: Vec<String>,
+    /// What the group grants, including what needs a second factor this session lacks.
+    pub group_permissions: Vec<String>,
+    pub category_permissions: Vec<CategoryPermission>,
+    /// This session proved a second factor.
+    pub second_factor_session: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordIn {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpSetupOut {
+    /// Base32 secret, for typing into an app (or `oathtool --totp -b <secret>`).
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// A PNG QR code of the URI, base64.
+    pub qr_png_base64: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirmIn {
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodesOut {
+    /// Ten single-use codes, shown once.
+    pub recovery_codes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgOut {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<Org> for OrgOut {
+    fn from(o: Org) -> Self {
+        OrgOut {
+            id: o.id.0,
+            slug: o.slug,
+            name: o.name,
+            created_at: o.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrgIn {
+    pub slug: String,
+    pub name: String,
+    pub admin_email: String,
+    /// Without it a password is generated and answered once.
+    pub admin_password: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedOrgOut {
+    pub org: OrgOut,
+    pub admin_user_id: Uuid,
+    pub admin_email: String,
+    /// Only when generated; shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_password: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupType {
+    AcademicLevel,
+    RegistrationGroup,
+    House,
+    Custom,
+}
+
+impl From<GroupType> for StudentGroupType {
+    fn from(t: GroupType) -> Self {
+        match t {
+            GroupType::AcademicLevel => StudentGroupType::AcademicLevel,
+            GroupType::RegistrationGroup => StudentGroupType::RegistrationGroup,
+            GroupType::House => StudentGroupType::House,
+            GroupType::Custom => StudentGroupType::Custom,
+        }
+    }
+}
+
+impl From<StudentGroupType> for GroupType {
+    fn from(t: StudentGroupType) -> Self {
+        match t {
+            StudentGroupType::AcademicLevel => GroupType::AcademicLevel,
+            StudentGroupType::RegistrationGroup => GroupType::RegistrationGroup,
+            StudentGroupType::House => GroupType::House,
+            StudentGroupType::Custom => GroupType::Custom,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsOut {
+    /// R3: which student-group types restrict access.
+    pub restricted_group_types: Vec<GroupType>,
+    /// S3.
+    pub several_staff_per_user: bool,
+    /// G2: high-level permissions need a second factor (never relaxed for admin.* or sensitive categories).
+    pub second_factor_for_high_level: bool,
+}
+
+impl From<OrgSettings> for SettingsOut {
+    fn from(s: OrgSettings) -> Self {
+        SettingsOut {
+            restricted_group_types: s
+                .restricted_group_types
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            several_staff_per_user: s.several_staff_per_user,
+            second_factor_for_high_level: s.second_factor_for_high_level,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatchIn {
+    pub restricted_group_types: Option<Vec<GroupType>>,
+    pub several_staff_per_user: Option<bool>,
+    pub second_factor_for_high_level: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryOut {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub actor_id: Option<Uuid>,
+    pub target_type: Option<String>,
+    pub target_id: Option<Uuid>,
+    pub staff_id: Option<Uuid>,
+    /// `{field: [before, after]}`.
+    #[schema(value_type = Object)]
+    pub changes: serde_json::Value,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl From<AuditEntry> for AuditEntryOut {
+    fn from(e: AuditEntry) -> Self {
+        AuditEntryOut {
+            id: e.id.0,
+            at: e.at,
+            kind: e.kind,
+            actor_id: e.actor_id.map(|a| a.0),
+            target_type: e.target_type,
+            target_id: e.target_id,
+            staff_id: e.staff_id,
+            changes: e.changes,
+            ip: e.ip,
+            request_id: e.request_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPageOut {
+    pub items: Vec<AuditEntryOut>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQueryIn {
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub target_user_id: Option<Uuid>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}

@@ -1,0 +1,224 @@
+//! problem+json (RFC 9457) with a stable `code`; one exhaustive mapping from domain errors.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use keyholder_domain::DomainError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One bad field of a request.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// The field, as named in the request (`category_permissions[2].category_id`).
+    pub field: String,
+    /// A stable snake_case code (`email`, `weak_password`, `unknown_group`…).
+    pub code: String,
+    pub message: String,
+}
+
+/// Member counts of a group that cannot be deleted (G3).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MemberCountsProblem {
+    pub active: u64,
+    pub deactivated: u64,
+}
+
+/// An error, as `application/problem+json`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable snake_case code: `email_in_use`, `group_in_use`, `last_admin`, `second_factor_required`…
+    pub code: String,
+    /// The domain rule that decided (`G2`, `G4`, `A3`…), for 403s and rule conflicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Every bad field, for 422 (and 400 where known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldProblem>>,
+    /// U4: the status of the account holding the email (`active`, `deactivated`, `pending`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder_status: Option<String>,
+    /// G3: who still belongs to the group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_counts: Option<MemberCountsProblem>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A body that is not JSON or not of the expected shape.
+    #[error("malformed body: {0}")]
+    MalformedBody(String),
+    #[error("malformed query string: {0}")]
+    MalformedQuery(String),
+    #[error("malformed path: {0}")]
+    MalformedPath(String),
+    #[error("malformed header {0}: {1}")]
+    MalformedHeader(&'static str, String),
+    #[error("the body must be application/json")]
+    UnsupportedMediaType,
+    #[error("the body is too large")]
+    PayloadTooLarge,
+    #[error("no such route")]
+    RouteNotFound,
+}
+
+impl ApiError {
+    fn problem(&self) -> Problem {
+        let mut p = Problem {
+            type_: String::new(),
+            title: String::new(),
+            status: self.status_code().as_u16(),
+            detail: self.to_string(),
+            code: String::new(),
+            rule: None,
+            errors: None,
+            holder_status: None,
+            member_counts: None,
+        };
+        let (code, title): (&str, &str) = match self {
+            ApiError::Domain(d) => match d {
+                DomainError::Unauthenticated => ("unauthenticated", "Not authenticated"),
+                DomainError::InvalidCredentials => ("invalid_credentials", "Login failed"),
+                DomainError::InvalidSecondFactor => ("invalid_second_factor", "Login failed"),
+                DomainError::AccountLocked { .. } => ("account_locked", "Too many failed logins"),
+                DomainError::InvalidRefreshToken => {
+                    ("invalid_refresh_token", "Refresh token not valid")
+                }
+                DomainError::Forbidden { rule, .. } => {
+                    p.rule = Some((*rule).to_owned());
+                    match *rule {
+                        "G2" => ("second_factor_required", "Second factor required"),
+                        "G4" => ("escalation_denied", "Not allowed to grant"),
+                        "R5" => ("student_blocked", "Blocked"),
+                        _ => ("permission_denied", "Not allowed"),
+                    }
+                }
+                DomainError::PasswordChangeRequired => {
+                    p.rule = Some("A3".into());
+                    ("password_change_required", "Password change required")
+                }
+                DomainError::NotFound => ("not_found", "Not found"),
+                DomainError::EmailInUse { holder_status } => {
+                    p.rule = Some("U4".into());
+                    p.holder_status = Some(holder_status.as_str().to_owned());
+                    if *holder_status == keyholder_domain::model::UserStatus::Deactivated {
+                        p.detail = "the email belongs to a deactivated account: remove that account's login details first".into();
+                    }
+                    ("email_in_use", "Email in use")
+                }
+                DomainError::UsernameInUse => ("username_in_use", "Username in use"),
+                DomainError::GroupNameInUse => ("group_name_in_use", "Group name in use"),
+                DomainError::OrgSlugInUse => ("org_slug_in_use", "Slug in use"),
+                DomainError::GroupInUse {
+                    active,
+                    deactivated,
+                } => {
+                    p.rule = Some("G3".into());
+                    p.member_counts = Some(MemberCountsProblem {
+                        active: *active,
+                        deactivated: *deactivated,
+                    });
+                    ("group_in_use", "Group in use")
+                }
+                DomainError::LastAdmin => {
+                    p.rule = Some("G5".into());
+                    ("last_admin", "Last admin")
+                }
+                DomainError::SecondFactorAlreadyEnrolled => (
+                    "second_factor_already_enrolled",
+                    "Second factor already enrolled",
+                ),
+                DomainError::SecondFactorNotStarted => (
+                    "second_factor_not_started",
+                    "No second-factor setup in progress",
+                ),
+                DomainError::VersionMismatch { .. } => ("version_mismatch", "Version mismatch"),
+                DomainError::Validation(errors) => {
+                    p.errors = Some(
+                        errors
+                            .iter()
+                            .map(|e| FieldProblem {
+                                field: e.field.clone(),
+                                code: e.code.clone(),
+                                message: e.message.clone(),
+                            })
+                            .collect(),
+                    );
+                    ("validation_failed", "Invalid fields")
+                }
+                DomainError::Internal(cause) => {
+                    tracing::error!(%cause, "internal error");
+                    p.detail = "an internal error occurred; it has been logged".into();
+                    ("internal", "Internal error")
+                }
+            },
+            ApiError::MalformedBody(_) => ("malformed_body", "Malformed body"),
+            ApiError::MalformedQuery(_) => ("malformed_query", "Malformed query string"),
+            ApiError::MalformedPath(_) => ("malformed_path", "Malformed path"),
+            ApiError::MalformedHeader(..) => ("malformed_header", "Malformed header"),
+            ApiError::UnsupportedMediaType => ("unsupported_media_type", "Unsupported media type"),
+            ApiError::PayloadTooLarge => ("payload_too_large", "Payload too large"),
+            ApiError::RouteNotFound => ("not_found", "Not found"),
+        };
+        p.code = code.to_owned();
+        p.title = title.to_owned();
+        p.type_ = format!("https://keyholder.dev/problems/{}", code.replace('_', "-"));
+        p
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Domain(d) => match d {
+                DomainError::Unauthenticated
+                | DomainError::InvalidCredentials
+                | DomainError::InvalidSecondFactor
+                | DomainError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+                DomainError::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+                DomainError::Forbidden { .. } | DomainError::PasswordChangeRequired => {
+                    StatusCode::FORBIDDEN
+                }
+                DomainError::NotFound => StatusCode::NOT_FOUND,
+                DomainError::EmailInUse { .. }
+                | DomainError::UsernameInUse
+                | DomainError::GroupNameInUse
+                | DomainError::OrgSlugInUse
+                | DomainError::GroupInUse { .. }
+                | DomainError::LastAdmin
+                | DomainError::SecondFactorAlreadyEnrolled
+                | DomainError::SecondFactorNotStarted => StatusCode::CONFLICT,
+                DomainError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+                DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::MalformedBody(_)
+            | ApiError::MalformedQuery(_)
+            | ApiError::MalformedPath(_)
+            | ApiError::MalformedHeader(..) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type("application/problem+json");
+        if let ApiError::Domain(DomainError::AccountLocked { retry_after_secs }) = self {
+            res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        res.json(self.problem())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

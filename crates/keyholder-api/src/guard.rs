@@ -1,0 +1,171 @@
+//! Authentication and the route's declared action, decided before the handler runs.
+//!
+//! Every protected route names its action once, in its route attribute:
+//! `#[get("/users", wrap = "Require(Action::ListUsers)")]`. [`Require`] authenticates the bearer
+//! token (401), checks the path's org against the subject's (T1: 404), asks the policy engine
+//! about the action (403 with the rule), and only then lets extraction and the handler run, so
+//! a malformed body from a stranger is still a 401. Handlers take the subject as [`Authed`],
+//! which answers 401 by itself if the guard did not run.
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+use actix_web::body::BoxBody;
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
+use keyholder_domain::DomainError;
+use keyholder_domain::model::RequestContext;
+use keyholder_domain::policy::{Action, Subject};
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+
+/// The bearer token of a request, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
+        Some(token.trim())
+    } else {
+        None
+    }
+}
+
+/// Route middleware: authenticate, then the policy engine decides the route's action.
+#[derive(Clone, Copy)]
+pub struct Require(pub Action);
+
+impl<S> Transform<S, ServiceRequest> for Require
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error> + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = Error;
+    type Transform = RequireService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireService {
+            service: Rc::new(service),
+            action: self.0,
+        }))
+    }
+}
+
+pub struct RequireService<S> {
+    service: Rc<S>,
+    action: Action,
+}
+
+async fn decide(req: &ServiceRequest, action: Action) -> Result<Subject, ApiError> {
+    let state = req
+        .app_data::<web::Data<ApiState>>()
+        .ok_or_else(|| DomainError::internal("no state"))?;
+    let token = bearer(req.request()).ok_or(DomainError::Unauthenticated)?;
+    let subject = state.kh.authenticate(token).await?;
+    let org = req.match_info().get("org");
+    state
+        .kh
+        .decide_route(&subject, org, action)?
+        .into_result()?;
+    Ok(subject)
+}
+
+impl<S> Service<ServiceRequest> for RequireService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<BoxBody>, Error = Error> + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = self.service.clone();
+        let action = self.action;
+        Box::pin(async move {
+            match decide(&req, action).await {
+                Ok(subject) => {
+                    req.extensions_mut().insert(subject);
+                    service.call(req).await
+                }
+                Err(e) => Ok(req.error_response(e)),
+            }
+        })
+    }
+}
+
+/// The authenticated subject of a guarded route.
+pub struct Authed(pub Subject);
+
+impl FromRequest for Authed {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Subject>()
+                .cloned()
+                .map(Authed)
+                .ok_or(ApiError::Domain(DomainError::Unauthenticated)),
+        )
+    }
+}
+
+/// Where a request came from, for the audit trail.
+pub struct Ctx(pub RequestContext);
+
+impl FromRequest for Ctx {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let ip = req
+            .connection_info()
+            .realip_remote_addr()
+            .map(|s| s.to_owned());
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(128).collect());
+        ready(Ok(Ctx(RequestContext { ip, request_id })))
+    }
+}
+
+/// `If-Match: "3"` (or `W/"3"`) → 3. Absent → None (last writer wins).
+pub struct IfMatch(pub Option<i64>);
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(v) = req.headers().get(actix_web::http::header::IF_MATCH) else {
+            return ready(Ok(IfMatch(None)));
+        };
+        let parsed = v.to_str().ok().and_then(|s| {
+            let s = s.trim();
+            let s = s.strip_prefix("W/").unwrap_or(s);
+            s.trim_matches('"').parse::<i64>().ok()
+        });
+        ready(match parsed {
+            Some(n) => Ok(IfMatch(Some(n))),
+            None => Err(ApiError::MalformedHeader(
+                "If-Match",
+                "expected an ETag this server gave, such as \"3\"".into(),
+            )),
+        })
+    }
+}
+
+/// The ETag of a versioned resource.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}

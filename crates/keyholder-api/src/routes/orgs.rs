@@ -1,0 +1,132 @@
+//! T1, T2: orgs and their settings.
+
+use crate::dto::*;
+use crate::error::{ApiResult, Problem};
+use crate::guard::{Authed, Ctx, Require, bearer};
+use crate::state::ApiState;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use keyholder_domain::DomainError;
+use keyholder_domain::policy::Action;
+use keyholder_domain::services::{NewOrg, SettingsPatch};
+
+/// T2: a platform operator (bearer = `KEYHOLDER_OPERATOR_KEY`) creates an org with the default
+/// categories and groups (G6) and its first admin. An operator key opens nothing inside an org.
+#[utoipa::path(tag = "orgs", security(("operator_key" = [])), request_body = CreateOrgIn, responses(
+    (status = 201, body = CreatedOrgOut),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`org_slug_in_use`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/v1/orgs")]
+pub async fn create_org(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    ctx: Ctx,
+    body: web::Json<CreateOrgIn>,
+) -> ApiResult<HttpResponse> {
+    let key = bearer(&req).ok_or(DomainError::Unauthenticated)?;
+    let operator = state
+        .kh
+        .authenticate_operator(state.operator_key.as_deref(), key)?;
+    let b = body.into_inner();
+    let created = state
+        .kh
+        .create_org(
+            &operator,
+            NewOrg {
+                slug: b.slug,
+                name: b.name,
+                admin_email: b.admin_email,
+                admin_password: b.admin_password,
+            },
+            &ctx.0,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(CreatedOrgOut {
+        admin_user_id: created.admin.id.0,
+        admin_email: created.admin.email.unwrap_or_default(),
+        admin_password: created.generated_password,
+        org: created.org.into(),
+    }))
+}
+
+/// The caller's own org.
+#[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
+    (status = 200, body = OrgOut),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/orgs/{org}", wrap = "Require(Action::ReadOrg)")]
+pub async fn get_org(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<OrgOut>> {
+    Ok(web::Json(state.kh.org(&who.0, &path).await?.into()))
+}
+
+/// The org's settings (admins).
+#[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
+    (status = 200, body = SettingsOut),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/orgs/{org}/settings", wrap = "Require(Action::ReadOrgSettings)")]
+pub async fn get_settings(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<SettingsOut>> {
+    Ok(web::Json(
+        state.kh.org_settings(&who.0, &path).await?.into(),
+    ))
+}
+
+/// Change the org's settings (admins).
+#[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = SettingsPatchIn, responses(
+    (status = 200, body = SettingsOut),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[patch("/v1/orgs/{org}/settings", wrap = "Require(Action::EditOrgSettings)")]
+pub async fn patch_settings(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<String>,
+    body: web::Json<SettingsPatchIn>,
+) -> ApiResult<web::Json<SettingsOut>> {
+    let b = body.into_inner();
+    let patch = SettingsPatch {
+        restricted_group_types: b
+            .restricted_group_types
+            .map(|v| v.into_iter().map(Into::into).collect()),
+        several_staff_per_user: b.several_staff_per_user,
+        second_factor_for_high_level: b.second_factor_for_high_level,
+    };
+    Ok(web::Json(
+        state
+            .kh
+            .update_org_settings(&who.0, &path, patch, &ctx.0)
+            .await?
+            .into(),
+    ))
+}
+
+/// The org's categories and sub-categories.
+#[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
+    (status = 200, body = Vec<CategoryOut>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/orgs/{org}/categories", wrap = "Require(Action::ListCategories)")]
+pub async fn categories(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Vec<CategoryOut>>> {
+    let cats = state.kh.list_categories(&who.0, &path).await?;
+    Ok(web::Json(cats.into_iter().map(Into::into).collect()))
+}

@@ -1,0 +1,7 @@
+use keyholder_domain::services::Keyholder;
+
+/// What every handler can reach: the domain (never the store) and the operator key (T2).
+pub struct ApiState {
+    pub kh: Keyholder,
+    pub operator_key: Option<String>,
+}

@@ -1,0 +1,121 @@
+//! The binary's wiring: settings, the store, the domain and the HTTP server. The `system_*`
+//! calls that bypass the policy (migrations, org creation, the demo seed) live here only.
+
+pub mod demo;
+
+use actix_web::{HttpServer, web};
+use keyholder_api::ApiState;
+use keyholder_domain::services::{Config as DomainConfig, Keyholder};
+use keyholder_store::SeaStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Every setting, from `KEYHOLDER_*` environment variables (see the README's table).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub bind: String,
+    pub db_max_connections: u32,
+    pub workers: usize,
+    pub operator_key: Option<String>,
+    pub domain: DomainConfig,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name}={v} is not valid")),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, String> {
+        let mut domain = DomainConfig::default();
+        if let Some(s) = env("KEYHOLDER_JWT_SECRET") {
+            if s.len() < 32 {
+                return Err("KEYHOLDER_JWT_SECRET must be at least 32 characters".into());
+            }
+            domain.jwt_secret = Some(s.into_bytes());
+        }
+        if let Some(v) = env_parse("KEYHOLDER_ACCESS_TOKEN_TTL_SECS")? {
+            domain.access_ttl_secs = v;
+        }
+        if let Some(v) = env_parse("KEYHOLDER_SESSION_TTL_SECS")? {
+            domain.session_ttl_secs = v;
+        }
+        if let Some(v) = env_parse("KEYHOLDER_LOCKOUT_THRESHOLD")? {
+            domain.lockout_threshold = v;
+        }
+        if let Some(v) = env_parse("KEYHOLDER_LOCKOUT_BASE_SECS")? {
+            domain.lockout_base_secs = v;
+        }
+        if let Some(v) = env_parse("KEYHOLDER_HASHES_IN_FLIGHT")? {
+            domain.hashes_in_flight = v;
+        }
+        Ok(Settings {
+            database_url: env("KEYHOLDER_DATABASE_URL")
+                .unwrap_or_else(|| keyholder_store::DEFAULT_SQLITE_URL.to_owned()),
+            bind: env("KEYHOLDER_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+            db_max_connections: env_parse("KEYHOLDER_DB_MAX_CONNECTIONS")?.unwrap_or(10),
+            workers: env_parse("KEYHOLDER_WORKERS")?.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            }),
+            operator_key: env("KEYHOLDER_OPERATOR_KEY"),
+            domain,
+        })
+    }
+}
+
+/// Connects, migrates and wires the domain to the store.
+pub async fn open(settings: &Settings) -> Result<(SeaStore, Keyholder), String> {
+    let store = SeaStore::connect(&settings.database_url, settings.db_max_connections)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.system_migrate().await.map_err(|e| e.to_string())?;
+    let kh = Keyholder::start(Arc::new(store.clone()), settings.domain.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((store, kh))
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: actix_web::dev::ServerHandle,
+    pub server: actix_web::dev::Server,
+}
+
+/// Binds and starts serving (the caller awaits `server`).
+pub fn serve(settings: &Settings, kh: Keyholder) -> std::io::Result<Running> {
+    let state = web::Data::new(ApiState {
+        kh,
+        operator_key: settings.operator_key.clone(),
+    });
+    let doc = keyholder_api::openapi();
+    let server = HttpServer::new(move || keyholder_api::app(state.clone(), doc.clone()))
+        .workers(settings.workers.max(1))
+        .shutdown_timeout(10)
+        .bind(&settings.bind)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("no address bound"))?;
+    let server = server.run();
+    let handle = server.handle();
+    Ok(Running {
+        addr,
+        handle,
+        server,
+    })
+}
