@@ -1,1 +1,10 @@
-fn main() {}
+//! End-to-end tests: one binary, a real server and a fresh database per test. SQLite by
+//! default; PostgreSQL when `KEYHOLDER_TEST_POSTGRES_URL` is set.
+
+mod harness;
+
+mod auth;
+mod contract;
+mod groups;
+mod tenancy;
+mod users;

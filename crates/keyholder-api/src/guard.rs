@@ -169,3 +169,26 @@ impl FromRequest for IfMatch {
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
+
+/// T2: the platform operator's key as the bearer. Extracted before the body, so a stranger's
+/// malformed body is still a 401.
+pub struct OperatorAuth(pub keyholder_domain::services::Operator);
+
+impl FromRequest for OperatorAuth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = (|| {
+            let state = req
+                .app_data::<web::Data<ApiState>>()
+                .ok_or_else(|| DomainError::internal("no state"))?;
+            let key = bearer(req).ok_or(DomainError::Unauthenticated)?;
+            let op = state
+                .kh
+                .authenticate_operator(state.operator_key.as_deref(), key)?;
+            Ok(OperatorAuth(op))
+        })();
+        ready(result)
+    }
+}

@@ -201,13 +201,13 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         );
     }
     // An explicit deny beats any grant: blocks are looked at before permissions.
-    if let Resource::Student { facts, .. } = resource {
-        if subject.blocked_students.binary_search(&facts.id).is_ok() {
-            return Decision::deny(
-                "R5",
-                format!("student {} is blocked for this user", facts.id),
-            );
-        }
+    if let Resource::Student { facts, .. } = resource
+        && subject.blocked_students.binary_search(&facts.id).is_ok()
+    {
+        return Decision::deny(
+            "R5",
+            format!("student {} is blocked for this user", facts.id),
+        );
     }
     let mut reasons = Vec::with_capacity(2);
     if let Some(p) = action.required_permission() {

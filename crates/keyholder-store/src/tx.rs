@@ -460,8 +460,8 @@ impl Tx for SeaTx {
                     .add(like(
                         Func::lower(Expr::col((users::Entity, U::Surname))).into(),
                     ))
-                    .add(like(Expr::col((users::Entity, U::UsernameKey)).into()))
-                    .add(like(Expr::col((users::Entity, U::EmailKey)).into())),
+                    .add(like(Expr::col((users::Entity, U::UsernameKey))))
+                    .add(like(Expr::col((users::Entity, U::EmailKey)))),
             );
         }
         if let Some(s) = query.status {

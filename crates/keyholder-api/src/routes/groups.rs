@@ -59,7 +59,9 @@ pub async fn list(
         Some("active") => Some(true),
         Some("inactive") => Some(false),
         Some(_) => {
-            return Err(DomainError::field("status", "unknown_status", "active or inactive").into());
+            return Err(
+                DomainError::field("status", "unknown_status", "active or inactive").into(),
+            );
         }
     };
     let page = state

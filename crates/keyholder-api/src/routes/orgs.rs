@@ -2,10 +2,9 @@
 
 use crate::dto::*;
 use crate::error::{ApiResult, Problem};
-use crate::guard::{Authed, Ctx, Require, bearer};
+use crate::guard::{Authed, Ctx, OperatorAuth, Require};
 use crate::state::ApiState;
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use keyholder_domain::DomainError;
+use actix_web::{HttpResponse, get, patch, post, web};
 use keyholder_domain::policy::Action;
 use keyholder_domain::services::{NewOrg, SettingsPatch};
 
@@ -19,20 +18,16 @@ use keyholder_domain::services::{NewOrg, SettingsPatch};
 ))]
 #[post("/v1/orgs")]
 pub async fn create_org(
+    operator: OperatorAuth,
     state: web::Data<ApiState>,
-    req: HttpRequest,
     ctx: Ctx,
     body: web::Json<CreateOrgIn>,
 ) -> ApiResult<HttpResponse> {
-    let key = bearer(&req).ok_or(DomainError::Unauthenticated)?;
-    let operator = state
-        .kh
-        .authenticate_operator(state.operator_key.as_deref(), key)?;
     let b = body.into_inner();
     let created = state
         .kh
         .create_org(
-            &operator,
+            &operator.0,
             NewOrg {
                 slug: b.slug,
                 name: b.name,

@@ -1,0 +1,373 @@
+//! A real server on a free port with a fresh database per test: SQLite in a temp dir, or, when
+//! `KEYHOLDER_TEST_POSTGRES_URL` is set, a new PostgreSQL database dropped when the test ends.
+
+use keyholder::{Settings, open, serve};
+use keyholder_domain::model::RequestContext;
+use keyholder_domain::services::{Config, Keyholder, NewOrg};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
+
+enum Db {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub kh: Keyholder,
+    handle: actix_web::dev::ServerHandle,
+    db: Option<Db>,
+}
+
+/// A response as a user sees it.
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Res {
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Res {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {:#}",
+            self.body
+        );
+        self
+    }
+
+    /// Asserts a problem+json with this status and code.
+    #[track_caller]
+    pub fn problem(self, status: u16, code: &str) -> Res {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {:#}",
+            self.body
+        );
+        let ct = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            ct.starts_with("application/problem+json"),
+            "content-type {ct}"
+        );
+        assert_eq!(self.body["code"], code, "body: {:#}", self.body);
+        assert_eq!(self.body["status"], status);
+        self
+    }
+
+    pub fn field_codes(&self) -> Vec<(String, String)> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        (
+                            e["field"].as_str().unwrap_or_default().to_owned(),
+                            e["code"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn test_settings(database_url: String) -> Settings {
+    Settings {
+        database_url,
+        bind: "127.0.0.1:0".into(),
+        db_max_connections: 5,
+        workers: 1,
+        operator_key: Some(OPERATOR_KEY.into()),
+        domain: Config {
+            hashes_in_flight: 2,
+            ..Config::default()
+        },
+    }
+}
+
+async fn fresh_database() -> (String, Db) {
+    match std::env::var("KEYHOLDER_TEST_POSTGRES_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let name = format!("kh_test_{}", Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(&admin_url)
+                .await
+                .expect("PostgreSQL named by KEYHOLDER_TEST_POSTGRES_URL is reachable");
+            use sea_orm::ConnectionTrait;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let (prefix, _) = admin_url.rsplit_once('/').expect("a URL with a database");
+            (format!("{prefix}/{name}"), Db::Postgres { admin_url, name })
+        }
+        _ => {
+            let dir =
+                std::env::temp_dir().join(format!("keyholder-test-{}", Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
+            (url, Db::Sqlite(dir))
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
+        let (url, db) = fresh_database().await;
+        let mut settings = test_settings(url);
+        tune(&mut settings);
+        let (_store, kh) = open(&settings).await.expect("open the database");
+        let running = serve(&settings, kh.clone()).expect("bind");
+        let base = format!("http://{}", running.addr);
+        tokio::spawn(running.server);
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            kh,
+            handle: running.handle,
+            db: Some(db),
+        }
+    }
+
+    /// An org made as the command line makes it (T2), with a known admin password.
+    pub async fn org(&self, slug: &str) -> Org {
+        let email = format!("dsl@{slug}.school");
+        let created = self
+            .kh
+            .system_create_org(
+                NewOrg {
+                    slug: slug.into(),
+                    name: format!("{slug} school"),
+                    admin_email: email.clone(),
+                    admin_password: Some(ADMIN_PASSWORD.into()),
+                },
+                &RequestContext::default(),
+            )
+            .await
+            .expect("create org");
+        Org {
+            slug: slug.into(),
+            admin_email: email,
+            admin_id: created.admin.id.0,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Res {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Res {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Res {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Res {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn login(&self, org: &str, login: &str, password: &str, code: Option<&str>) -> Res {
+        let mut body = json!({"org": org, "login": login, "password": password});
+        if let Some(c) = code {
+            body["totp_code"] = json!(c);
+        }
+        self.post("/v1/auth/login", None, body).await
+    }
+
+    /// Logs in with a password only (G2: low-level permissions).
+    pub async fn token(&self, org: &str, login: &str, password: &str) -> String {
+        let r = self.login(org, login, password, None).await.expect(200);
+        r.body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Enrols a key for the account and logs in with a code: a session with every permission
+    /// of its group.
+    pub async fn token_with_key(&self, org: &str, login: &str, password: &str) -> Keyed {
+        let t = self.token(org, login, password).await;
+        let setup = self
+            .post("/v1/me/totp/setup", Some(&t), json!({}))
+            .await
+            .expect(200);
+        let secret = setup.body["secret"].as_str().expect("secret").to_owned();
+        let confirm = self
+            .post(
+                "/v1/me/totp/confirm",
+                Some(&t),
+                json!({"code": code(&secret, 0)}),
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            confirm.body["recovery_codes"].as_array().map(Vec::len),
+            Some(10)
+        );
+        // The confirming code's step is spent: the next step's code is within the skew.
+        let r = self
+            .login(org, login, password, Some(&code(&secret, 30)))
+            .await
+            .expect(200);
+        assert_eq!(r.body["second_factor"], true);
+        Keyed {
+            token: r.body["access_token"].as_str().expect("token").to_owned(),
+        }
+    }
+
+    /// The org admin's second-factor session.
+    pub async fn admin(&self, org: &Org) -> String {
+        self.token_with_key(&org.slug, &org.admin_email, ADMIN_PASSWORD)
+            .await
+            .token
+    }
+
+    pub async fn group_id(&self, org: &Org, token: &str, name: &str) -> String {
+        let r = self
+            .get(
+                &format!("/v1/orgs/{}/user-groups?per_page=200", org.slug),
+                token,
+            )
+            .await
+            .expect(200);
+        r.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|g| g["name"] == name)
+            .and_then(|g| g["id"].as_str())
+            .unwrap_or_else(|| panic!("no group {name}"))
+            .to_owned()
+    }
+
+    /// Creates an active account with a password in the named group; answers its id.
+    pub async fn user(&self, org: &Org, admin: &str, email: &str, group: &str) -> String {
+        let gid = self.group_id(org, admin, group).await;
+        let r = self
+            .post(
+                &format!("/v1/orgs/{}/users", org.slug),
+                Some(admin),
+                json!({"email": email, "forename": "Test", "surname": "User", "user_group_id": gid, "password": ADMIN_PASSWORD}),
+            )
+            .await
+            .expect(201);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Audit entries of the org of this type, newest first.
+    pub async fn audit(&self, org: &Org, admin: &str, kind: &str) -> Vec<Value> {
+        let r = self
+            .get(
+                &format!("/v1/orgs/{}/audit?type={kind}&limit=200", org.slug),
+                admin,
+            )
+            .await
+            .expect(200);
+        r.body["items"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+pub struct Org {
+    pub slug: String,
+    pub admin_email: String,
+    pub admin_id: Uuid,
+}
+
+pub struct Keyed {
+    pub token: String,
+}
+
+/// The TOTP code `offset` seconds from now.
+pub fn code(secret: &str, offset: i64) -> String {
+    let t = (time::OffsetDateTime::now_utc().unix_timestamp() + offset) as u64;
+    keyholder_domain::tokens::totp::code_at(secret, t).expect("code")
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let db = self.db.take();
+        // Runs on its own thread and runtime: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async move {
+                    handle.stop(false).await;
+                    match db {
+                        Some(Db::Sqlite(dir)) => {
+                            let _ = std::fs::remove_dir_all(dir);
+                        }
+                        Some(Db::Postgres { admin_url, name }) => {
+                            use sea_orm::ConnectionTrait;
+                            if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                                let _ = admin
+                                    .execute_unprepared(&format!(
+                                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                    ))
+                                    .await;
+                                let _ = admin.close().await;
+                            }
+                        }
+                        None => {}
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
