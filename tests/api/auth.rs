@@ -359,3 +359,17 @@ async fn a3_an_account_that_must_change_its_password_can_do_nothing_else_until_i
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a1_concurrent_logins_of_one_account_all_succeed_with_their_own_sessions() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let logins = (0..8).map(|_| app.login("hill", &org.admin_email, ADMIN_PASSWORD, None));
+    let results = futures_util::future::join_all(logins).await;
+    let mut tokens = std::collections::HashSet::new();
+    for r in results {
+        let r = r.expect(200);
+        tokens.insert(r.body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(tokens.len(), 8);
+}

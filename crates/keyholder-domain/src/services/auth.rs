@@ -83,61 +83,82 @@ impl Keyholder {
             .await?;
             return Err(DomainError::InvalidCredentials);
         }
-        let mut updated = user.clone();
-        if let Verified::YesRehashed(h) = verified {
-            updated.password_hash = Some(h);
-        }
-        let mut second_factor = false;
+        let rehash = match verified {
+            Verified::YesRehashed(h) => Some(h),
+            _ => None,
+        };
+        let mut totp_step = None;
         let mut recovery_hash = None;
-        if updated.totp.enrolled()
+        if user.totp.enrolled()
             && let Some(code) = req.totp_code.as_deref().filter(|c| !c.trim().is_empty())
         {
-            let secret = updated.totp.secret.clone().unwrap_or_default();
-            let step = totp::matching_step(&secret, code, now().unix_timestamp() as u64)?;
-            match step {
-                Some(step) if updated.totp.last_step.is_none_or(|last| step > last) => {
-                    updated.totp.last_step = Some(step);
-                    second_factor = true;
-                }
-                Some(_) => {}
+            let secret = user.totp.secret.clone().unwrap_or_default();
+            match totp::matching_step(&secret, code, now().unix_timestamp() as u64)? {
+                Some(step) => totp_step = Some(step),
                 None => recovery_hash = Some(secret_hash(&normalise_recovery_code(code))),
             }
-            if !second_factor && recovery_hash.is_none() {
-                self.login_failed(
-                    &org,
-                    Some(&user),
-                    &throttle_key,
-                    &login,
-                    Failure::SecondFactor,
-                    ctx,
-                )
-                .await?;
-                return Err(DomainError::InvalidSecondFactor);
+        }
+        // Apply the login to the account as it is now: a concurrent login of the same account
+        // (two tabs) must not fail, but a code's step is spent exactly once.
+        let mut attempt = 0;
+        let (mut tx, updated, second_factor) = loop {
+            attempt += 1;
+            let mut tx = self.tx().await?;
+            let Some(mut fresh) = tx.user(org.id, user.id).await? else {
+                return Err(DomainError::InvalidCredentials);
+            };
+            if fresh.status != UserStatus::Active || fresh.password_hash != user.password_hash {
+                return Err(DomainError::InvalidCredentials);
             }
-        }
-        let mut tx = self.tx().await?;
-        if let Some(h) = &recovery_hash {
-            if !tx.spend_recovery_code(org.id, user.id, h).await? {
-                drop(tx);
-                self.login_failed(
-                    &org,
-                    Some(&user),
-                    &throttle_key,
-                    &login,
-                    Failure::SecondFactor,
-                    ctx,
-                )
-                .await?;
-                return Err(DomainError::InvalidSecondFactor);
+            let mut second_factor = false;
+            if let Some(step) = totp_step {
+                if fresh.totp.last_step.is_some_and(|last| step <= last) {
+                    drop(tx);
+                    self.login_failed(
+                        &org,
+                        Some(&user),
+                        &throttle_key,
+                        &login,
+                        Failure::SecondFactor,
+                        ctx,
+                    )
+                    .await?;
+                    return Err(DomainError::InvalidSecondFactor);
+                }
+                fresh.totp.last_step = Some(step);
+                second_factor = true;
             }
-            second_factor = true;
-        }
-        updated.last_login_at = Some(now());
-        updated.version += 1;
-        if !tx.update_user(&updated, user.version).await? {
-            // A concurrent login used the same code, or the account changed under us.
-            return Err(DomainError::InvalidSecondFactor);
-        }
+            if let Some(h) = &recovery_hash {
+                if !tx.spend_recovery_code(org.id, user.id, h).await? {
+                    drop(tx);
+                    self.login_failed(
+                        &org,
+                        Some(&user),
+                        &throttle_key,
+                        &login,
+                        Failure::SecondFactor,
+                        ctx,
+                    )
+                    .await?;
+                    return Err(DomainError::InvalidSecondFactor);
+                }
+                second_factor = true;
+            }
+            if let Some(h) = &rehash {
+                fresh.password_hash = Some(h.clone());
+            }
+            fresh.last_login_at = Some(now());
+            let expected = fresh.version;
+            fresh.version += 1;
+            if tx.update_user(&fresh, expected).await? {
+                break (tx, fresh, second_factor);
+            }
+            if attempt >= 5 {
+                return Err(DomainError::internal(
+                    "the account kept changing during login",
+                ));
+            }
+        };
         tx.clear_throttle(org.id, &throttle_key).await?;
         let pair = self
             .open_session(tx.as_mut(), &org, &updated, second_factor)
