@@ -2,9 +2,10 @@
 //! flight, so that a storm of logins neither starves other requests nor exhausts memory.
 
 use crate::error::{DomainError, FieldError, Result};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, PasswordHash, Version};
+use std::sync::{Arc, Mutex, mpsc};
+use tokio::sync::{Semaphore, oneshot};
 
 /// OWASP's argon2id recommendation: 19 MiB, two passes, one lane.
 pub const OWASP_M_COST: u32 = 19 * 1024;
@@ -14,10 +15,16 @@ pub const OWASP_P_COST: u32 = 1;
 pub const MIN_PASSWORD_LEN: usize = 10;
 pub const MAX_PASSWORD_LEN: usize = 256;
 
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Hashes on a few dedicated threads, each reusing one memory buffer: memory stays at
+/// `in_flight × m_cost` however many logins arrive (allocating 19 MiB per hash lets the
+/// allocator keep hundreds of MiB), and the async workers never hash.
 #[derive(Clone)]
 pub struct PasswordHasherPool {
     params: Params,
     permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// Verified against when the login is unknown, so that both answers take as long (A2).
     dummy_hash: Arc<String>,
 }
@@ -32,39 +39,66 @@ pub enum Verified {
 }
 
 impl PasswordHasherPool {
-    /// `in_flight` bounds concurrent hashes (each holds `m_cost` KiB while it runs).
+    /// `in_flight` threads hash at once (each holds `m_cost` KiB); other callers wait.
     pub fn new(in_flight: usize) -> Result<Self> {
         Self::with_params(in_flight, OWASP_M_COST, OWASP_T_COST, OWASP_P_COST)
     }
 
     pub fn with_params(in_flight: usize, m_cost: u32, t_cost: u32, p_cost: u32) -> Result<Self> {
         let params = Params::new(m_cost, t_cost, p_cost, None).map_err(DomainError::internal)?;
-        let dummy = hash_with(&params, "an unknown account's password")?;
+        let in_flight = in_flight.max(1);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..in_flight {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            Err(_) => return, // the pool is gone
+                        }
+                    }
+                })
+                .map_err(DomainError::internal)?;
+        }
+        let dummy = hash_with(&params, "an unknown account's password", &mut Vec::new())?;
         Ok(PasswordHasherPool {
             params,
-            permits: Arc::new(Semaphore::new(in_flight.max(1))),
+            permits: Arc::new(Semaphore::new(in_flight)),
+            jobs,
             dummy_hash: Arc::new(dummy),
         })
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(Params) -> T + Send + 'static,
+        work: impl FnOnce(&Params, &mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(DomainError::internal)?;
+        let (tx, rx) = oneshot::channel();
         let params = self.params.clone();
-        tokio::task::spawn_blocking(move || work(params))
-            .await
-            .map_err(DomainError::internal)
+        self.jobs
+            .send(Box::new(move |memory| {
+                let _ = tx.send(work(&params, memory));
+            }))
+            .map_err(|_| DomainError::internal("password hashing threads stopped"))?;
+        rx.await.map_err(DomainError::internal)
     }
 
     pub async fn hash(&self, password: &str) -> Result<String> {
         let password = password.to_owned();
-        self.run(move |params| hash_with(&params, &password))
+        self.run(move |params, memory| hash_with(params, &password, memory))
             .await?
     }
 
@@ -76,11 +110,9 @@ impl PasswordHasherPool {
         let hash = hash
             .map(str::to_owned)
             .unwrap_or_else(|| (*self.dummy_hash).clone());
-        self.run(move |params| {
+        self.run(move |params, memory| {
             let parsed = PasswordHash::new(&hash).map_err(DomainError::internal)?;
-            let ok = argon(&params)
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
+            let ok = verify_with(&parsed, &password, memory)?;
             if !ok || !known {
                 return Ok(Verified::No);
             }
@@ -89,26 +121,74 @@ impl PasswordHasherPool {
                 p.m_cost() == params.m_cost()
                     && p.t_cost() == params.t_cost()
                     && p.p_cost() == params.p_cost()
-            }) && parsed.algorithm.as_str() == "argon2id";
+            }) && parsed.algorithm == ARGON2ID_IDENT;
             if same {
                 Ok(Verified::Yes)
             } else {
-                Ok(Verified::YesRehashed(hash_with(&params, &password)?))
+                Ok(Verified::YesRehashed(hash_with(params, &password, memory)?))
             }
         })
         .await?
     }
 }
 
-fn argon(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+fn blocks(memory: &mut Vec<Block>, params: &Params) -> usize {
+    let n = params.block_count();
+    if memory.len() != n {
+        memory.clear();
+        memory.shrink_to_fit();
+        memory.resize(n, Block::new());
+    }
+    n
 }
 
-fn hash_with(params: &Params, password: &str) -> Result<String> {
-    argon(params)
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(DomainError::internal)
+fn hash_with(params: &Params, password: &str, memory: &mut Vec<Block>) -> Result<String> {
+    let salt_bytes = crate::tokens::random_bytes(16);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let n = blocks(memory, params);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt_bytes,
+            &mut out,
+            &mut memory[..n],
+        )
+        .map_err(DomainError::internal)?;
+    let phc = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(DomainError::internal)?,
+        salt: Some(Salt::new(&salt_bytes).map_err(DomainError::internal)?),
+        hash: Some(Output::new(&out).map_err(DomainError::internal)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Recomputes the hash with the parameters it records, into the thread's buffer, and compares
+/// in constant time.
+fn verify_with(parsed: &PasswordHash, password: &str, memory: &mut Vec<Block>) -> Result<bool> {
+    let params = Params::try_from(parsed).map_err(DomainError::internal)?;
+    let algorithm =
+        Algorithm::try_from(parsed.algorithm.as_str()).map_err(DomainError::internal)?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).map_err(DomainError::internal)?,
+        None => Version::default(),
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Err(DomainError::internal("stored hash has no salt or output"));
+    };
+    let mut out = vec![0u8; expected.len()];
+    let n = blocks(memory, &params);
+    let argon = Argon2::new(algorithm, version, params);
+    argon
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt.as_ref(),
+            &mut out,
+            &mut memory[..n],
+        )
+        .map_err(DomainError::internal)?;
+    Ok(Output::new(&out).map_err(DomainError::internal)? == *expected)
 }
 
 /// A4: refuses weak and common passwords with a reason. `field` names the request field;
@@ -185,5 +265,44 @@ mod tests {
             other => panic!("expected a rehash, got {other:?}"),
         }
         assert_eq!(pool.verify("anything", None).await.unwrap(), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn a4_hashes_are_standard_phc_strings_both_ways() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let pool = PasswordHasherPool::with_params(1, 1024, 1, 1).unwrap();
+        let ours = pool.hash("a long enough pass phrase").await.unwrap();
+        let argon = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        );
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            argon
+                .verify_password(b"a long enough pass phrase", &parsed)
+                .is_ok()
+        );
+        assert!(
+            argon
+                .verify_password(b"another pass phrase", &parsed)
+                .is_err()
+        );
+        let theirs = argon
+            .hash_password(b"their pass phrase here")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            pool.verify("their pass phrase here", Some(&theirs))
+                .await
+                .unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(
+            pool.verify("not their pass phrase", Some(&theirs))
+                .await
+                .unwrap(),
+            Verified::No
+        );
     }
 }

@@ -33,22 +33,20 @@ impl Keyholder {
     /// A1/A2: the same answer, in about the same time, for an unknown login and a wrong password.
     pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<TokenPair> {
         let login = req.login.trim().to_lowercase();
-        let (org, user) = {
+        // One short read: the org, the account and its lockout counter (A2).
+        let (org, user, throttle_key) = {
             let mut tx = self.tx().await?;
             let org = tx.org_by_slug(req.org.trim()).await?;
             let user = match &org {
                 Some(org) => tx.user_by_login(org.id, &login).await?,
                 None => None,
             };
-            (org, user)
-        };
-        let throttle_key = match &user {
-            Some(u) => format!("user:{}", u.id),
-            None => format!("login:{login}"),
-        };
-        if let Some(org) = &org {
-            let mut tx = self.tx().await?;
-            if let Some(t) = tx.throttle(org.id, &throttle_key).await?
+            let throttle_key = match &user {
+                Some(u) => format!("user:{}", u.id),
+                None => format!("login:{login}"),
+            };
+            if let Some(org) = &org
+                && let Some(t) = tx.throttle(org.id, &throttle_key).await?
                 && let Some(until) = t.locked_until
                 && until > now()
             {
@@ -57,7 +55,8 @@ impl Keyholder {
                     retry_after_secs: secs,
                 });
             }
-        }
+            (org, user, throttle_key)
+        };
         let hash = user
             .as_ref()
             .filter(|u| u.status == UserStatus::Active)
