@@ -6,5 +6,6 @@ mod harness;
 mod auth;
 mod contract;
 mod groups;
+mod people;
 mod tenancy;
 mod users;

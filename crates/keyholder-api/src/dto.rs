@@ -2,7 +2,8 @@
 //! domain types.
 
 use keyholder_domain::model::{
-    AuditEntry, Category, MemberCounts, Org, OrgSettings, StudentGroupType, UserGroup, UserView,
+    AuditEntry, Category, MemberCounts, Org, OrgSettings, StaffMember, StudentGroup,
+    StudentGroupType, UserGroup, UserView,
 };
 use keyholder_domain::permission::{CategoryFlags, Level, Permission};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -113,7 +114,7 @@ impl From<UserView> for UserOut {
             user_group_id: u.user_group_id.0,
             user_group_name: v.group_name,
             status: u.status.as_str().to_owned(),
-            staff_ids: vec![],
+            staff_ids: v.staff_ids.iter().map(|s| s.0).collect(),
             second_factor: u.totp.enrolled(),
             must_change_password: u.must_change_password,
             password_changed_at: u.password_changed_at,
@@ -603,4 +604,118 @@ pub struct AuditQueryIn {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     pub status: String,
+}
+
+/// S1: a staff member as the MIS (or an admin) recorded them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffOut {
+    pub id: Uuid,
+    pub mis_id: Option<String>,
+    pub title: Option<String>,
+    pub forename: String,
+    pub surname: String,
+    pub email: Option<String>,
+    pub job_title: Option<String>,
+    /// `permanent`, `fixed_term`, `supply` or `other`.
+    pub contract: String,
+    /// `full_time` or `part_time`.
+    pub hours: String,
+    /// `YYYY-MM-DD`.
+    pub start_date: String,
+    pub end_date: Option<String>,
+    /// The accounts working as this person.
+    pub user_ids: Vec<Uuid>,
+    /// S2: a new account can be made from this record today.
+    pub eligible_for_account: bool,
+    pub version: i64,
+}
+
+fn ymd(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+impl StaffOut {
+    pub fn new(s: StaffMember, eligible_for_account: bool) -> Self {
+        StaffOut {
+            eligible_for_account,
+            id: s.id.0,
+            mis_id: s.mis_id,
+            title: s.title,
+            forename: s.forename,
+            surname: s.surname,
+            email: s.email,
+            job_title: s.job_title,
+            contract: s.contract.as_str().to_owned(),
+            hours: s.hours.as_str().to_owned(),
+            start_date: ymd(s.start_date),
+            end_date: s.end_date.map(ymd),
+            user_ids: s.user_ids.iter().map(|u| u.0).collect(),
+            version: s.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffPage {
+    pub items: Vec<StaffOut>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StaffListQuery {
+    /// Text in name, email or MIS id.
+    pub q: Option<String>,
+    /// S2: only records a new account can be made from today.
+    pub eligible_for_account: Option<bool>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// R2: a student group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StudentGroupOut {
+    pub id: Uuid,
+    pub mis_id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: GroupType,
+    pub name: String,
+    pub archived: bool,
+    pub member_count: u64,
+}
+
+impl StudentGroupOut {
+    pub fn new(g: StudentGroup, member_count: u64) -> Self {
+        StudentGroupOut {
+            id: g.id.0,
+            mis_id: g.mis_id,
+            kind: g.kind.into(),
+            name: g.name,
+            archived: g.archived,
+            member_count,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StudentGroupPage {
+    pub items: Vec<StudentGroupOut>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StudentGroupListQuery {
+    /// `academic_level`, `registration_group`, `house` or `custom`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<GroupType>,
+    pub q: Option<String>,
+    pub archived: Option<bool>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
 }

@@ -32,6 +32,8 @@ pub use state::ApiState;
         (name = "orgs", description = "Organisations (T1, T2)"),
         (name = "users", description = "Accounts (U1–U11)"),
         (name = "user groups", description = "Roles and permissions (G1–G6)"),
+        (name = "staff", description = "Staff records from the MIS (S1–S3)"),
+        (name = "restrictions", description = "Student groups and their allow-lists (R2–R7)"),
         (name = "audit", description = "The audit trail (AU1)"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -140,6 +142,9 @@ fn documented_app() -> (
         .service(groups::get)
         .service(groups::update)
         .service(groups::remove)
+        .service(people::list_staff)
+        .service(people::get_staff)
+        .service(people::list_student_groups)
         .service(audit::list)
         .split_for_parts()
 }

@@ -37,5 +37,6 @@ id!(
     SessionId,
     StudentId,
     StudentGroupId,
-    AuditId
+    AuditId,
+    StaffId
 );

@@ -14,6 +14,27 @@ pub enum StudentGroupType {
     Custom,
 }
 
+impl StudentGroupType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StudentGroupType::AcademicLevel => "academic_level",
+            StudentGroupType::RegistrationGroup => "registration_group",
+            StudentGroupType::House => "house",
+            StudentGroupType::Custom => "custom",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StudentGroupType> {
+        match s {
+            "academic_level" => Some(StudentGroupType::AcademicLevel),
+            "registration_group" => Some(StudentGroupType::RegistrationGroup),
+            "house" => Some(StudentGroupType::House),
+            "custom" => Some(StudentGroupType::Custom),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgSettings {
     /// R3: which student-group types restrict access.
@@ -122,6 +143,8 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserView {
     pub user: User,
+    /// The staff records the account works as (S3).
+    pub staff_ids: Vec<StaffId>,
     pub group_name: String,
     /// Holds `admin.manage_users` through an active group.
     pub elevated: bool,
@@ -219,4 +242,115 @@ pub struct AuditEntry {
 pub struct RequestContext {
     pub ip: Option<String>,
     pub request_id: Option<String>,
+}
+
+/// S1: a staff member's contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contract {
+    Permanent,
+    FixedTerm,
+    Supply,
+    Other,
+}
+
+impl Contract {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::Permanent => "permanent",
+            Contract::FixedTerm => "fixed_term",
+            Contract::Supply => "supply",
+            Contract::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Contract> {
+        match s {
+            "permanent" => Some(Contract::Permanent),
+            "fixed_term" => Some(Contract::FixedTerm),
+            "supply" => Some(Contract::Supply),
+            "other" => Some(Contract::Other),
+            _ => None,
+        }
+    }
+}
+
+/// S1: full or part time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hours {
+    FullTime,
+    PartTime,
+}
+
+impl Hours {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hours::FullTime => "full_time",
+            Hours::PartTime => "part_time",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Hours> {
+        match s {
+            "full_time" => Some(Hours::FullTime),
+            "part_time" => Some(Hours::PartTime),
+            _ => None,
+        }
+    }
+}
+
+/// S1: a person as the MIS knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffMember {
+    pub id: StaffId,
+    pub org_id: OrgId,
+    pub mis_id: Option<String>,
+    pub title: Option<String>,
+    pub forename: String,
+    pub surname: String,
+    pub email: Option<String>,
+    pub job_title: Option<String>,
+    pub contract: Contract,
+    pub hours: Hours,
+    pub start_date: time::Date,
+    pub end_date: Option<time::Date>,
+    /// The accounts working as this person.
+    pub user_ids: Vec<UserId>,
+    pub version: i64,
+}
+
+impl StaffMember {
+    /// S2: may a new account be made from this record today? (`linked_ok`: the org lets one
+    /// account work for several staff, or the record has no account yet.)
+    pub fn eligible_for_account(&self, today: time::Date, several_staff_per_user: bool) -> bool {
+        self.start_date <= today
+            && self.end_date.is_none_or(|end| end >= today)
+            && self.contract == Contract::Permanent
+            && self.hours == Hours::FullTime
+            && (several_staff_per_user || self.user_ids.is_empty())
+    }
+}
+
+/// R1: a pupil.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Student {
+    pub id: StudentId,
+    pub org_id: OrgId,
+    pub mis_id: String,
+    pub forename: String,
+    pub surname: String,
+    pub date_of_birth: Option<time::Date>,
+    pub on_roll: bool,
+}
+
+/// R2: a year, registration group, house or custom group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentGroup {
+    pub id: StudentGroupId,
+    pub org_id: OrgId,
+    pub mis_id: Option<String>,
+    pub kind: StudentGroupType,
+    pub name: String,
+    pub archived: bool,
 }

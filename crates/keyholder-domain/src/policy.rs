@@ -75,6 +75,11 @@ pub enum Action {
     /// G4: hand out the permissions of a group (create/edit it, or move a user into it).
     GrantGroup,
     ListCategories,
+    /// S1/S2: staff records, to make accounts from.
+    ListStaff,
+    ReadStaff,
+    /// R2/R3: student groups and their allow-lists.
+    ListStudentGroups,
     ReadAudit,
     /// R10: ask the engine about someone else.
     ExplainAccess,
@@ -95,9 +100,8 @@ impl Action {
             | GrantGroup => None,
             ReadOrgSettings | EditOrgSettings => Some(Permission::AdminManageSystem),
             ListUsers | ReadUser | CreateUser | EditUser | ListUserGroups | ReadUserGroup
-            | CreateUserGroup | EditUserGroup | DeleteUserGroup | ExplainAccess => {
-                Some(Permission::AdminManageUsers)
-            }
+            | CreateUserGroup | EditUserGroup | DeleteUserGroup | ExplainAccess | ListStaff
+            | ReadStaff | ListStudentGroups => Some(Permission::AdminManageUsers),
             ReadAudit => Some(Permission::AuditsView),
             ListStudents => Some(Permission::StudentsList),
             ViewStudent => Some(Permission::StudentsView),

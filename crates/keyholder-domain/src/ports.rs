@@ -59,6 +59,26 @@ pub struct AuditQuery {
     pub limit: u64,
 }
 
+/// S1/S2: a page of staff records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffQuery {
+    pub q: Option<String>,
+    /// Only records eligible for a new account on this day (S2); `bool`: several staff per user.
+    pub eligible_on: Option<(time::Date, bool)>,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+/// R2: a page of student groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentGroupQuery {
+    pub kind: Option<StudentGroupType>,
+    pub q: Option<String>,
+    pub archived: Option<bool>,
+    pub page: u64,
+    pub per_page: u64,
+}
+
 /// What authenticating one request needs, loaded together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthFacts {
@@ -147,6 +167,34 @@ pub trait Tx: Send {
     ) -> Result<()>;
     /// Spends a recovery code; false if no unspent code has this hash.
     async fn spend_recovery_code(&mut self, org: OrgId, user: UserId, hash: &str) -> Result<bool>;
+
+    // Staff records (S1–S3).
+    async fn insert_staff(&mut self, staff: &StaffMember) -> Result<()>;
+    async fn link_staff(&mut self, org: OrgId, user: UserId, staff: StaffId) -> Result<()>;
+    async fn staff_member(&mut self, org: OrgId, id: StaffId) -> Result<Option<StaffMember>>;
+    async fn staff(&mut self, org: OrgId, query: &StaffQuery) -> Result<(Vec<StaffMember>, u64)>;
+
+    // Students and their groups (R1–R3).
+    async fn insert_student(&mut self, student: &Student) -> Result<()>;
+    async fn insert_student_group(&mut self, group: &StudentGroup) -> Result<()>;
+    async fn add_group_member(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        student: StudentId,
+    ) -> Result<()>;
+    async fn add_group_access(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        user: UserId,
+    ) -> Result<()>;
+    /// Groups with their member counts.
+    async fn student_groups(
+        &mut self,
+        org: OrgId,
+        query: &StudentGroupQuery,
+    ) -> Result<(Vec<(StudentGroup, u64)>, u64)>;
 
     // Audit (AU1).
     async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<()>;

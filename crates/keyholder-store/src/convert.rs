@@ -184,9 +184,14 @@ pub fn user_row(u: &User) -> users::ActiveModel {
     }
 }
 
-pub fn user_view(u: users::Model, g: &user_groups::Model) -> Result<UserView, DomainError> {
+pub fn user_view(
+    u: users::Model,
+    g: &user_groups::Model,
+    staff_ids: Vec<StaffId>,
+) -> Result<UserView, DomainError> {
     Ok(UserView {
         user: user(u)?,
+        staff_ids,
         group_name: g.name.clone(),
         elevated: g.active && g.is_elevated,
         admin: g.active && g.is_admin,
@@ -219,5 +224,64 @@ pub fn audit(m: audit_log::Model) -> Result<AuditEntry, DomainError> {
         changes: serde_json::from_str(&m.changes).map_err(|_| corrupt("audit changes"))?,
         ip: m.ip,
         request_id: m.request_id,
+    })
+}
+
+pub fn date(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+pub fn parse_date(s: &str) -> Result<time::Date, DomainError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &format).map_err(|_| corrupt("date"))
+}
+
+pub fn staff_member(m: staff::Model, user_ids: Vec<UserId>) -> Result<StaffMember, DomainError> {
+    Ok(StaffMember {
+        id: StaffId(m.id),
+        org_id: OrgId(m.org_id),
+        mis_id: m.mis_id,
+        title: m.title,
+        forename: m.forename,
+        surname: m.surname,
+        email: m.email,
+        job_title: m.job_title,
+        contract: Contract::parse(&m.contract).ok_or_else(|| corrupt("contract"))?,
+        hours: Hours::parse(&m.hours).ok_or_else(|| corrupt("hours"))?,
+        start_date: parse_date(&m.start_date)?,
+        end_date: m.end_date.as_deref().map(parse_date).transpose()?,
+        user_ids,
+        version: m.version,
+    })
+}
+
+pub fn staff_row(s: &StaffMember, created_at: i64) -> staff::ActiveModel {
+    staff::ActiveModel {
+        id: Set(s.id.0),
+        org_id: Set(s.org_id.0),
+        mis_id: Set(s.mis_id.clone()),
+        title: Set(s.title.clone()),
+        forename: Set(s.forename.clone()),
+        surname: Set(s.surname.clone()),
+        email: Set(s.email.clone()),
+        job_title: Set(s.job_title.clone()),
+        contract: Set(s.contract.as_str().to_owned()),
+        hours: Set(s.hours.as_str().to_owned()),
+        start_date: Set(date(s.start_date)),
+        end_date: Set(s.end_date.map(date)),
+        version: Set(s.version),
+        created_at: Set(created_at),
+        updated_at: Set(created_at),
+    }
+}
+
+pub fn student_group(m: student_groups::Model) -> Result<StudentGroup, DomainError> {
+    Ok(StudentGroup {
+        id: StudentGroupId(m.id),
+        org_id: OrgId(m.org_id),
+        mis_id: m.mis_id,
+        kind: StudentGroupType::parse(&m.kind).ok_or_else(|| corrupt("student group type"))?,
+        name: m.name,
+        archived: m.archived,
     })
 }

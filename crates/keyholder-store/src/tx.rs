@@ -62,6 +62,52 @@ impl SeaTx {
             .map_err(db_err)
     }
 
+    /// The staff records of these accounts (S3).
+    async fn staff_ids_of(
+        &self,
+        org: OrgId,
+        users: Vec<uuid::Uuid>,
+    ) -> Result<std::collections::HashMap<uuid::Uuid, Vec<StaffId>>> {
+        let mut map: std::collections::HashMap<uuid::Uuid, Vec<StaffId>> = Default::default();
+        if users.is_empty() {
+            return Ok(map);
+        }
+        let rows = user_staff::Entity::find()
+            .filter(user_staff::Column::OrgId.eq(org.0))
+            .filter(user_staff::Column::UserId.is_in(users))
+            .order_by_asc(user_staff::Column::StaffId)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        for r in rows {
+            map.entry(r.user_id).or_default().push(StaffId(r.staff_id));
+        }
+        Ok(map)
+    }
+
+    /// The accounts of these staff records.
+    async fn user_ids_of(
+        &self,
+        org: OrgId,
+        staff: Vec<uuid::Uuid>,
+    ) -> Result<std::collections::HashMap<uuid::Uuid, Vec<UserId>>> {
+        let mut map: std::collections::HashMap<uuid::Uuid, Vec<UserId>> = Default::default();
+        if staff.is_empty() {
+            return Ok(map);
+        }
+        let rows = user_staff::Entity::find()
+            .filter(user_staff::Column::OrgId.eq(org.0))
+            .filter(user_staff::Column::StaffId.is_in(staff))
+            .order_by_asc(user_staff::Column::UserId)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        for r in rows {
+            map.entry(r.staff_id).or_default().push(UserId(r.user_id));
+        }
+        Ok(map)
+    }
+
     async fn load_group(&self, m: user_groups::Model) -> Result<UserGroup> {
         let flags = self.flags(OrgId(m.org_id), GroupId(m.id)).await?;
         convert::group(m, flags)
@@ -360,7 +406,14 @@ impl Tx for SeaTx {
             .await
             .map_err(db_err)?;
         match row {
-            Some((u, Some(g))) => Ok(Some(convert::user_view(u, &g)?)),
+            Some((u, Some(g))) => {
+                let staff = self
+                    .staff_ids_of(org, vec![u.id])
+                    .await?
+                    .remove(&u.id)
+                    .unwrap_or_default();
+                Ok(Some(convert::user_view(u, &g, staff)?))
+            }
             Some((_, None)) => Err(DomainError::internal("user without a group")),
             None => Ok(None),
         }
@@ -536,10 +589,14 @@ impl Tx for SeaTx {
         let pages = select.paginate(&self.txn, query.per_page);
         let total = pages.num_items().await.map_err(db_err)?;
         let rows = pages.fetch_page(query.page - 1).await.map_err(db_err)?;
+        let mut staff = self
+            .staff_ids_of(org, rows.iter().map(|(u, _)| u.id).collect())
+            .await?;
         let mut items = Vec::with_capacity(rows.len());
         for (u, g) in rows {
             let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
-            items.push(convert::user_view(u, &g)?);
+            let ids = staff.remove(&u.id).unwrap_or_default();
+            items.push(convert::user_view(u, &g, ids)?);
         }
         Ok((items, total))
     }
@@ -739,6 +796,250 @@ impl Tx for SeaTx {
             .await
             .map_err(db_err)?;
         Ok(res.rows_affected == 1)
+    }
+
+    async fn insert_staff(&mut self, s: &StaffMember) -> Result<()> {
+        staff::Entity::insert(convert::staff_row(s, now_us()))
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|e| {
+                unique_or(e, |_| {
+                    Some(DomainError::field(
+                        "mis_id",
+                        "mis_id_in_use",
+                        "another staff record has this MIS id",
+                    ))
+                })
+            })?;
+        Ok(())
+    }
+
+    async fn link_staff(&mut self, org: OrgId, user: UserId, staff: StaffId) -> Result<()> {
+        user_staff::Entity::insert(user_staff::ActiveModel {
+            org_id: Set(org.0),
+            user_id: Set(user.0),
+            staff_id: Set(staff.0),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(|e| {
+            unique_or(e, |_| {
+                Some(DomainError::field(
+                    "staff_ids",
+                    "staff_linked",
+                    "the staff record already has an account",
+                ))
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn staff_member(&mut self, org: OrgId, id: StaffId) -> Result<Option<StaffMember>> {
+        let Some(m) = staff::Entity::find()
+            .filter(staff::Column::OrgId.eq(org.0))
+            .filter(staff::Column::Id.eq(id.0))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let users = self
+            .user_ids_of(org, vec![m.id])
+            .await?
+            .remove(&m.id)
+            .unwrap_or_default();
+        Ok(Some(convert::staff_member(m, users)?))
+    }
+
+    async fn staff(&mut self, org: OrgId, q: &StaffQuery) -> Result<(Vec<StaffMember>, u64)> {
+        use staff::Column as S;
+        let mut select = staff::Entity::find().filter(S::OrgId.eq(org.0));
+        if let Some(text) = &q.q {
+            let pat = like_pattern(text);
+            let like =
+                |e: sea_orm::sea_query::SimpleExpr| e.like(LikeExpr::new(pat.clone()).escape('\\'));
+            select = select.filter(
+                Condition::any()
+                    .add(like(Expr::cust(
+                        "LOWER(staff.forename || ' ' || staff.surname)",
+                    )))
+                    .add(like(
+                        Func::lower(Expr::col((staff::Entity, S::Surname))).into(),
+                    ))
+                    .add(like(
+                        Func::lower(Expr::col((staff::Entity, S::Email))).into(),
+                    ))
+                    .add(like(
+                        Func::lower(Expr::col((staff::Entity, S::MisId))).into(),
+                    )),
+            );
+        }
+        if let Some((today, several)) = q.eligible_on {
+            // S2, in the query: started, not ended, permanent, full time, and (one staff per
+            // user) without an account yet.
+            let today = convert::date(today);
+            select = select
+                .filter(S::StartDate.lte(today.clone()))
+                .filter(
+                    Condition::any()
+                        .add(S::EndDate.is_null())
+                        .add(S::EndDate.gte(today)),
+                )
+                .filter(S::Contract.eq(Contract::Permanent.as_str()))
+                .filter(S::Hours.eq(Hours::FullTime.as_str()));
+            if !several {
+                select = select.filter(
+                    S::Id.not_in_subquery(
+                        sea_orm::sea_query::Query::select()
+                            .column(user_staff::Column::StaffId)
+                            .from(user_staff::Entity)
+                            .and_where(user_staff::Column::OrgId.eq(org.0))
+                            .to_owned(),
+                    ),
+                );
+            }
+        }
+        let select = select
+            .order_by(
+                Func::lower(Expr::col((staff::Entity, S::Surname))),
+                Order::Asc,
+            )
+            .order_by(
+                Func::lower(Expr::col((staff::Entity, S::Forename))),
+                Order::Asc,
+            )
+            .order_by(S::Id, Order::Asc);
+        let pages = select.paginate(&self.txn, q.per_page);
+        let total = pages.num_items().await.map_err(db_err)?;
+        let rows = pages.fetch_page(q.page - 1).await.map_err(db_err)?;
+        let mut users = self
+            .user_ids_of(org, rows.iter().map(|r| r.id).collect())
+            .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows {
+            let ids = users.remove(&r.id).unwrap_or_default();
+            items.push(convert::staff_member(r, ids)?);
+        }
+        Ok((items, total))
+    }
+
+    async fn insert_student(&mut self, s: &Student) -> Result<()> {
+        students::Entity::insert(students::ActiveModel {
+            id: Set(s.id.0),
+            org_id: Set(s.org_id.0),
+            mis_id: Set(s.mis_id.clone()),
+            forename: Set(s.forename.clone()),
+            surname: Set(s.surname.clone()),
+            date_of_birth: Set(s.date_of_birth.map(convert::date)),
+            on_roll: Set(s.on_roll),
+            created_at: Set(now_us()),
+            updated_at: Set(now_us()),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_student_group(&mut self, g: &StudentGroup) -> Result<()> {
+        student_groups::Entity::insert(student_groups::ActiveModel {
+            id: Set(g.id.0),
+            org_id: Set(g.org_id.0),
+            mis_id: Set(g.mis_id.clone()),
+            kind: Set(g.kind.as_str().to_owned()),
+            name: Set(g.name.clone()),
+            archived: Set(g.archived),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn add_group_member(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        student: StudentId,
+    ) -> Result<()> {
+        student_group_members::Entity::insert(student_group_members::ActiveModel {
+            org_id: Set(org.0),
+            group_id: Set(group.0),
+            student_id: Set(student.0),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn add_group_access(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        user: UserId,
+    ) -> Result<()> {
+        student_group_access::Entity::insert(student_group_access::ActiveModel {
+            org_id: Set(org.0),
+            group_id: Set(group.0),
+            user_id: Set(user.0),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn student_groups(
+        &mut self,
+        org: OrgId,
+        q: &StudentGroupQuery,
+    ) -> Result<(Vec<(StudentGroup, u64)>, u64)> {
+        use student_groups::Column as G;
+        let mut select = student_groups::Entity::find().filter(G::OrgId.eq(org.0));
+        if let Some(kind) = q.kind {
+            select = select.filter(G::Kind.eq(kind.as_str()));
+        }
+        if let Some(a) = q.archived {
+            select = select.filter(G::Archived.eq(a));
+        }
+        if let Some(text) = &q.q {
+            select = select.filter(
+                Func::lower(Expr::col((student_groups::Entity, G::Name)))
+                    .like(LikeExpr::new(like_pattern(text)).escape('\\')),
+            );
+        }
+        let select = select
+            .order_by_asc(G::Kind)
+            .order_by_asc(G::MisId)
+            .order_by_asc(G::Name)
+            .order_by_asc(G::Id);
+        let pages = select.paginate(&self.txn, q.per_page);
+        let total = pages.num_items().await.map_err(db_err)?;
+        let rows = pages.fetch_page(q.page - 1).await.map_err(db_err)?;
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
+        let counts: Vec<(uuid::Uuid, i64)> = student_group_members::Entity::find()
+            .select_only()
+            .column(student_group_members::Column::GroupId)
+            .column_as(student_group_members::Column::StudentId.count(), "n")
+            .filter(student_group_members::Column::OrgId.eq(org.0))
+            .filter(student_group_members::Column::GroupId.is_in(ids))
+            .group_by(student_group_members::Column::GroupId)
+            .into_tuple()
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows {
+            let n = counts
+                .iter()
+                .find(|(g, _)| *g == r.id)
+                .map(|(_, n)| *n as u64)
+                .unwrap_or(0);
+            items.push((convert::student_group(r)?, n));
+        }
+        Ok((items, total))
     }
 
     async fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {

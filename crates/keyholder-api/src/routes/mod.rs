@@ -6,6 +6,7 @@ pub mod groups;
 pub mod me;
 pub mod ops;
 pub mod orgs;
+pub mod people;
 pub mod users;
 
 use crate::error::ApiError;

@@ -8,6 +8,7 @@ mod auth;
 mod groups;
 mod me;
 mod orgs;
+mod people;
 mod users;
 
 pub use audit::*;
@@ -15,6 +16,7 @@ pub use auth::*;
 pub use groups::*;
 pub use me::*;
 pub use orgs::*;
+pub use people::*;
 pub use users::*;
 
 use crate::error::{DomainError, Result};
