@@ -18,6 +18,7 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub workers: usize,
     pub operator_key: Option<String>,
+    pub trust_proxy: bool,
     pub domain: DomainConfig,
 }
 
@@ -71,6 +72,7 @@ impl Settings {
                     .unwrap_or(2)
             }),
             operator_key: env("KEYHOLDER_OPERATOR_KEY"),
+            trust_proxy: env_parse("KEYHOLDER_TRUST_PROXY")?.unwrap_or(false),
             domain,
         })
     }
@@ -100,6 +102,7 @@ pub fn serve(settings: &Settings, kh: Keyholder) -> std::io::Result<Running> {
     let state = web::Data::new(ApiState {
         kh,
         operator_key: settings.operator_key.clone(),
+        trust_proxy: settings.trust_proxy,
     });
     let doc = keyholder_api::openapi();
     let server = HttpServer::new(move || keyholder_api::app(state.clone(), doc.clone()))

@@ -373,3 +373,36 @@ async fn a1_concurrent_logins_of_one_account_all_succeed_with_their_own_sessions
     }
     assert_eq!(tokens.len(), 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn au1_audit_entries_carry_the_request_id_and_the_peer_address_not_a_forged_one() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let body = json!({"org": "hill", "login": org.admin_email, "password": ADMIN_PASSWORD});
+    let r = app
+        .call_with(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(body),
+            &[
+                ("x-request-id", "morning-rush-42"),
+                ("x-forwarded-for", "203.0.113.9"),
+            ],
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.headers["x-request-id"], "morning-rush-42");
+    let fresh = app
+        .call(Method::GET, "/healthz", None, None)
+        .await
+        .expect(200);
+    assert_eq!(fresh.headers["x-request-id"].to_str().unwrap().len(), 36);
+    let admin = app.admin(&org).await;
+    let ok = app.audit(&org, &admin, "auth.login_succeeded").await;
+    let entry = ok
+        .iter()
+        .find(|e| e["request_id"] == "morning-rush-42")
+        .expect("the entry of that request");
+    assert_eq!(entry["ip"], "127.0.0.1");
+}

@@ -91,6 +91,7 @@ pub fn test_settings(database_url: String) -> Settings {
         db_max_connections: 5,
         workers: 1,
         operator_key: Some(OPERATOR_KEY.into()),
+        trust_proxy: false,
         domain: Config {
             hashes_in_flight: 2,
             ..Config::default()

@@ -121,22 +121,62 @@ impl FromRequest for Authed {
 /// Where a request came from, for the audit trail.
 pub struct Ctx(pub RequestContext);
 
+/// The request's id: the caller's `X-Request-Id` when it is sane, else a new one. Echoed in the
+/// response and recorded with every audit entry.
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
 impl FromRequest for Ctx {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ip = req
-            .connection_info()
-            .realip_remote_addr()
-            .map(|s| s.to_owned());
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(128).collect());
+        let trust_proxy = req
+            .app_data::<web::Data<ApiState>>()
+            .is_some_and(|s| s.trust_proxy);
+        let ip = if trust_proxy {
+            req.connection_info()
+                .realip_remote_addr()
+                .map(|s| s.to_owned())
+        } else {
+            req.peer_addr().map(|a| a.ip().to_string())
+        };
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
         ready(Ok(Ctx(RequestContext { ip, request_id })))
     }
+}
+
+/// App middleware: assigns the request id and logs one line per request.
+pub async fn request_log(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, Error> {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let mut res = next.call(req).await?;
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            v,
+        );
+    }
+    let status = res.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    if status >= 500 {
+        tracing::error!(%method, %path, status, ms, request_id = %id, "request");
+    } else {
+        tracing::info!(%method, %path, status, ms, request_id = %id, "request");
+    }
+    Ok(res)
 }
 
 /// `If-Match: "3"` (or `W/"3"`) → 3. Absent → None (last writer wins).

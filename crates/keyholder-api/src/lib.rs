@@ -178,4 +178,5 @@ pub fn app(
         )
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(not_found))
+        .wrap(actix_web::middleware::from_fn(guard::request_log))
 }

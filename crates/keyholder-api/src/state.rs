@@ -4,4 +4,7 @@ use keyholder_domain::services::Keyholder;
 pub struct ApiState {
     pub kh: Keyholder,
     pub operator_key: Option<String>,
+    /// Take the client address from `X-Forwarded-For` / `Forwarded` (behind a proxy you run);
+    /// otherwise the peer address, which a client cannot forge.
+    pub trust_proxy: bool,
 }
