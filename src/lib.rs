@@ -2,6 +2,7 @@
 //! calls that bypass the policy (migrations, org creation, the demo seed) live here only.
 
 pub mod demo;
+pub mod mail;
 
 use actix_web::{HttpServer, web};
 use keyholder_api::ApiState;
@@ -19,6 +20,10 @@ pub struct Settings {
     pub workers: usize,
     pub operator_key: Option<String>,
     pub trust_proxy: bool,
+    /// SMTP server for the outbox; `None` writes mail to the log.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub outbox_interval_ms: u64,
     pub domain: DomainConfig,
 }
 
@@ -61,6 +66,12 @@ impl Settings {
         if let Some(v) = env_parse("KEYHOLDER_HASHES_IN_FLIGHT")? {
             domain.hashes_in_flight = v;
         }
+        if let Some(v) = env("KEYHOLDER_PUBLIC_URL") {
+            domain.public_url = v;
+        }
+        if let Some(v) = env_parse("KEYHOLDER_OUTBOX_RETRY_BASE_MS")? {
+            domain.outbox_retry_base_ms = v;
+        }
         Ok(Settings {
             database_url: env("KEYHOLDER_DATABASE_URL")
                 .unwrap_or_else(|| keyholder_store::DEFAULT_SQLITE_URL.to_owned()),
@@ -73,6 +84,10 @@ impl Settings {
             }),
             operator_key: env("KEYHOLDER_OPERATOR_KEY"),
             trust_proxy: env_parse("KEYHOLDER_TRUST_PROXY")?.unwrap_or(false),
+            smtp_url: env("KEYHOLDER_SMTP_URL"),
+            mail_from: env("KEYHOLDER_MAIL_FROM")
+                .unwrap_or_else(|| "Keyholder <no-reply@keyholder.invalid>".to_owned()),
+            outbox_interval_ms: env_parse("KEYHOLDER_OUTBOX_INTERVAL_MS")?.unwrap_or(1000),
             domain,
         })
     }
@@ -121,4 +136,20 @@ pub fn serve(settings: &Settings, kh: Keyholder) -> std::io::Result<Running> {
         handle,
         server,
     })
+}
+
+/// Starts the outbox worker: SMTP when configured, the log otherwise.
+pub fn start_mail_worker(
+    settings: &Settings,
+    kh: Keyholder,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let mailer: Box<dyn keyholder_domain::ports::Mailer> = match &settings.smtp_url {
+        Some(url) => Box::new(mail::SmtpMailer::new(url, &settings.mail_from)?),
+        None => Box::new(mail::LogMailer),
+    };
+    Ok(mail::spawn_worker(
+        kh,
+        mailer,
+        std::time::Duration::from_millis(settings.outbox_interval_ms.max(10)),
+    ))
 }

@@ -146,6 +146,9 @@ async fn main() -> ExitCode {
                     Err(e) => return fail(e),
                 }
             }
+            if let Err(e) = keyholder::start_mail_worker(&settings, kh.clone()) {
+                return fail(e);
+            }
             let running = match serve(&settings, kh) {
                 Ok(r) => r,
                 Err(e) => return fail(format!("cannot bind {}: {e}", settings.bind)),

@@ -12,7 +12,12 @@ const PUBLIC: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/refresh"),
+    ("post", "/v1/auth/password-reset"),
+    ("post", "/v1/auth/set-password"),
 ];
+
+/// The caller's own account, behind a permission (U12: `profile.edit_own`).
+const OWN_WITH_PERMISSION: &[(&str, &str)] = &[("patch", "/v1/me")];
 
 /// Paths any signed-in user of the org may call (their own account, the catalogue).
 const ANY_MEMBER: &[(&str, &str)] = &[
@@ -127,6 +132,7 @@ async fn every_path_is_refused_without_credentials_with_another_orgs_token_and_w
         let known = listed(PUBLIC, m, p)
             || listed(ANY_MEMBER, m, p)
             || listed(OPERATOR, m, p)
+            || listed(OWN_WITH_PERMISSION, m, p)
             || p.starts_with("/v1/orgs/{org}");
         assert!(
             known,

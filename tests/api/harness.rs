@@ -92,6 +92,9 @@ pub fn test_settings(database_url: String) -> Settings {
         workers: 1,
         operator_key: Some(OPERATOR_KEY.into()),
         trust_proxy: false,
+        smtp_url: None,
+        mail_from: "Keyholder <no-reply@keyholder.test>".into(),
+        outbox_interval_ms: 50,
         domain: Config {
             hashes_in_flight: 2,
             ..Config::default()
@@ -135,6 +138,7 @@ impl TestApp {
         let mut settings = test_settings(url);
         tune(&mut settings);
         let (_store, kh) = open(&settings).await.expect("open the database");
+        keyholder::start_mail_worker(&settings, kh.clone()).expect("mail worker");
         let running = serve(&settings, kh.clone()).expect("bind");
         let base = format!("http://{}", running.addr);
         tokio::spawn(running.server);
@@ -310,9 +314,13 @@ impl TestApp {
 
     /// Audit entries of the org of this type, newest first.
     pub async fn audit(&self, org: &Org, admin: &str, kind: &str) -> Vec<Value> {
+        self.audit_in(&org.slug, admin, kind).await
+    }
+
+    pub async fn audit_in(&self, slug: &str, admin: &str, kind: &str) -> Vec<Value> {
         let r = self
             .get(
-                &format!("/v1/orgs/{}/audit?type={kind}&limit=200", org.slug),
+                &format!("/v1/orgs/{slug}/audit?type={kind}&limit=200"),
                 admin,
             )
             .await

@@ -2,7 +2,9 @@
 //! default; PostgreSQL when `KEYHOLDER_TEST_POSTGRES_URL` is set.
 
 mod harness;
+mod smtp;
 
+mod accounts;
 mod auth;
 mod contract;
 mod groups;

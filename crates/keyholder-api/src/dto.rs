@@ -2,8 +2,8 @@
 //! domain types.
 
 use keyholder_domain::model::{
-    AuditEntry, Category, MemberCounts, Org, OrgSettings, StaffMember, StudentGroup,
-    StudentGroupType, UserGroup, UserView,
+    AuditEntry, Category, Contract, Hours, MemberCounts, NotificationMode, Org, OrgSettings,
+    StaffMember, StudentGroup, StudentGroupType, UserGroup, UserView,
 };
 use keyholder_domain::permission::{CategoryFlags, Level, Permission};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -78,6 +78,7 @@ pub struct UserOut {
     pub forename: String,
     pub surname: String,
     pub job_title: Option<String>,
+    pub phone: Option<String>,
     pub user_group_id: Uuid,
     pub user_group_name: String,
     /// `pending`, `active` or `deactivated` (U2).
@@ -111,6 +112,7 @@ impl From<UserView> for UserOut {
             forename: u.forename,
             surname: u.surname,
             job_title: u.job_title,
+            phone: u.phone,
             user_group_id: u.user_group_id.0,
             user_group_name: v.group_name,
             status: u.status.as_str().to_owned(),
@@ -141,10 +143,16 @@ pub struct CreateUserIn {
     pub email: Option<String>,
     pub username: Option<String>,
     pub title: Option<String>,
+    /// Required unless prefilled from `staff_ids` (U3).
+    #[serde(default)]
     pub forename: String,
+    /// Required unless prefilled from `staff_ids` (U3).
+    #[serde(default)]
     pub surname: String,
     pub job_title: Option<String>,
     pub user_group_id: Uuid,
+    /// Eligible staff records (S2) the account works as; names, email, title and job title
+    /// not given are taken from the first.
     #[serde(default)]
     pub staff_ids: Vec<Uuid>,
     #[serde(default)]
@@ -175,6 +183,9 @@ pub struct UpdateUserIn {
     pub email: Option<Option<String>>,
     pub user_group_id: Option<Uuid>,
     pub must_change_password: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
 }
 
 /// U11 filters and sorting.
@@ -414,6 +425,191 @@ pub struct MeOut {
     pub category_permissions: Vec<CategoryPermission>,
     /// This session proved a second factor.
     pub second_factor_session: bool,
+    /// N1: per top-level category; categories not listed get no email.
+    pub notification_preferences: Vec<NotificationPreference>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    None,
+    Immediate,
+    Digest,
+}
+
+impl From<Mode> for NotificationMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::None => NotificationMode::None,
+            Mode::Immediate => NotificationMode::Immediate,
+            Mode::Digest => NotificationMode::Digest,
+        }
+    }
+}
+
+impl From<NotificationMode> for Mode {
+    fn from(m: NotificationMode) -> Self {
+        match m {
+            NotificationMode::None => Mode::None,
+            NotificationMode::Immediate => Mode::Immediate,
+            NotificationMode::Digest => Mode::Digest,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationPreference {
+    /// A top-level category.
+    pub category_id: Uuid,
+    pub mode: Mode,
+}
+
+/// U12: what one may change about oneself.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeIn {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    pub forename: Option<String>,
+    pub surname: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    pub email: Option<String>,
+    pub notification_preferences: Option<Vec<NotificationPreference>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetIn {
+    pub org: String,
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPasswordIn {
+    /// The token from an invitation or reset link.
+    pub token: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReactivateIn {
+    pub email: String,
+    pub user_group_id: Uuid,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloneIn {
+    pub username: Option<String>,
+    pub email: String,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub send_invitation: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractIn {
+    Permanent,
+    FixedTerm,
+    Supply,
+    Other,
+}
+
+impl From<ContractIn> for Contract {
+    fn from(c: ContractIn) -> Self {
+        match c {
+            ContractIn::Permanent => Contract::Permanent,
+            ContractIn::FixedTerm => Contract::FixedTerm,
+            ContractIn::Supply => Contract::Supply,
+            ContractIn::Other => Contract::Other,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HoursIn {
+    FullTime,
+    PartTime,
+}
+
+impl From<HoursIn> for Hours {
+    fn from(h: HoursIn) -> Self {
+        match h {
+            HoursIn::FullTime => Hours::FullTime,
+            HoursIn::PartTime => Hours::PartTime,
+        }
+    }
+}
+
+/// `YYYY-MM-DD`.
+pub fn parse_date(field: &str, s: &str) -> Result<time::Date, keyholder_domain::FieldError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s.trim(), &format)
+        .map_err(|_| keyholder_domain::FieldError::new(field, "date", "a date as YYYY-MM-DD"))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStaffIn {
+    pub mis_id: Option<String>,
+    pub title: Option<String>,
+    pub forename: String,
+    pub surname: String,
+    pub email: Option<String>,
+    pub job_title: Option<String>,
+    pub contract: ContractIn,
+    pub hours: HoursIn,
+    /// `YYYY-MM-DD`.
+    pub start_date: String,
+    pub end_date: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStaffIn {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub mis_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    pub forename: Option<String>,
+    pub surname: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub job_title: Option<Option<String>>,
+    pub contract: Option<ContractIn>,
+    pub hours: Option<HoursIn>,
+    pub start_date: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub end_date: Option<Option<String>>,
+}
+
+/// S3: a staff member who has left while an account working as them is active.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeaverOut {
+    pub staff: StaffOut,
+    pub active_users: Vec<UserOut>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -138,6 +138,7 @@ impl ApiError {
                     "second_factor_not_started",
                     "No second-factor setup in progress",
                 ),
+                DomainError::Conflict { code, .. } => (*code, "Conflict"),
                 DomainError::VersionMismatch { .. } => ("version_mismatch", "Version mismatch"),
                 DomainError::Validation(errors) => {
                     p.errors = Some(
@@ -193,7 +194,8 @@ impl ResponseError for ApiError {
                 | DomainError::GroupInUse { .. }
                 | DomainError::LastAdmin
                 | DomainError::SecondFactorAlreadyEnrolled
-                | DomainError::SecondFactorNotStarted => StatusCode::CONFLICT,
+                | DomainError::SecondFactorNotStarted
+                | DomainError::Conflict { .. } => StatusCode::CONFLICT,
                 DomainError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
                 DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -67,6 +67,10 @@ pub enum DomainError {
     /// Confirming a second factor that was never set up (A5).
     #[error("no second-factor setup is in progress")]
     SecondFactorNotStarted,
+    /// The record is not in a state that allows this (`not_deactivated`, `not_pending`,
+    /// `clone_of_pending`, `mis_id_in_use`…).
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
     /// If-Match named another version.
     #[error("the resource changed since version {expected}")]
     VersionMismatch { expected: i64 },
@@ -79,6 +83,13 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        DomainError::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
     pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
         DomainError::Validation(vec![FieldError::new(field, code, message)])
     }

@@ -125,6 +125,7 @@ pub struct User {
     pub forename: String,
     pub surname: String,
     pub job_title: Option<String>,
+    pub phone: Option<String>,
     pub user_group_id: GroupId,
     pub status: UserStatus,
     pub password_hash: Option<String>,
@@ -353,4 +354,81 @@ pub struct StudentGroup {
     pub kind: StudentGroupType,
     pub name: String,
     pub archived: bool,
+}
+
+/// N1: an email waiting in the outbox, written in the same transaction as its change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: uuid::Uuid,
+    pub org_id: OrgId,
+    /// `invitation`, `password_reset`, `email_changed`, `account_locked`…
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// U3: set a first password (72 h).
+    Invitation,
+    /// A6: set a new password (1 h).
+    PasswordReset,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Invitation => "invitation",
+            TokenPurpose::PasswordReset => "password_reset",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenPurpose> {
+        match s {
+            "invitation" => Some(TokenPurpose::Invitation),
+            "password_reset" => Some(TokenPurpose::PasswordReset),
+            _ => None,
+        }
+    }
+}
+
+/// A single-use token, kept only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionToken {
+    pub hash: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub purpose: TokenPurpose,
+    pub expires_at: OffsetDateTime,
+    pub used: bool,
+}
+
+/// N1: how a user hears about a top-level category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationMode {
+    None,
+    Immediate,
+    Digest,
+}
+
+impl NotificationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationMode::None => "none",
+            NotificationMode::Immediate => "immediate",
+            NotificationMode::Digest => "digest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NotificationMode> {
+        match s {
+            "none" => Some(NotificationMode::None),
+            "immediate" => Some(NotificationMode::Immediate),
+            "digest" => Some(NotificationMode::Digest),
+            _ => None,
+        }
+    }
 }

@@ -78,6 +78,11 @@ pub enum Action {
     /// S1/S2: staff records, to make accounts from.
     ListStaff,
     ReadStaff,
+    EditStaff,
+    /// S3: the leavers report.
+    RunLeaversReport,
+    /// U12: one's own names, phone, email and notification preferences.
+    EditOwnProfile,
     /// R2/R3: student groups and their allow-lists.
     ListStudentGroups,
     ReadAudit,
@@ -101,8 +106,11 @@ impl Action {
             ReadOrgSettings | EditOrgSettings => Some(Permission::AdminManageSystem),
             ListUsers | ReadUser | CreateUser | EditUser | ListUserGroups | ReadUserGroup
             | CreateUserGroup | EditUserGroup | DeleteUserGroup | ExplainAccess | ListStaff
-            | ReadStaff | ListStudentGroups => Some(Permission::AdminManageUsers),
+            | ReadStaff | EditStaff | RunLeaversReport | ListStudentGroups => {
+                Some(Permission::AdminManageUsers)
+            }
             ReadAudit => Some(Permission::AuditsView),
+            EditOwnProfile => Some(Permission::ProfileEditOwn),
             ListStudents => Some(Permission::StudentsList),
             ViewStudent => Some(Permission::StudentsView),
         }

@@ -88,6 +88,22 @@ pub struct AuthFacts {
     pub org: Org,
 }
 
+/// Why an email was not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailError {
+    /// Worth retrying (server down, timeout, 4xx).
+    Transient(String),
+    /// Retrying cannot help (bad address, 5xx rejection).
+    Permanent(String),
+}
+
+/// Sends one email (the binary's SMTP transport, or the log).
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, to: &str, subject: &str, body: &str)
+    -> std::result::Result<(), MailError>;
+}
+
 #[async_trait]
 pub trait Tx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
@@ -195,6 +211,59 @@ pub trait Tx: Send {
         org: OrgId,
         query: &StudentGroupQuery,
     ) -> Result<(Vec<(StudentGroup, u64)>, u64)>;
+
+    async fn update_staff(&mut self, staff: &StaffMember, expected_version: i64) -> Result<bool>;
+    async fn unlink_staff(&mut self, org: OrgId, user: UserId) -> Result<()>;
+    /// S3: staff whose end date is before `today` while an account linked to them is active.
+    async fn leavers(&mut self, org: OrgId, today: time::Date) -> Result<Vec<StaffMember>>;
+    /// R6: the restricting groups whose allow-list names the user.
+    async fn access_of_user(&mut self, org: OrgId, user: UserId) -> Result<Vec<StudentGroupId>>;
+
+    // Email outbox (N1) and single-use tokens (U3, A6).
+    async fn enqueue_mail(&mut self, message: &OutboxMessage) -> Result<()>;
+    /// Pending messages due now whose lease has run out, oldest first.
+    async fn due_mail(
+        &mut self,
+        now: time::OffsetDateTime,
+        limit: u64,
+    ) -> Result<Vec<OutboxMessage>>;
+    /// Takes a message for sending until `lease_until`; false if another worker has it.
+    async fn claim_mail(
+        &mut self,
+        id: uuid::Uuid,
+        now: time::OffsetDateTime,
+        lease_until: time::OffsetDateTime,
+    ) -> Result<bool>;
+    async fn mail_sent(&mut self, id: uuid::Uuid, at: time::OffsetDateTime) -> Result<()>;
+    async fn mail_failed(
+        &mut self,
+        id: uuid::Uuid,
+        attempts: i32,
+        retry_at: time::OffsetDateTime,
+        error: &str,
+    ) -> Result<()>;
+    async fn insert_action_token(&mut self, token: &ActionToken) -> Result<()>;
+    async fn action_token(&mut self, hash: &str) -> Result<Option<ActionToken>>;
+    /// Spends the token; false if it already was.
+    async fn spend_action_token(&mut self, hash: &str) -> Result<bool>;
+    /// Ends every unspent token of that purpose for the user (a new one replaces them).
+    async fn revoke_action_tokens(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        purpose: TokenPurpose,
+    ) -> Result<()>;
+    async fn notification_prefs(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Vec<(CategoryId, NotificationMode)>>;
+    async fn replace_notification_prefs(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        prefs: &[(CategoryId, NotificationMode)],
+    ) -> Result<()>;
 
     // Audit (AU1).
     async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<()>;

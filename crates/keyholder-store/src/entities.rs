@@ -105,6 +105,7 @@ pub mod users {
         pub forename: String,
         pub surname: String,
         pub job_title: Option<String>,
+        pub phone: Option<String>,
         pub user_group_id: Uuid,
         pub status: String,
         pub password_hash: Option<String>,
@@ -322,6 +323,62 @@ pub mod student_group_access {
         pub group_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
+    }
+    no_relations!();
+}
+
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub kind: String,
+        pub to_address: String,
+        pub subject: String,
+        pub body: String,
+        pub status: String,
+        pub attempts: i32,
+        pub next_attempt_at: i64,
+        pub lease_until: Option<i64>,
+        pub last_error: Option<String>,
+        pub created_at: i64,
+        pub sent_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod action_tokens {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "action_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hash: String,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub purpose: String,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod notification_prefs {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notification_prefs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category_id: Uuid,
+        pub mode: String,
     }
     no_relations!();
 }

@@ -804,8 +804,7 @@ impl Tx for SeaTx {
             .await
             .map_err(|e| {
                 unique_or(e, |_| {
-                    Some(DomainError::field(
-                        "mis_id",
+                    Some(DomainError::conflict(
                         "mis_id_in_use",
                         "another staff record has this MIS id",
                     ))
@@ -1040,6 +1039,315 @@ impl Tx for SeaTx {
             items.push((convert::student_group(r)?, n));
         }
         Ok((items, total))
+    }
+
+    async fn update_staff(&mut self, s: &StaffMember, expected_version: i64) -> Result<bool> {
+        let mut row = convert::staff_row(s, now_us());
+        row.created_at = sea_orm::ActiveValue::NotSet;
+        let res = staff::Entity::update_many()
+            .set(row)
+            .filter(staff::Column::OrgId.eq(s.org_id.0))
+            .filter(staff::Column::Id.eq(s.id.0))
+            .filter(staff::Column::Version.eq(expected_version))
+            .exec(&self.txn)
+            .await
+            .map_err(|e| {
+                unique_or(e, |_| {
+                    Some(DomainError::conflict(
+                        "mis_id_in_use",
+                        "another staff record has this MIS id",
+                    ))
+                })
+            })?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn unlink_staff(&mut self, org: OrgId, user: UserId) -> Result<()> {
+        user_staff::Entity::delete_many()
+            .filter(user_staff::Column::OrgId.eq(org.0))
+            .filter(user_staff::Column::UserId.eq(user.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn leavers(&mut self, org: OrgId, today: time::Date) -> Result<Vec<StaffMember>> {
+        use sea_orm::sea_query::Query;
+        let active_linked = Query::select()
+            .column((user_staff::Entity, user_staff::Column::StaffId))
+            .from(user_staff::Entity)
+            .inner_join(
+                users::Entity,
+                Expr::col((users::Entity, users::Column::Id))
+                    .equals((user_staff::Entity, user_staff::Column::UserId)),
+            )
+            .and_where(Expr::col((user_staff::Entity, user_staff::Column::OrgId)).eq(org.0))
+            .and_where(
+                Expr::col((users::Entity, users::Column::Status)).eq(UserStatus::Active.as_str()),
+            )
+            .to_owned();
+        let rows = staff::Entity::find()
+            .filter(staff::Column::OrgId.eq(org.0))
+            .filter(staff::Column::EndDate.lt(convert::date(today)))
+            .filter(staff::Column::Id.in_subquery(active_linked))
+            .order_by_asc(staff::Column::EndDate)
+            .order_by_asc(staff::Column::Surname)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut users = self
+            .user_ids_of(org, rows.iter().map(|r| r.id).collect())
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let ids = users.remove(&r.id).unwrap_or_default();
+                convert::staff_member(r, ids)
+            })
+            .collect()
+    }
+
+    async fn access_of_user(&mut self, org: OrgId, user: UserId) -> Result<Vec<StudentGroupId>> {
+        Ok(student_group_access::Entity::find()
+            .filter(student_group_access::Column::OrgId.eq(org.0))
+            .filter(student_group_access::Column::UserId.eq(user.0))
+            .order_by_asc(student_group_access::Column::GroupId)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|r| StudentGroupId(r.group_id))
+            .collect())
+    }
+
+    async fn enqueue_mail(&mut self, m: &OutboxMessage) -> Result<()> {
+        outbox::Entity::insert(outbox::ActiveModel {
+            id: Set(m.id),
+            org_id: Set(m.org_id.0),
+            kind: Set(m.kind.clone()),
+            to_address: Set(m.to.clone()),
+            subject: Set(m.subject.clone()),
+            body: Set(m.body.clone()),
+            status: Set("pending".into()),
+            attempts: Set(0),
+            next_attempt_at: Set(now_us()),
+            lease_until: Set(None),
+            last_error: Set(None),
+            created_at: Set(now_us()),
+            sent_at: Set(None),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn due_mail(
+        &mut self,
+        now: time::OffsetDateTime,
+        limit: u64,
+    ) -> Result<Vec<OutboxMessage>> {
+        let now = to_us(now);
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::Status.eq("pending"))
+            .filter(outbox::Column::NextAttemptAt.lte(now))
+            .filter(
+                Condition::any()
+                    .add(outbox::Column::LeaseUntil.is_null())
+                    .add(outbox::Column::LeaseUntil.lt(now)),
+            )
+            .order_by_asc(outbox::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| OutboxMessage {
+                id: m.id,
+                org_id: OrgId(m.org_id),
+                kind: m.kind,
+                to: m.to_address,
+                subject: m.subject,
+                body: m.body,
+                attempts: m.attempts,
+            })
+            .collect())
+    }
+
+    async fn claim_mail(
+        &mut self,
+        id: uuid::Uuid,
+        now: time::OffsetDateTime,
+        lease_until: time::OffsetDateTime,
+    ) -> Result<bool> {
+        let now = to_us(now);
+        let res = outbox::Entity::update_many()
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(to_us(lease_until)))
+            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Status.eq("pending"))
+            .filter(
+                Condition::any()
+                    .add(outbox::Column::LeaseUntil.is_null())
+                    .add(outbox::Column::LeaseUntil.lt(now)),
+            )
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn mail_sent(&mut self, id: uuid::Uuid, at: time::OffsetDateTime) -> Result<()> {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value("sent"))
+            .col_expr(outbox::Column::SentAt, Expr::value(to_us(at)))
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(outbox::Column::Id.eq(id))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn mail_failed(
+        &mut self,
+        id: uuid::Uuid,
+        attempts: i32,
+        retry_at: time::OffsetDateTime,
+        error: &str,
+    ) -> Result<()> {
+        let status = if error.starts_with("gave up") {
+            "failed"
+        } else {
+            "pending"
+        };
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value(status))
+            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(to_us(retry_at)))
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(
+                outbox::Column::LastError,
+                Expr::value(error.chars().take(1000).collect::<String>()),
+            )
+            .filter(outbox::Column::Id.eq(id))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_action_token(&mut self, t: &ActionToken) -> Result<()> {
+        action_tokens::Entity::insert(action_tokens::ActiveModel {
+            hash: Set(t.hash.clone()),
+            org_id: Set(t.org_id.0),
+            user_id: Set(t.user_id.0),
+            purpose: Set(t.purpose.as_str().to_owned()),
+            expires_at: Set(to_us(t.expires_at)),
+            used_at: Set(None),
+            created_at: Set(now_us()),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn action_token(&mut self, hash: &str) -> Result<Option<ActionToken>> {
+        let Some(m) = action_tokens::Entity::find_by_id(hash.to_owned())
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ActionToken {
+            hash: m.hash,
+            org_id: OrgId(m.org_id),
+            user_id: UserId(m.user_id),
+            purpose: TokenPurpose::parse(&m.purpose)
+                .ok_or_else(|| DomainError::internal("stored token purpose"))?,
+            expires_at: convert::from_us(m.expires_at),
+            used: m.used_at.is_some(),
+        }))
+    }
+
+    async fn spend_action_token(&mut self, hash: &str) -> Result<bool> {
+        let res = action_tokens::Entity::update_many()
+            .col_expr(action_tokens::Column::UsedAt, Expr::value(now_us()))
+            .filter(action_tokens::Column::Hash.eq(hash))
+            .filter(action_tokens::Column::UsedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn revoke_action_tokens(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        purpose: TokenPurpose,
+    ) -> Result<()> {
+        action_tokens::Entity::update_many()
+            .col_expr(action_tokens::Column::UsedAt, Expr::value(now_us()))
+            .filter(action_tokens::Column::OrgId.eq(org.0))
+            .filter(action_tokens::Column::UserId.eq(user.0))
+            .filter(action_tokens::Column::Purpose.eq(purpose.as_str()))
+            .filter(action_tokens::Column::UsedAt.is_null())
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn notification_prefs(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Vec<(CategoryId, NotificationMode)>> {
+        notification_prefs::Entity::find()
+            .filter(notification_prefs::Column::OrgId.eq(org.0))
+            .filter(notification_prefs::Column::UserId.eq(user.0))
+            .order_by_asc(notification_prefs::Column::CategoryId)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| {
+                NotificationMode::parse(&m.mode)
+                    .map(|mode| (CategoryId(m.category_id), mode))
+                    .ok_or_else(|| DomainError::internal("stored notification mode"))
+            })
+            .collect()
+    }
+
+    async fn replace_notification_prefs(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        prefs: &[(CategoryId, NotificationMode)],
+    ) -> Result<()> {
+        notification_prefs::Entity::delete_many()
+            .filter(notification_prefs::Column::OrgId.eq(org.0))
+            .filter(notification_prefs::Column::UserId.eq(user.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        if prefs.is_empty() {
+            return Ok(());
+        }
+        notification_prefs::Entity::insert_many(prefs.iter().map(|(c, m)| {
+            notification_prefs::ActiveModel {
+                org_id: Set(org.0),
+                user_id: Set(user.0),
+                category_id: Set(c.0),
+                mode: Set(m.as_str().to_owned()),
+            }
+        }))
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
     }
 
     async fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {

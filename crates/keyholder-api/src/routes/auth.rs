@@ -1,6 +1,6 @@
 //! A1, A2: login, refresh, logout.
 
-use crate::dto::{LoginIn, RefreshIn, TokenOut};
+use crate::dto::{LoginIn, PasswordResetIn, RefreshIn, SetPasswordIn, TokenOut};
 use crate::error::{ApiResult, Problem};
 use crate::guard::{Authed, Ctx, Require};
 use crate::state::ApiState;
@@ -63,5 +63,44 @@ pub async fn refresh(
 #[post("/v1/auth/logout", wrap = "Require(Action::ReadOwnAccount)")]
 pub async fn logout(state: web::Data<ApiState>, who: Authed, ctx: Ctx) -> ApiResult<HttpResponse> {
     state.kh.logout(&who.0, &ctx.0).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A6: asks for a password-reset email. Always 202, whether or not the account exists.
+#[utoipa::path(tag = "auth", request_body = PasswordResetIn, responses(
+    (status = 202, description = "If an active account has this email, a single-use link valid one hour is on its way"),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/v1/auth/password-reset")]
+pub async fn password_reset(
+    state: web::Data<ApiState>,
+    ctx: Ctx,
+    body: web::Json<PasswordResetIn>,
+) -> ApiResult<HttpResponse> {
+    state
+        .kh
+        .request_password_reset(&body.org, &body.email, &ctx.0)
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// U3/A6: sets a password with the token from an invitation or reset link (single use). A
+/// reset ends every session of the account.
+#[utoipa::path(tag = "auth", request_body = SetPasswordIn, responses(
+    (status = 204),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`validation_failed`: `invalid_token`, `weak_password`…", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/v1/auth/set-password")]
+pub async fn set_password(
+    state: web::Data<ApiState>,
+    ctx: Ctx,
+    body: web::Json<SetPasswordIn>,
+) -> ApiResult<HttpResponse> {
+    state
+        .kh
+        .set_password(&body.token, &body.password, &ctx.0)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,9 +2,9 @@
 
 use crate::dto::*;
 use crate::error::{ApiResult, Problem};
-use crate::guard::{Authed, Ctx, Require, etag};
+use crate::guard::{Authed, Ctx, IfMatch, Require, etag};
 use crate::state::ApiState;
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use keyholder_domain::policy::Action;
 
 /// The caller's account, org, and the permissions in effect in this session.
@@ -14,23 +14,79 @@ use keyholder_domain::policy::Action;
 ))]
 #[get("/v1/me", wrap = "Require(Action::ReadOwnAccount)")]
 pub async fn me(state: web::Data<ApiState>, who: Authed) -> ApiResult<HttpResponse> {
-    let me = state.kh.me(&who.0).await?;
-    let version = me.user.user.version;
+    Ok(me_response(state.kh.me(&who.0).await?))
+}
+
+fn me_response(m: keyholder_domain::services::Me) -> HttpResponse {
+    let version = m.user.user.version;
     let body = MeOut {
-        user: me.user.into(),
-        org: me.org_slug,
-        permissions: me.permissions.keys(),
-        group_permissions: me.held.keys(),
-        category_permissions: me
+        user: m.user.into(),
+        org: m.org_slug,
+        permissions: m.permissions.keys(),
+        group_permissions: m.held.keys(),
+        category_permissions: m
             .category_flags
             .iter()
             .map(CategoryPermission::from_domain)
             .collect(),
-        second_factor_session: me.second_factor_session,
+        second_factor_session: m.second_factor_session,
+        notification_preferences: m
+            .notification_preferences
+            .iter()
+            .map(|(c, mode)| NotificationPreference {
+                category_id: c.0,
+                mode: (*mode).into(),
+            })
+            .collect(),
     };
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .insert_header(("ETag", etag(version)))
-        .json(body))
+        .json(body)
+}
+
+/// U12: one's own title, names, phone, email (the old address is told, U8) and notification
+/// preferences (N1); needs `profile.edit_own`. Never one's own group, permissions or status.
+#[utoipa::path(tag = "me", security(("bearer" = [])), params(("If-Match" = Option<String>, Header)), request_body = UpdateMeIn, responses(
+    (status = 200, body = MeOut),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`email_in_use`", body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[patch("/v1/me", wrap = "Require(Action::EditOwnProfile)")]
+pub async fn update_me(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    if_match: IfMatch,
+    body: web::Json<UpdateMeIn>,
+) -> ApiResult<HttpResponse> {
+    let b = body.into_inner();
+    let patch = keyholder_domain::services::ProfilePatch {
+        title: b.title,
+        forename: b.forename,
+        surname: b.surname,
+        phone: b.phone,
+        email: b.email,
+        notification_preferences: b.notification_preferences.map(|v| {
+            v.into_iter()
+                .map(|p| {
+                    (
+                        keyholder_domain::ids::CategoryId(p.category_id),
+                        p.mode.into(),
+                    )
+                })
+                .collect()
+        }),
+    };
+    Ok(me_response(
+        state
+            .kh
+            .update_own_profile(&who.0, patch, if_match.0, &ctx.0)
+            .await?,
+    ))
 }
 
 /// Change one's own password (A4). An account that must change its password (A3) can do this

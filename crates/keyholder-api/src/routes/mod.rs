@@ -1,5 +1,6 @@
 //! One module per area; each handler names its action in its route attribute.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod groups;

@@ -2,12 +2,13 @@
 
 use crate::dto::*;
 use crate::error::{ApiResult, Problem};
-use crate::guard::{Authed, Require, etag};
+use crate::guard::{Authed, Ctx, IfMatch, Require, etag};
 use crate::state::ApiState;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, patch, post, web};
+use keyholder_domain::DomainError;
 use keyholder_domain::ids::StaffId;
 use keyholder_domain::policy::Action;
-use keyholder_domain::services::{StaffListParams, StudentGroupListParams};
+use keyholder_domain::services::{StaffInput, StaffListParams, StaffPatch, StudentGroupListParams};
 use uuid::Uuid;
 
 /// Staff records, to make accounts from; `eligible_for_account=true` keeps those a new account
@@ -114,4 +115,157 @@ pub async fn list_student_groups(
         per_page: page.per_page,
         total: page.total,
     }))
+}
+
+fn staff_response(status: actix_web::http::StatusCode, s: StaffOut) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("ETag", etag(s.version)))
+        .json(s)
+}
+
+/// S1: a staff record typed in by hand (schools without an MIS connection).
+#[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = CreateStaffIn, responses(
+    (status = 201, body = StaffOut),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`mis_id_in_use`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/v1/orgs/{org}/staff", wrap = "Require(Action::EditStaff)")]
+pub async fn create_staff(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<String>,
+    body: web::Json<CreateStaffIn>,
+) -> ApiResult<HttpResponse> {
+    let b = body.into_inner();
+    let mut errors = Vec::new();
+    let start = parse_date("start_date", &b.start_date)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let end = b
+        .end_date
+        .as_deref()
+        .map(|d| parse_date("end_date", d))
+        .transpose()
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let (Some(start_date), true) = (start, errors.is_empty()) else {
+        return Err(DomainError::Validation(errors).into());
+    };
+    let input = StaffInput {
+        mis_id: b.mis_id,
+        title: b.title,
+        forename: b.forename,
+        surname: b.surname,
+        email: b.email,
+        job_title: b.job_title,
+        contract: b.contract.into(),
+        hours: b.hours.into(),
+        start_date,
+        end_date: end,
+    };
+    let (s, eligible) = state.kh.create_staff(&who.0, &path, input, &ctx.0).await?;
+    Ok(staff_response(
+        actix_web::http::StatusCode::CREATED,
+        StaffOut::new(s, eligible),
+    ))
+}
+
+/// S1: edit a staff record.
+#[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = UpdateStaffIn, responses(
+    (status = 200, body = StaffOut),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`mis_id_in_use`", body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[patch("/v1/orgs/{org}/staff/{id}", wrap = "Require(Action::EditStaff)")]
+pub async fn update_staff(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    if_match: IfMatch,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<UpdateStaffIn>,
+) -> ApiResult<HttpResponse> {
+    let (org, id) = path.into_inner();
+    let b = body.into_inner();
+    let mut errors = Vec::new();
+    let start_date = b
+        .start_date
+        .as_deref()
+        .map(|d| parse_date("start_date", d))
+        .transpose()
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let end_date = match b.end_date {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(d)) => match parse_date("end_date", &d) {
+            Ok(d) => Some(Some(d)),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(DomainError::Validation(errors).into());
+    }
+    let patch = StaffPatch {
+        mis_id: b.mis_id,
+        title: b.title,
+        forename: b.forename,
+        surname: b.surname,
+        email: b.email,
+        job_title: b.job_title,
+        contract: b.contract.map(Into::into),
+        hours: b.hours.map(Into::into),
+        start_date,
+        end_date,
+    };
+    let (s, eligible) = state
+        .kh
+        .update_staff(&who.0, &org, StaffId(id), patch, if_match.0, &ctx.0)
+        .await?;
+    Ok(staff_response(
+        actix_web::http::StatusCode::OK,
+        StaffOut::new(s, eligible),
+    ))
+}
+
+/// S3: staff whose end date has passed while an account working as them is still active.
+#[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
+    (status = 200, body = Vec<LeaverOut>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get(
+    "/v1/orgs/{org}/reports/leavers",
+    wrap = "Require(Action::RunLeaversReport)"
+)]
+pub async fn leavers(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<Vec<LeaverOut>>> {
+    let rows = state.kh.leavers_report(&who.0, &path).await?;
+    Ok(web::Json(
+        rows.into_iter()
+            .map(|(s, users)| LeaverOut {
+                staff: StaffOut::new(s, false),
+                active_users: users.into_iter().map(Into::into).collect(),
+            })
+            .collect(),
+    ))
 }

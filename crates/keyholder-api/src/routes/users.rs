@@ -143,6 +143,7 @@ pub async fn update(
         email: b.email,
         user_group_id: b.user_group_id.map(group_id),
         must_change_password: b.must_change_password,
+        phone: b.phone,
     };
     let user = state
         .kh

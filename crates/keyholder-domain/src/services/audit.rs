@@ -33,6 +33,34 @@ fn decode_cursor(c: &str) -> Result<(OffsetDateTime, AuditId)> {
 }
 
 impl Keyholder {
+    /// AU4: one account's own history, newest first.
+    pub async fn user_history(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: UserId,
+        cursor: Option<String>,
+        limit: Option<u64>,
+    ) -> Result<AuditPage> {
+        self.check_org(subject, org, Action::ReadUser)?;
+        {
+            let mut tx = self.tx().await?;
+            tx.user(subject.org_id, id)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+        }
+        self.audit_page(
+            subject,
+            AuditListParams {
+                target_user_id: Some(id),
+                cursor,
+                limit,
+                ..AuditListParams::default()
+            },
+        )
+        .await
+    }
+
     pub async fn list_audit(
         &self,
         subject: &Subject,
@@ -40,6 +68,10 @@ impl Keyholder {
         params: AuditListParams,
     ) -> Result<AuditPage> {
         self.check_org(subject, org, Action::ReadAudit)?;
+        self.audit_page(subject, params).await
+    }
+
+    async fn audit_page(&self, subject: &Subject, params: AuditListParams) -> Result<AuditPage> {
         let limit = params.limit.unwrap_or(50);
         if !(1..=200).contains(&limit) {
             return Err(DomainError::field("limit", "range", "between 1 and 200"));

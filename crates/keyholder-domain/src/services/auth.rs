@@ -233,6 +233,26 @@ impl Keyholder {
             }
             .write(tx.as_mut(), ctx)
             .await?;
+            if let Some(email) = user.and_then(|u| u.email.as_deref()) {
+                let minutes = t
+                    .locked_until
+                    .map(|u| ((u - now()).whole_seconds().max(60) + 59) / 60)
+                    .unwrap_or(1);
+                let body = format!(
+                    "Your Keyholder account was locked after {} failed logins in a row.\n                     You can try again in about {minutes} minutes. If this was not you, tell your \
+                     school's administrator.\n",
+                    t.failures
+                );
+                self.enqueue(
+                    tx.as_mut(),
+                    org.id,
+                    "account_locked",
+                    email,
+                    "Your account was locked",
+                    body,
+                )
+                .await?;
+            }
         }
         tx.commit().await
     }

@@ -16,6 +16,19 @@ pub struct Me {
     pub held: PermissionSet,
     pub category_flags: Vec<(CategoryId, CategoryFlags)>,
     pub second_factor_session: bool,
+    /// N1: per top-level category.
+    pub notification_preferences: Vec<(CategoryId, NotificationMode)>,
+}
+
+/// U12: what a user may change about themselves.
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    pub title: Option<Option<String>>,
+    pub forename: Option<String>,
+    pub surname: Option<String>,
+    pub phone: Option<Option<String>>,
+    pub email: Option<String>,
+    pub notification_preferences: Option<Vec<(CategoryId, NotificationMode)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,7 +50,11 @@ impl Keyholder {
             .user_view(subject.org_id, subject.user_id)
             .await?
             .ok_or(DomainError::Unauthenticated)?;
+        let notification_preferences = tx
+            .notification_prefs(subject.org_id, subject.user_id)
+            .await?;
         Ok(Me {
+            notification_preferences,
             user,
             org_slug: subject.org_slug.clone(),
             permissions: subject.permissions,
@@ -278,5 +295,153 @@ impl Keyholder {
         .write(tx.as_mut(), ctx)
         .await?;
         tx.commit().await
+    }
+}
+
+impl Keyholder {
+    /// U12: with `profile.edit_own`, one's own title, names, phone, email (U4, U8) and
+    /// notification preferences (N1, top-level categories); never group, permissions or status.
+    pub async fn update_own_profile(
+        &self,
+        subject: &Subject,
+        patch: ProfilePatch,
+        if_match: Option<i64>,
+        ctx: &RequestContext,
+    ) -> Result<Me> {
+        self.authorize(
+            subject,
+            Action::EditOwnProfile,
+            Resource::Org(subject.org_id),
+        )?;
+        let mut tx = self.tx().await?;
+        let before = self.own_user(tx.as_mut(), subject).await?;
+        if let Some(v) = if_match
+            && v != before.version
+        {
+            return Err(DomainError::VersionMismatch { expected: v });
+        }
+        let mut errors = Vec::new();
+        let mut after = before.clone();
+        let clean = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        if let Some(t) = patch.title {
+            after.title = t.and_then(clean);
+        }
+        for (field, value, slot) in [
+            ("forename", patch.forename, &mut after.forename),
+            ("surname", patch.surname, &mut after.surname),
+        ] {
+            if let Some(v) = value {
+                let v = v.trim().to_owned();
+                if v.is_empty() || v.chars().count() > 100 {
+                    errors.push(crate::error::FieldError::new(
+                        field,
+                        "length",
+                        "1 to 100 characters",
+                    ));
+                }
+                *slot = v;
+            }
+        }
+        if let Some(p) = patch.phone {
+            after.phone = p.and_then(clean);
+            if let Some(p) = &after.phone
+                && !valid_phone(p)
+            {
+                errors.push(crate::error::FieldError::new(
+                    "phone",
+                    "phone",
+                    "digits, spaces and + ( ) - only, 6 to 20 digits",
+                ));
+            }
+        }
+        if let Some(e) = patch.email {
+            let e = e.trim().to_owned();
+            if !valid_email(&e) {
+                errors.push(crate::error::FieldError::new(
+                    "email",
+                    "email",
+                    "not an email address",
+                ));
+            }
+            after.email = Some(e);
+        }
+        let categories = tx.categories(subject.org_id).await?;
+        if let Some(prefs) = &patch.notification_preferences {
+            for (i, (c, _)) in prefs.iter().enumerate() {
+                if !categories
+                    .iter()
+                    .any(|k| k.id == *c && k.parent_id.is_none())
+                {
+                    errors.push(crate::error::FieldError::new(
+                        &format!("notification_preferences[{i}].category_id"),
+                        "unknown_category",
+                        "not a top-level category of the organisation",
+                    ));
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        if after.email != before.email
+            && let Some(e) = &after.email
+            && let Some(status) = tx
+                .email_holder(subject.org_id, e, Some(subject.user_id))
+                .await?
+        {
+            return Err(DomainError::EmailInUse {
+                holder_status: status,
+            });
+        }
+        let mut changes = user_diff(&before, &after);
+        if let Some(prefs) = &patch.notification_preferences {
+            let old = tx
+                .notification_prefs(subject.org_id, subject.user_id)
+                .await?;
+            let as_json = |p: &[(CategoryId, NotificationMode)]| {
+                serde_json::Value::Array(
+                    p.iter()
+                        .map(|(c, m)| json!({"category_id": c, "mode": m}))
+                        .collect(),
+                )
+            };
+            let mut sorted = prefs.clone();
+            sorted.sort_by_key(|(c, _)| *c);
+            sorted.dedup_by_key(|(c, _)| *c);
+            if old != sorted
+                && let Some(m) = changes.as_object_mut()
+            {
+                m.insert(
+                    "notification_preferences".into(),
+                    json!([as_json(&old), as_json(&sorted)]),
+                );
+            }
+            tx.replace_notification_prefs(subject.org_id, subject.user_id, &sorted)
+                .await?;
+        }
+        if changes.as_object().is_some_and(|m| !m.is_empty()) {
+            if after != before {
+                after.version = before.version + 1;
+                after.updated_at = now();
+                if !tx.update_user(&after, before.version).await? {
+                    return Err(DomainError::VersionMismatch {
+                        expected: before.version,
+                    });
+                }
+            }
+            self.notify_email_change(tx.as_mut(), &before, &after)
+                .await?;
+            Audit {
+                org: subject.org_id,
+                kind: "user.profile_updated",
+                actor: Some(subject.user_id),
+                target: Some(("user", subject.user_id.0)),
+                changes,
+            }
+            .write(tx.as_mut(), ctx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.me(subject).await
     }
 }

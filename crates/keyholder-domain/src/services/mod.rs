@@ -3,14 +3,17 @@
 //! bypass the policy (creating an org, the demo seed) are named `system_*` and are called only
 //! from the binary.
 
+mod accounts;
 mod audit;
 mod auth;
 mod groups;
+mod mail;
 mod me;
 mod orgs;
 mod people;
 mod users;
 
+pub use accounts::*;
 pub use audit::*;
 pub use auth::*;
 pub use groups::*;
@@ -46,6 +49,12 @@ pub struct Config {
     pub jwt_secret: Option<Vec<u8>>,
     /// Concurrent password hashes (each holds 19 MiB while it runs).
     pub hashes_in_flight: usize,
+    /// Where people open links from emails (`{public_url}/set-password?token=…`).
+    pub public_url: String,
+    /// The first retry of an undelivered email waits this long; each further one doubles it.
+    pub outbox_retry_base_ms: u64,
+    pub invitation_ttl_secs: i64,
+    pub reset_ttl_secs: i64,
 }
 
 impl Default for Config {
@@ -60,6 +69,10 @@ impl Default for Config {
             hashes_in_flight: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            public_url: "http://127.0.0.1:8080".into(),
+            outbox_retry_base_ms: 2_000,
+            invitation_ttl_secs: 72 * 60 * 60,
+            reset_ttl_secs: 60 * 60,
         }
     }
 }

@@ -209,3 +209,263 @@ impl Keyholder {
         tx.commit().await
     }
 }
+
+/// S1: a staff record typed in by hand (schools without an MIS connection).
+#[derive(Debug, Clone)]
+pub struct StaffInput {
+    pub mis_id: Option<String>,
+    pub title: Option<String>,
+    pub forename: String,
+    pub surname: String,
+    pub email: Option<String>,
+    pub job_title: Option<String>,
+    pub contract: Contract,
+    pub hours: Hours,
+    pub start_date: time::Date,
+    pub end_date: Option<time::Date>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StaffPatch {
+    pub mis_id: Option<Option<String>>,
+    pub title: Option<Option<String>>,
+    pub forename: Option<String>,
+    pub surname: Option<String>,
+    pub email: Option<Option<String>>,
+    pub job_title: Option<Option<String>>,
+    pub contract: Option<Contract>,
+    pub hours: Option<Hours>,
+    pub start_date: Option<time::Date>,
+    pub end_date: Option<Option<time::Date>>,
+}
+
+fn staff_errors(s: &StaffMember) -> Vec<crate::error::FieldError> {
+    use crate::error::FieldError;
+    let mut errors = Vec::new();
+    for (field, v) in [("forename", &s.forename), ("surname", &s.surname)] {
+        let n = v.chars().count();
+        if n == 0 || n > 100 {
+            errors.push(FieldError::new(field, "length", "1 to 100 characters"));
+        }
+    }
+    if let Some(e) = &s.email
+        && !valid_email(e)
+    {
+        errors.push(FieldError::new("email", "email", "not an email address"));
+    }
+    if let Some(m) = &s.mis_id
+        && (m.is_empty() || m.chars().count() > 64)
+    {
+        errors.push(FieldError::new("mis_id", "length", "1 to 64 characters"));
+    }
+    if let Some(end) = s.end_date
+        && end < s.start_date
+    {
+        errors.push(FieldError::new(
+            "end_date",
+            "before_start",
+            "the end date is before the start date",
+        ));
+    }
+    errors
+}
+
+fn staff_json(s: &StaffMember) -> serde_json::Value {
+    serde_json::json!({
+        "mis_id": s.mis_id, "title": s.title, "forename": s.forename, "surname": s.surname,
+        "email": s.email, "job_title": s.job_title, "contract": s.contract, "hours": s.hours,
+        "start_date": s.start_date.to_string(), "end_date": s.end_date.map(|d| d.to_string()),
+    })
+}
+
+fn staff_diff(b: &StaffMember, a: &StaffMember) -> serde_json::Value {
+    let (b, a) = (staff_json(b), staff_json(a));
+    let fields: Vec<_> = b
+        .as_object()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|k| {
+            let (x, y) = (b[&k].clone(), a[&k].clone());
+            (k, x, y)
+        })
+        .collect();
+    let pairs: Vec<(&str, serde_json::Value, serde_json::Value)> = fields
+        .iter()
+        .map(|(k, x, y)| (k.as_str(), x.clone(), y.clone()))
+        .collect();
+    diff(&pairs)
+}
+
+impl Keyholder {
+    /// S1: a staff record made by hand.
+    pub async fn create_staff(
+        &self,
+        subject: &Subject,
+        org: &str,
+        input: StaffInput,
+        ctx: &RequestContext,
+    ) -> Result<(StaffMember, bool)> {
+        self.check_org(subject, org, Action::EditStaff)?;
+        let trim = |o: Option<String>| o.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let staff = StaffMember {
+            id: StaffId::new(),
+            org_id: subject.org_id,
+            mis_id: trim(input.mis_id),
+            title: trim(input.title),
+            forename: input.forename.trim().to_owned(),
+            surname: input.surname.trim().to_owned(),
+            email: trim(input.email),
+            job_title: trim(input.job_title),
+            contract: input.contract,
+            hours: input.hours,
+            start_date: input.start_date,
+            end_date: input.end_date,
+            user_ids: vec![],
+            version: 1,
+        };
+        let errors = staff_errors(&staff);
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        let mut tx = self.tx().await?;
+        let several = tx
+            .org_by_slug(org)
+            .await?
+            .ok_or(DomainError::NotFound)?
+            .settings
+            .several_staff_per_user;
+        tx.insert_staff(&staff).await?;
+        let empty = StaffMember {
+            mis_id: None,
+            title: None,
+            email: None,
+            job_title: None,
+            forename: String::new(),
+            surname: String::new(),
+            ..staff.clone()
+        };
+        Audit {
+            org: subject.org_id,
+            kind: "staff.created",
+            actor: Some(subject.user_id),
+            target: Some(("staff", staff.id.0)),
+            changes: staff_diff(&empty, &staff),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        let eligible = staff.eligible_for_account(now().date(), several);
+        Ok((staff, eligible))
+    }
+
+    /// S1: edit a staff record; `If-Match` turns a lost update into 412.
+    pub async fn update_staff(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: StaffId,
+        patch: StaffPatch,
+        if_match: Option<i64>,
+        ctx: &RequestContext,
+    ) -> Result<(StaffMember, bool)> {
+        self.check_org(subject, org, Action::EditStaff)?;
+        let mut tx = self.tx().await?;
+        let several = tx
+            .org_by_slug(org)
+            .await?
+            .ok_or(DomainError::NotFound)?
+            .settings
+            .several_staff_per_user;
+        let before = tx
+            .staff_member(subject.org_id, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        if let Some(v) = if_match
+            && v != before.version
+        {
+            return Err(DomainError::VersionMismatch { expected: v });
+        }
+        let trim = |o: Option<String>| o.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let mut after = before.clone();
+        if let Some(v) = patch.mis_id {
+            after.mis_id = trim(v);
+        }
+        if let Some(v) = patch.title {
+            after.title = trim(v);
+        }
+        if let Some(v) = patch.forename {
+            after.forename = v.trim().to_owned();
+        }
+        if let Some(v) = patch.surname {
+            after.surname = v.trim().to_owned();
+        }
+        if let Some(v) = patch.email {
+            after.email = trim(v);
+        }
+        if let Some(v) = patch.job_title {
+            after.job_title = trim(v);
+        }
+        if let Some(v) = patch.contract {
+            after.contract = v;
+        }
+        if let Some(v) = patch.hours {
+            after.hours = v;
+        }
+        if let Some(v) = patch.start_date {
+            after.start_date = v;
+        }
+        if let Some(v) = patch.end_date {
+            after.end_date = v;
+        }
+        let errors = staff_errors(&after);
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        let changes = staff_diff(&before, &after);
+        if changes.as_object().is_some_and(|m| !m.is_empty()) {
+            after.version = before.version + 1;
+            if !tx.update_staff(&after, before.version).await? {
+                return Err(DomainError::VersionMismatch {
+                    expected: before.version,
+                });
+            }
+            Audit {
+                org: subject.org_id,
+                kind: "staff.updated",
+                actor: Some(subject.user_id),
+                target: Some(("staff", id.0)),
+                changes,
+            }
+            .write(tx.as_mut(), ctx)
+            .await?;
+        }
+        tx.commit().await?;
+        let eligible = after.eligible_for_account(now().date(), several);
+        Ok((after, eligible))
+    }
+
+    /// S3: staff whose end date has passed while an account working as them is still active.
+    pub async fn leavers_report(
+        &self,
+        subject: &Subject,
+        org: &str,
+    ) -> Result<Vec<(StaffMember, Vec<UserView>)>> {
+        self.check_org(subject, org, Action::RunLeaversReport)?;
+        let mut tx = self.tx().await?;
+        let staff = tx.leavers(subject.org_id, now().date()).await?;
+        let mut out = Vec::with_capacity(staff.len());
+        for s in staff {
+            let mut users = Vec::new();
+            for u in &s.user_ids {
+                if let Some(v) = tx.user_view(subject.org_id, *u).await?
+                    && v.user.status == UserStatus::Active
+                {
+                    users.push(v);
+                }
+            }
+            out.push((s, users));
+        }
+        Ok(out)
+    }
+}

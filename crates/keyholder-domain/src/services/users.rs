@@ -34,6 +34,7 @@ pub struct UserPatch {
     pub email: Option<Option<String>>,
     pub user_group_id: Option<GroupId>,
     pub must_change_password: Option<bool>,
+    pub phone: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -179,9 +180,43 @@ impl Keyholder {
         ctx: &RequestContext,
     ) -> Result<UserView> {
         self.check_org(subject, org, Action::CreateUser)?;
-        let email = clean(new.email);
-        let username = clean(new.username);
         let mut errors = Vec::new();
+        let mut tx = self.tx().await?;
+        let org_row = tx.org_by_slug(org).await?.ok_or(DomainError::NotFound)?;
+        let several = org_row.settings.several_staff_per_user;
+        if new.staff_ids.len() > 1 && !several {
+            errors.push(FieldError::new(
+                "staff_ids",
+                "one_staff_per_user",
+                "this organisation links one staff record per account (setting several_staff_per_user)",
+            ));
+        }
+        let mut staff = Vec::new();
+        for (i, sid) in new.staff_ids.iter().enumerate() {
+            match tx.staff_member(subject.org_id, StaffId(*sid)).await? {
+                None => errors.push(FieldError::new(
+                    &format!("staff_ids[{i}]"),
+                    "unknown_staff",
+                    "no such staff record",
+                )),
+                Some(s) if !s.eligible_for_account(now().date(), several) => errors.push(FieldError::new(
+                    &format!("staff_ids[{i}]"),
+                    "not_eligible",
+                    "the staff record is not eligible for an account (S2: started, not ended, permanent, full time, not yet linked)",
+                )),
+                Some(s) => staff.push(s),
+            }
+        }
+        // U3: a record made from a staff member is prefilled from it.
+        let first = staff.first();
+        let pick =
+            |given: Option<String>, from: Option<&String>| clean(given).or_else(|| from.cloned());
+        let email = pick(new.email, first.and_then(|s| s.email.as_ref()));
+        let username = clean(new.username);
+        let title = pick(new.title, first.and_then(|s| s.title.as_ref()));
+        let job_title = pick(new.job_title, first.and_then(|s| s.job_title.as_ref()));
+        let forename = pick(Some(new.forename), first.map(|s| &s.forename)).unwrap_or_default();
+        let surname = pick(Some(new.surname), first.map(|s| &s.surname)).unwrap_or_default();
         if email.is_none() && username.is_none() {
             errors.push(FieldError::new(
                 "email",
@@ -197,8 +232,8 @@ impl Keyholder {
         if let Some(u) = &username {
             username_errors(&mut errors, u);
         }
-        name_errors(&mut errors, "forename", &new.forename, true);
-        name_errors(&mut errors, "surname", &new.surname, true);
+        name_errors(&mut errors, "forename", &forename, true);
+        name_errors(&mut errors, "surname", &surname, true);
         let modes = [new.send_invitation, new.password.is_some(), new.pending];
         if modes.iter().filter(|m| **m).count() != 1 {
             errors.push(FieldError::new(
@@ -207,31 +242,23 @@ impl Keyholder {
                 "give exactly one of password, send_invitation or pending",
             ));
         }
-        if new.send_invitation {
+        if new.send_invitation && email.is_none() {
             errors.push(FieldError::new(
-                "send_invitation",
-                "not_available",
-                "invitations by email are not available yet: set a password or create the account pending",
+                "email",
+                "required",
+                "an invitation needs an email address",
             ));
         }
         if let Some(p) = &new.password {
             let inputs: Vec<&str> = [email.as_deref(), username.as_deref()]
                 .into_iter()
                 .flatten()
-                .chain([new.forename.as_str(), new.surname.as_str()])
+                .chain([forename.as_str(), surname.as_str()])
                 .collect();
             if let Some(e) = check_strength("password", p, &inputs) {
                 errors.push(e);
             }
         }
-        if !new.staff_ids.is_empty() {
-            errors.push(FieldError::new(
-                "staff_ids",
-                "unknown_staff",
-                "no such staff record",
-            ));
-        }
-        let mut tx = self.tx().await?;
         let group = tx.group(subject.org_id, new.user_group_id).await?;
         if group.is_none() {
             errors.push(FieldError::new(
@@ -267,10 +294,11 @@ impl Keyholder {
             org_id: subject.org_id,
             username,
             email,
-            title: clean(new.title),
-            forename: new.forename.trim().to_owned(),
-            surname: new.surname.trim().to_owned(),
-            job_title: clean(new.job_title),
+            title,
+            forename,
+            surname,
+            job_title,
+            phone: None,
             user_group_id: group.id,
             status: if new.pending {
                 UserStatus::Pending
@@ -289,6 +317,12 @@ impl Keyholder {
         };
         let mut tx = self.tx().await?;
         tx.insert_user(&user).await?;
+        for s in &staff {
+            tx.link_staff(subject.org_id, user.id, s.id).await?;
+        }
+        if new.send_invitation {
+            self.invite(tx.as_mut(), &org_row.name, &user).await?;
+        }
         Audit {
             org: subject.org_id,
             kind: "user.created",
@@ -308,6 +342,12 @@ impl Keyholder {
                     json!(null),
                     json!(user.must_change_password),
                 ),
+                (
+                    "staff_ids",
+                    json!(null),
+                    json!(staff.iter().map(|s| s.id).collect::<Vec<_>>()),
+                ),
+                ("invitation_sent", json!(null), json!(new.send_invitation)),
             ]),
         }
         .write(tx.as_mut(), ctx)
@@ -384,6 +424,18 @@ impl Keyholder {
         if let Some(m) = patch.must_change_password {
             after.must_change_password = m;
         }
+        if let Some(p) = patch.phone {
+            after.phone = clean(p);
+            if let Some(p) = &after.phone
+                && !valid_phone(p)
+            {
+                errors.push(FieldError::new(
+                    "phone",
+                    "phone",
+                    "digits, spaces and + ( ) - only, 6 to 20 digits",
+                ));
+            }
+        }
         let mut new_group = None;
         if let Some(g) = patch.user_group_id {
             match tx.group(subject.org_id, g).await? {
@@ -444,6 +496,8 @@ impl Keyholder {
         {
             return Err(DomainError::LastAdmin);
         }
+        self.notify_email_change(tx.as_mut(), &before, &after)
+            .await?;
         let kind = if after.user_group_id != before.user_group_id {
             "user.group_changed"
         } else {
@@ -464,6 +518,41 @@ impl Keyholder {
             .ok_or(DomainError::NotFound)?;
         tx.commit().await?;
         Ok(view)
+    }
+}
+
+pub(crate) fn valid_phone(p: &str) -> bool {
+    let digits = p.chars().filter(|c| c.is_ascii_digit()).count();
+    (6..=20).contains(&digits) && p.chars().all(|c| c.is_ascii_digit() || " +()-".contains(c))
+}
+
+impl Keyholder {
+    /// U8: the old address is told of a change of email, in the change's transaction.
+    pub(crate) async fn notify_email_change(
+        &self,
+        tx: &mut dyn Tx,
+        before: &User,
+        after: &User,
+    ) -> Result<()> {
+        if let Some(old) = &before.email
+            && before.email != after.email
+        {
+            let new = after.email.as_deref().unwrap_or("(none)");
+            let body = format!(
+                "Hello {},\n\nThe email address of your Keyholder account was changed from {old} to {new}.\n                 If you did not ask for this, tell your school's administrator straight away.\n",
+                before.forename
+            );
+            self.enqueue(
+                tx,
+                before.org_id,
+                "email_changed",
+                old,
+                "Your email address was changed",
+                body,
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 
