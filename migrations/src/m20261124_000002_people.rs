@@ -187,14 +187,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        // A staff record belongs to one account at most.
+        // Where one login works for several colleagues (S3) a staff record can have several
+        // accounts; where not, the domain keeps it to one (S2).
         m.create_index(
             Index::create()
-                .name("ux_user_staff_org_staff")
+                .name("ix_user_staff_org_staff")
                 .table(UserStaff::Table)
                 .col(UserStaff::OrgId)
                 .col(UserStaff::StaffId)
-                .unique()
                 .to_owned(),
         )
         .await?;

@@ -87,6 +87,28 @@ async fn u3_an_invitation_email_carries_a_single_use_link_that_sets_the_password
             "user.created"
         ]
     );
+    // A link sent to a wrong address dies when the address is corrected (U8).
+    let r = app
+        .post("/v1/orgs/hill/users", Some(&admin), json!({"email": "typo@hil.school", "forename": "Typo", "surname": "Person", "user_group_id": gid, "send_invitation": true}))
+        .await
+        .expect(201);
+    let typo_id = r.body["id"].as_str().unwrap().to_owned();
+    smtp.wait_for(2).await;
+    let stale = smtp.to("typo@hil.school")[0].token();
+    app.patch(
+        &format!("/v1/orgs/hill/users/{typo_id}"),
+        &admin,
+        json!({"email": "typo@hill.school"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/v1/auth/set-password",
+        None,
+        json!({"token": stale, "password": "a stranger's pass phrase"}),
+    )
+    .await
+    .problem(422, "validation_failed");
     // Resending to an account that has a password is refused.
     app.call(
         Method::POST,

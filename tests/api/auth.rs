@@ -406,3 +406,28 @@ async fn au1_audit_entries_carry_the_request_id_and_the_peer_address_not_a_forge
         .expect("the entry of that request");
     assert_eq!(entry["ip"], "127.0.0.1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a5_a2_wrong_codes_keep_counting_across_password_only_logins_and_lock_the_account() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    app.token_with_key("hill", &org.admin_email, ADMIN_PASSWORD)
+        .await;
+    for _ in 0..4 {
+        app.login("hill", &org.admin_email, ADMIN_PASSWORD, Some("000000"))
+            .await
+            .problem(401, "invalid_second_factor");
+    }
+    // A password-only session does not wipe the count of wrong codes.
+    let low = app
+        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+        .await
+        .expect(200);
+    assert_eq!(low.body["second_factor"], false);
+    app.login("hill", &org.admin_email, ADMIN_PASSWORD, Some("000001"))
+        .await
+        .problem(401, "invalid_second_factor");
+    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+        .await
+        .problem(429, "account_locked");
+}

@@ -345,6 +345,23 @@ async fn u9_g4_an_elevated_non_admin_cannot_move_anyone_into_a_group_holding_mor
             .iter()
             .any(|e| e["target_id"] == teacher && e["changes"]["user_group_id"][1] == ta)
     );
+    // G4 on every edit of an account above oneself, not only group changes: no taking over
+    // an admin by changing their email, no locking them out with must_change_password.
+    let admin_path = format!("/v1/orgs/hill/users/{}", org.admin_id);
+    app.patch(&admin_path, &m, json!({"email": "mine@evil.example"}))
+        .await
+        .problem(403, "escalation_denied");
+    app.patch(&admin_path, &m, json!({"must_change_password": true}))
+        .await
+        .problem(403, "escalation_denied");
+    let me = app.get("/v1/me", &admin).await.expect(200);
+    assert_eq!(me.body["email"], org.admin_email);
+    // U12: nobody changes their own group, not even an admin.
+    let own = app
+        .patch(&admin_path, &admin, json!({"user_group_id": ta}))
+        .await
+        .problem(403, "permission_denied");
+    assert_eq!(own.body["rule"], "U12");
     // G4 on create as well.
     app.post(
         "/v1/orgs/hill/users",
@@ -356,39 +373,48 @@ async fn u9_g4_an_elevated_non_admin_cannot_move_anyone_into_a_group_holding_mor
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn g5_the_last_active_admin_cannot_be_moved_out_of_the_admin_group() {
+async fn g5_an_admin_may_demote_another_but_the_last_active_admin_stays() {
     let app = TestApp::spawn().await;
     let org = app.org("hill").await;
     let admin = app.admin(&org).await;
     let teachers = app.group_id(&org, &admin, "Teachers").await;
-    let r = app
-        .patch(
-            &format!("/v1/orgs/hill/users/{}", org.admin_id),
-            &admin,
-            json!({"user_group_id": teachers}),
-        )
+    app.user(
+        &org,
+        &admin,
+        "second@hill.school",
+        "DSL / Child Protection Team",
+    )
+    .await;
+    let second = app
+        .token_with_key("hill", "second@hill.school", ADMIN_PASSWORD)
         .await
-        .problem(409, "last_admin");
-    assert_eq!(r.body["rule"], "G5");
-    let me = app.get("/v1/me", &admin).await.expect(200);
-    assert_eq!(me.body["admin"], true);
-    // With a second admin it is allowed.
-    let other = app
-        .user(
-            &org,
-            &admin,
-            "second@hill.school",
-            "DSL / Child Protection Team",
-        )
-        .await;
-    assert!(!other.is_empty());
+        .token;
+    let me = app.get("/v1/me", &second).await.expect(200);
+    let second_id = me.body["id"].as_str().unwrap().to_owned();
+    // The second admin demotes the first: allowed, one admin remains.
     app.patch(
         &format!("/v1/orgs/hill/users/{}", org.admin_id),
-        &admin,
+        &second,
         json!({"user_group_id": teachers}),
     )
     .await
     .expect(200);
+    // The one left cannot leave the org without an admin.
+    let r = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/orgs/hill/users/{second_id}/deactivate"),
+            Some(&second),
+            None,
+        )
+        .await
+        .problem(409, "last_admin");
+    assert_eq!(r.body["rule"], "G5");
+    let admins = app
+        .get("/v1/orgs/hill/users?admin=true", &second)
+        .await
+        .expect(200);
+    assert_eq!(admins.body["total"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -157,6 +157,8 @@ pub trait Tx: Send {
     /// Writes the user if its stored version is `expected_version`; false otherwise.
     async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<bool>;
     async fn users(&mut self, org: OrgId, query: &UserQuery) -> Result<(Vec<UserView>, u64)>;
+    /// Serialises changes that could remove the org's last admin (G5) across connections.
+    async fn lock_org(&mut self, org: OrgId) -> Result<()>;
     /// G5: active users whose active group holds `admin.manage_system`.
     async fn count_active_admins(&mut self, org: OrgId) -> Result<u64>;
 
@@ -171,7 +173,15 @@ pub trait Tx: Send {
 
     // Login throttling (A2).
     async fn throttle(&mut self, org: OrgId, key: &str) -> Result<Option<LoginThrottle>>;
-    async fn save_throttle(&mut self, throttle: &LoginThrottle) -> Result<()>;
+    /// Counts one more failure, atomically (concurrent failures all count), and answers the
+    /// counter as it now is.
+    async fn record_login_failure(&mut self, org: OrgId, key: &str) -> Result<LoginThrottle>;
+    async fn lock_login(
+        &mut self,
+        org: OrgId,
+        key: &str,
+        until: time::OffsetDateTime,
+    ) -> Result<()>;
     async fn clear_throttle(&mut self, org: OrgId, key: &str) -> Result<()>;
 
     // Recovery codes (A5), kept as hashes.

@@ -10,8 +10,8 @@ use keyholder_domain::ports::*;
 use keyholder_domain::{DomainError, Result};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait,
-    ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
 pub struct SeaTx {
@@ -601,6 +601,22 @@ impl Tx for SeaTx {
         Ok((items, total))
     }
 
+    async fn lock_org(&mut self, org: OrgId) -> Result<()> {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        // SQLite runs one writer at a time already; PostgreSQL needs the row lock.
+        if self.txn.get_database_backend() == DbBackend::Postgres {
+            self.txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT id FROM orgs WHERE id = $1 FOR UPDATE",
+                    [org.0.into()],
+                ))
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
     async fn count_active_admins(&mut self, org: OrgId) -> Result<u64> {
         users::Entity::find()
             .inner_join(user_groups::Entity)
@@ -725,26 +741,47 @@ impl Tx for SeaTx {
             }))
     }
 
-    async fn save_throttle(&mut self, t: &LoginThrottle) -> Result<()> {
+    async fn record_login_failure(&mut self, org: OrgId, key: &str) -> Result<LoginThrottle> {
+        use login_throttles::Column as T;
         let row = login_throttles::ActiveModel {
-            org_id: Set(t.org_id.0),
-            key: Set(t.key.clone()),
-            failures: Set(t.failures),
-            locked_until: Set(t.locked_until.map(to_us)),
+            org_id: Set(org.0),
+            key: Set(key.to_owned()),
+            failures: Set(1),
+            locked_until: Set(None),
         };
-        let exists = login_throttles::Entity::find_by_id((t.org_id.0, t.key.clone()))
-            .one(&self.txn)
+        login_throttles::Entity::insert(row)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::columns([T::OrgId, T::Key])
+                    .value(
+                        T::Failures,
+                        Expr::col((login_throttles::Entity, T::Failures)).add(1),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.txn)
             .await
-            .map_err(db_err)?
-            .is_some();
-        if exists {
-            row.update(&self.txn).await.map_err(db_err)?;
-        } else {
-            login_throttles::Entity::insert(row)
-                .exec_without_returning(&self.txn)
-                .await
-                .map_err(db_err)?;
-        }
+            .map_err(db_err)?;
+        self.throttle(org, key)
+            .await?
+            .ok_or_else(|| DomainError::internal("login counter vanished"))
+    }
+
+    async fn lock_login(
+        &mut self,
+        org: OrgId,
+        key: &str,
+        until: time::OffsetDateTime,
+    ) -> Result<()> {
+        login_throttles::Entity::update_many()
+            .col_expr(
+                login_throttles::Column::LockedUntil,
+                Expr::value(to_us(until)),
+            )
+            .filter(login_throttles::Column::OrgId.eq(org.0))
+            .filter(login_throttles::Column::Key.eq(key))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -1011,6 +1048,10 @@ impl Tx for SeaTx {
         }
         let select = select
             .order_by_asc(G::Kind)
+            .order_by(
+                Expr::col((student_groups::Entity, G::MisId)).is_null(),
+                Order::Asc,
+            )
             .order_by_asc(G::MisId)
             .order_by_asc(G::Name)
             .order_by_asc(G::Id);

@@ -21,7 +21,13 @@ fn org_name_of(org: &Option<Org>) -> String {
 impl Keyholder {
     /// Loads the account and checks G4 on its group: nobody manages an account whose group
     /// holds more than they do.
-    async fn managed_user(&self, tx: &mut dyn Tx, subject: &Subject, id: UserId) -> Result<User> {
+    pub(crate) async fn managed_user(
+        &self,
+        tx: &mut dyn Tx,
+        subject: &Subject,
+        id: UserId,
+    ) -> Result<User> {
+        tx.lock_org(subject.org_id).await?;
         let user = tx
             .user(subject.org_id, id)
             .await?
@@ -200,6 +206,8 @@ impl Keyholder {
         after.status = UserStatus::Active;
         after.email = Some(email);
         after.user_group_id = new_group.id;
+        self.notify_email_change(tx.as_mut(), &before, &after)
+            .await?;
         let view = self
             .save_user(
                 tx.as_mut(),

@@ -109,6 +109,15 @@ impl Keyholder {
             if fresh.status != UserStatus::Active || fresh.password_hash != user.password_hash {
                 return Err(DomainError::InvalidCredentials);
             }
+            // A2: a lock that came into force while this password was being checked holds.
+            if let Some(t) = tx.throttle(org.id, &throttle_key).await?
+                && let Some(until) = t.locked_until
+                && until > now()
+            {
+                return Err(DomainError::AccountLocked {
+                    retry_after_secs: (until - now()).whole_seconds().max(1) as u64,
+                });
+            }
             let mut second_factor = false;
             if let Some(step) = totp_step {
                 if fresh.totp.last_step.is_some_and(|last| step <= last) {
@@ -158,7 +167,10 @@ impl Keyholder {
                 ));
             }
         };
-        tx.clear_throttle(org.id, &throttle_key).await?;
+        // A password alone does not wipe failed codes of an enrolled key (A5).
+        if second_factor || !updated.totp.enrolled() {
+            tx.clear_throttle(org.id, &throttle_key).await?;
+        }
         let pair = self
             .open_session(tx.as_mut(), &org, &updated, second_factor)
             .await?;
@@ -188,24 +200,16 @@ impl Keyholder {
         ctx: &RequestContext,
     ) -> Result<()> {
         let mut tx = self.tx().await?;
-        let mut t = tx
-            .throttle(org.id, key)
-            .await?
-            .unwrap_or_else(|| LoginThrottle {
-                key: key.to_owned(),
-                org_id: org.id,
-                failures: 0,
-                locked_until: None,
-            });
-        t.failures += 1;
+        let mut t = tx.record_login_failure(org.id, key).await?;
         let over = t.failures - self.config.lockout_threshold;
         let locks = over >= 0;
         if locks {
             let secs =
                 (self.config.lockout_base_secs << over.min(20)).min(self.config.lockout_max_secs);
-            t.locked_until = Some(now() + time::Duration::seconds(secs));
+            let until = now() + time::Duration::seconds(secs);
+            tx.lock_login(org.id, key, until).await?;
+            t.locked_until = Some(until);
         }
-        tx.save_throttle(&t).await?;
         let reason = match failure {
             Failure::Password => "password",
             Failure::SecondFactor => "second_factor",

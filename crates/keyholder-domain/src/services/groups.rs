@@ -214,6 +214,7 @@ impl Keyholder {
     ) -> Result<(UserGroup, MemberCounts)> {
         self.check_org(subject, org, Action::EditUserGroup)?;
         let mut tx = self.tx().await?;
+        tx.lock_org(subject.org_id).await?;
         let before = tx
             .group(subject.org_id, id)
             .await?

@@ -192,10 +192,13 @@ impl Keyholder {
         let password_hash = self.hasher.hash(password).await?;
         let mut tx = self.tx().await?;
         let t = tx.action_token(&hash).await?.ok_or_else(invalid)?;
-        if !tx.spend_action_token(&hash).await? {
+        if t.expires_at <= now() || !tx.spend_action_token(&hash).await? {
             return Err(invalid());
         }
         let before = tx.user(t.org_id, t.user_id).await?.ok_or_else(invalid)?;
+        if before.status == UserStatus::Deactivated {
+            return Err(invalid());
+        }
         let mut after = before.clone();
         after.password_hash = Some(password_hash);
         after.must_change_password = false;

@@ -59,8 +59,12 @@ pub fn paging(page: Option<u64>, per_page: Option<u64>) -> Result<(u64, u64)> {
     let mut errors = Vec::new();
     let page = page.unwrap_or(1);
     let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
-    if page < 1 {
-        errors.push(FieldError::new("page", "range", "pages start at 1"));
+    if !(1..=1_000_000).contains(&page) {
+        errors.push(FieldError::new(
+            "page",
+            "range",
+            "pages run from 1 to 1000000",
+        ));
     }
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         errors.push(FieldError::new(
@@ -371,11 +375,16 @@ impl Keyholder {
         ctx: &RequestContext,
     ) -> Result<UserView> {
         self.check_org(subject, org, Action::EditUser)?;
+        if id == subject.user_id && patch.user_group_id.is_some() {
+            return Err(DomainError::Forbidden {
+                rule: "U12",
+                detail: "nobody changes their own user group".into(),
+            });
+        }
         let mut tx = self.tx().await?;
-        let before = tx
-            .user(subject.org_id, id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
+        tx.lock_org(subject.org_id).await?;
+        // G4: nobody edits an account whose group holds more than they do.
+        let before = self.managed_user(tx.as_mut(), subject, id).await?;
         if let Some(v) = if_match
             && v != before.version
         {
@@ -456,11 +465,8 @@ impl Keyholder {
         if let Some(group) = &new_group
             && group.id != before.user_group_id
         {
-            // G4: no moving a user into a group holding more than oneself, nor out of one.
+            // G4: nor moves one into a group holding more than they do.
             self.authorize(subject, Action::GrantGroup, grant(group))?;
-            if let Some(current) = tx.group(subject.org_id, before.user_group_id).await? {
-                self.authorize(subject, Action::GrantGroup, grant(&current))?;
-            }
         }
         if after.email != before.email
             && let Some(e) = &after.email
@@ -534,6 +540,13 @@ impl Keyholder {
         before: &User,
         after: &User,
     ) -> Result<()> {
+        if before.email != after.email {
+            // Links sent to the old address must not outlive it.
+            tx.revoke_action_tokens(before.org_id, before.id, TokenPurpose::Invitation)
+                .await?;
+            tx.revoke_action_tokens(before.org_id, before.id, TokenPurpose::PasswordReset)
+                .await?;
+        }
         if let Some(old) = &before.email
             && before.email != after.email
         {
