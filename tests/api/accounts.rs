@@ -750,3 +750,73 @@ async fn s1_s2_s3_staff_by_hand_an_account_from_an_eligible_record_and_the_leave
         json!([null, "2025-07-18"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn u3_a_new_account_can_copy_the_access_configuration_of_an_existing_one() {
+    let app = TestApp::spawn().await;
+    let login = keyholder::demo::system_seed(&app.kh)
+        .await
+        .expect("seed")
+        .expect("made");
+    let admin = app
+        .token_with_key("demo", &login.login, &login.password)
+        .await
+        .token;
+    let alice = app
+        .get("/v1/orgs/demo/users?q=alice", &admin)
+        .await
+        .expect(200)
+        .body["items"][0]
+        .clone();
+    let r = app
+        .post(
+            "/v1/orgs/demo/users",
+            Some(&admin),
+            json!({"email": "year1.cover@demo.school", "forename": "Year One", "surname": "Cover", "user_group_id": alice["user_group_id"],
+                   "pending": true, "copy_access_from": alice["id"]}),
+        )
+        .await
+        .expect(201);
+    let created = app.audit_in("demo", &admin, "user.created").await;
+    let entry = created
+        .iter()
+        .find(|e| e["target_id"] == r.body["id"])
+        .expect("audited");
+    assert_eq!(
+        entry["changes"]["allow_lists"],
+        json!([null, 1]),
+        "Alice is on the Year 1 allow-list"
+    );
+    assert_eq!(
+        entry["changes"]["copy_access_from"],
+        json!([null, alice["id"]])
+    );
+    let bad = app
+        .post(
+            "/v1/orgs/demo/users",
+            Some(&admin),
+            json!({"email": "x@demo.school", "forename": "X", "surname": "Y", "user_group_id": alice["user_group_id"], "pending": true, "copy_access_from": uuid::Uuid::new_v4()}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        bad.field_codes(),
+        [("copy_access_from".to_owned(), "unknown_user".to_owned())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n1_a_locked_account_is_told_by_email() {
+    let smtp = SmtpServer::running().await;
+    let app = with_mail(&smtp).await;
+    let org = app.org("hill").await;
+    for _ in 0..5 {
+        app.login("hill", &org.admin_email, "not the right password", None)
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    smtp.wait_for(1).await;
+    let mails = smtp.to(&org.admin_email);
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].text().contains("locked after 5 failed logins"));
+}

@@ -80,8 +80,8 @@ async fn the_served_openapi_document_is_the_committed_one_and_is_openapi_3_1() {
     let committed: Value = serde_json::from_str(include_str!("../../openapi/openapi.json"))
         .expect("committed document parses");
     assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
-    assert_eq!(
-        served, committed,
+    assert!(
+        served == committed,
         "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json`"
     );
     let docs = app

@@ -162,6 +162,9 @@ pub struct CreateUserIn {
     pub must_change_password: bool,
     #[serde(default)]
     pub pending: bool,
+    /// Copy the allow-lists of restricted groups (R6) and the notification preferences of
+    /// this existing account.
+    pub copy_access_from: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]

@@ -85,6 +85,7 @@ pub async fn create(
         password: b.password,
         must_change_password: b.must_change_password,
         pending: b.pending,
+        copy_access_from: b.copy_access_from.map(user_id),
     };
     let user = state.kh.create_user(&who.0, &path, new, &ctx.0).await?;
     Ok(user_response(

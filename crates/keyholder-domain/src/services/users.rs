@@ -21,6 +21,8 @@ pub struct NewUser {
     pub password: Option<String>,
     pub must_change_password: bool,
     pub pending: bool,
+    /// Copy the allow-lists (R6) and notification preferences of this account.
+    pub copy_access_from: Option<UserId>,
 }
 
 /// A PATCH: `None` leaves a field alone; `Some(None)` clears a nullable one.
@@ -271,6 +273,21 @@ impl Keyholder {
                 "no such user group",
             ));
         }
+        let mut copied = (Vec::new(), Vec::new());
+        if let Some(from) = new.copy_access_from {
+            if tx.user(subject.org_id, from).await?.is_some() {
+                copied = (
+                    tx.access_of_user(subject.org_id, from).await?,
+                    tx.notification_prefs(subject.org_id, from).await?,
+                );
+            } else {
+                errors.push(FieldError::new(
+                    "copy_access_from",
+                    "unknown_user",
+                    "no such account",
+                ));
+            }
+        }
         if !errors.is_empty() {
             return Err(DomainError::Validation(errors));
         }
@@ -324,6 +341,11 @@ impl Keyholder {
         for s in &staff {
             tx.link_staff(subject.org_id, user.id, s.id).await?;
         }
+        for g in &copied.0 {
+            tx.add_group_access(subject.org_id, *g, user.id).await?;
+        }
+        tx.replace_notification_prefs(subject.org_id, user.id, &copied.1)
+            .await?;
         if new.send_invitation {
             self.invite(tx.as_mut(), &org_row.name, &user).await?;
         }
@@ -352,6 +374,8 @@ impl Keyholder {
                     json!(staff.iter().map(|s| s.id).collect::<Vec<_>>()),
                 ),
                 ("invitation_sent", json!(null), json!(new.send_invitation)),
+                ("copy_access_from", json!(null), json!(new.copy_access_from)),
+                ("allow_lists", json!(null), json!(copied.0.len())),
             ]),
         }
         .write(tx.as_mut(), ctx)
