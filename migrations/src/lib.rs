@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_foundation;
 mod m20261124_000002_people;
 mod m20261124_000003_accounts;
+mod m20261124_000004_integrations;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_foundation::Migration),
             Box::new(m20261124_000002_people::Migration),
             Box::new(m20261124_000003_accounts::Migration),
+            Box::new(m20261124_000004_integrations::Migration),
         ]
     }
 }

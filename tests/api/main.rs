@@ -8,6 +8,7 @@ mod accounts;
 mod auth;
 mod contract;
 mod groups;
+mod integrations;
 mod people;
 mod tenancy;
 mod users;

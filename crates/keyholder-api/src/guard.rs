@@ -14,7 +14,8 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
 use keyholder_domain::DomainError;
 use keyholder_domain::model::RequestContext;
-use keyholder_domain::policy::{Action, Subject};
+use keyholder_domain::policy::{Action, ServiceSubject, Subject};
+use keyholder_domain::services::is_service_key;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -61,18 +62,29 @@ pub struct RequireService<S> {
     action: Action,
 }
 
-async fn decide(req: &ServiceRequest, action: Action) -> Result<Subject, ApiError> {
+/// Who a guarded request speaks for: a person, or a service account's key (A7).
+enum Principal {
+    User(Subject),
+    Service(ServiceSubject),
+}
+
+async fn decide(req: &ServiceRequest, action: Action) -> Result<Principal, ApiError> {
     let state = req
         .app_data::<web::Data<ApiState>>()
         .ok_or_else(|| DomainError::internal("no state"))?;
     let token = bearer(req.request()).ok_or(DomainError::Unauthenticated)?;
-    let subject = state.kh.authenticate(token).await?;
     let org = req.match_info().get("org");
+    if is_service_key(token) {
+        let service = state.kh.authenticate_service(token).await?;
+        state.kh.decide_service_route(&service, org, action)?;
+        return Ok(Principal::Service(service));
+    }
+    let subject = state.kh.authenticate(token).await?;
     state
         .kh
         .decide_route(&subject, org, action)?
         .into_result()?;
-    Ok(subject)
+    Ok(Principal::User(subject))
 }
 
 impl<S> Service<ServiceRequest> for RequireService<S>
@@ -90,7 +102,11 @@ where
         let action = self.action;
         Box::pin(async move {
             match decide(&req, action).await {
-                Ok(subject) => {
+                Ok(Principal::User(subject)) => {
+                    req.extensions_mut().insert(subject);
+                    service.call(req).await
+                }
+                Ok(Principal::Service(subject)) => {
                     req.extensions_mut().insert(subject);
                     service.call(req).await
                 }
@@ -115,6 +131,47 @@ impl FromRequest for Authed {
                 .map(Authed)
                 .ok_or(ApiError::Domain(DomainError::Unauthenticated)),
         )
+    }
+}
+
+/// The service account of a guarded integration route.
+pub struct ServiceAuthed(pub ServiceSubject);
+
+impl FromRequest for ServiceAuthed {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<ServiceSubject>()
+                .cloned()
+                .map(ServiceAuthed)
+                .ok_or(ApiError::Domain(DomainError::Unauthenticated)),
+        )
+    }
+}
+
+/// `Idempotency-Key` (S4), when sent.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(v) = req.headers().get("idempotency-key") else {
+            return ready(Ok(IdempotencyKey(None)));
+        };
+        ready(match v.to_str() {
+            Ok(s) if !s.trim().is_empty() && s.len() <= 255 => {
+                Ok(IdempotencyKey(Some(s.trim().to_owned())))
+            }
+            _ => Err(ApiError::MalformedHeader(
+                "Idempotency-Key",
+                "1 to 255 visible characters".into(),
+            )),
+        })
     }
 }
 

@@ -34,6 +34,7 @@ pub use state::ApiState;
         (name = "user groups", description = "Roles and permissions (G1–G6)"),
         (name = "staff", description = "Staff records from the MIS (S1–S3)"),
         (name = "restrictions", description = "Student groups and their allow-lists (R2–R7)"),
+        (name = "integrations", description = "Service accounts and MIS sync (A7, S4)"),
         (name = "audit", description = "The audit trail (AU1)"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -58,6 +59,17 @@ impl Modify for Security {
             ),
         );
         c.add_security_scheme(
+            "service_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A service account's API key (`kh_…`), for the scopes it holds",
+                    ))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
             "operator_key",
             SecurityScheme::Http(
                 HttpBuilder::new()
@@ -71,7 +83,7 @@ impl Modify for Security {
 
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(4 * 1024 * 1024)
+        .limit(16 * 1024 * 1024)
         .error_handler(|err, _req: &HttpRequest| {
             use actix_web::error::JsonPayloadError as J;
             let e = match &err {
@@ -159,6 +171,12 @@ fn documented_app() -> (
         .service(people::update_staff)
         .service(people::leavers)
         .service(people::list_student_groups)
+        .service(integrations::list_service_accounts)
+        .service(integrations::create_service_account)
+        .service(integrations::revoke_service_account)
+        .service(integrations::sync_staff)
+        .service(integrations::sync_students)
+        .service(integrations::sync_student_groups)
         .service(audit::list)
         .split_for_parts()
 }

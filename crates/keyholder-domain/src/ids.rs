@@ -38,5 +38,6 @@ id!(
     StudentId,
     StudentGroupId,
     AuditId,
-    StaffId
+    StaffId,
+    ServiceAccountId
 );

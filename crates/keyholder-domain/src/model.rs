@@ -432,3 +432,46 @@ impl NotificationMode {
         }
     }
 }
+
+/// A7: what a service account's key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Scope {
+    /// Push staff, students and student groups (S4).
+    #[serde(rename = "mis.sync")]
+    MisSync,
+    /// Provision accounts over SCIM 2.0.
+    #[serde(rename = "scim")]
+    Scim,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::MisSync => "mis.sync",
+            Scope::Scim => "scim",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "mis.sync" => Some(Scope::MisSync),
+            "scim" => Some(Scope::Scim),
+            _ => None,
+        }
+    }
+}
+
+/// A7: an integration's identity. Its key is shown once and kept only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub id: ServiceAccountId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// The first characters of the key, to tell keys apart in a list.
+    pub key_prefix: String,
+    pub created_at: OffsetDateTime,
+    pub created_by: Option<UserId>,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub revoked: bool,
+}

@@ -4,7 +4,7 @@
 //! [`Resource`], [`decide`] answers a [`Decision`] with the rule ids and facts that decided it.
 
 use crate::ids::*;
-use crate::model::{Category, OrgSettings, UserGroup};
+use crate::model::{Category, OrgSettings, Scope, UserGroup};
 use crate::permission::{CategoryFlags, Permission, PermissionSet};
 use serde::Serialize;
 
@@ -90,6 +90,10 @@ pub enum Action {
     ExplainAccess,
     ListStudents,
     ViewStudent,
+    /// A7: manage the org's service accounts.
+    ManageServiceAccounts,
+    /// S4: push MIS records (service accounts with `mis.sync` only).
+    SyncMis,
 }
 
 impl Action {
@@ -113,6 +117,16 @@ impl Action {
             EditOwnProfile => Some(Permission::ProfileEditOwn),
             ListStudents => Some(Permission::StudentsList),
             ViewStudent => Some(Permission::StudentsView),
+            ManageServiceAccounts => Some(Permission::AdminManageSystem),
+            SyncMis => None,
+        }
+    }
+
+    /// A7: the scope a service account needs; actions with one are for service accounts only.
+    pub fn required_scope(self) -> Option<Scope> {
+        match self {
+            Action::SyncMis => Some(Scope::MisSync),
+            _ => None,
         }
     }
 
@@ -206,6 +220,15 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
     if resource.org() != subject.org_id {
         return Decision::deny("T1", "the resource belongs to another organisation".into());
     }
+    if let Some(scope) = action.required_scope() {
+        return Decision::deny(
+            "A7",
+            format!(
+                "only a service account key with scope `{}` may do this",
+                scope.as_str()
+            ),
+        );
+    }
     if subject.must_change_password && !action.allowed_before_password_change() {
         return Decision::deny(
             "A3",
@@ -286,6 +309,41 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
     Decision {
         allowed: true,
         reasons,
+    }
+}
+
+/// A service account, as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSubject {
+    pub account_id: ServiceAccountId,
+    pub org_id: OrgId,
+    pub org_slug: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// A7: a key opens exactly the doors of its scopes and nothing else (never users' or
+/// children's data).
+pub fn decide_service(
+    subject: &ServiceSubject,
+    action: Action,
+    resource: Resource<'_>,
+) -> Decision {
+    if resource.org() != subject.org_id {
+        return Decision::deny("T1", "the resource belongs to another organisation".into());
+    }
+    match action.required_scope() {
+        Some(scope) if subject.scopes.contains(&scope) => Decision {
+            allowed: true,
+            reasons: vec![Reason {
+                rule: "A7",
+                detail: format!("the key has scope `{}`", scope.as_str()),
+            }],
+        },
+        Some(scope) => Decision::deny("A7", format!("the key lacks scope `{}`", scope.as_str())),
+        None => Decision::deny(
+            "A7",
+            "a service account key opens only its integration's endpoints".into(),
+        ),
     }
 }
 

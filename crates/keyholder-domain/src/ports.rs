@@ -115,6 +115,7 @@ pub trait Tx: Send {
     // Orgs (T1, T2).
     async fn insert_org(&mut self, org: &Org) -> Result<()>;
     async fn org_by_slug(&mut self, slug: &str) -> Result<Option<Org>>;
+    async fn org_by_id(&mut self, id: OrgId) -> Result<Option<Org>>;
     async fn update_org_settings(&mut self, org: OrgId, settings: &OrgSettings) -> Result<()>;
 
     // Categories.
@@ -273,6 +274,62 @@ pub trait Tx: Send {
         org: OrgId,
         user: UserId,
         prefs: &[(CategoryId, NotificationMode)],
+    ) -> Result<()>;
+
+    // Service accounts (A7).
+    async fn insert_service_account(
+        &mut self,
+        account: &ServiceAccount,
+        key_hash: &str,
+    ) -> Result<()>;
+    async fn service_accounts(&mut self, org: OrgId) -> Result<Vec<ServiceAccount>>;
+    async fn service_account(
+        &mut self,
+        org: OrgId,
+        id: ServiceAccountId,
+    ) -> Result<Option<ServiceAccount>>;
+    async fn service_account_by_key(&mut self, key_hash: &str) -> Result<Option<ServiceAccount>>;
+    async fn revoke_service_account(&mut self, org: OrgId, id: ServiceAccountId) -> Result<()>;
+    async fn touch_service_account(
+        &mut self,
+        id: ServiceAccountId,
+        at: time::OffsetDateTime,
+    ) -> Result<()>;
+
+    // MIS sync (S4): whole sets in, batched writes out.
+    async fn mis_staff(&mut self, org: OrgId) -> Result<Vec<StaffMember>>;
+    async fn insert_staff_many(&mut self, staff: &[StaffMember]) -> Result<()>;
+    async fn all_students(&mut self, org: OrgId) -> Result<Vec<Student>>;
+    async fn insert_students(&mut self, students: &[Student]) -> Result<()>;
+    async fn update_student(&mut self, student: &Student) -> Result<()>;
+    async fn all_student_groups(&mut self, org: OrgId) -> Result<Vec<StudentGroup>>;
+    async fn update_student_group(&mut self, group: &StudentGroup) -> Result<()>;
+    async fn all_group_members(&mut self, org: OrgId) -> Result<Vec<(StudentGroupId, StudentId)>>;
+    async fn add_group_members(
+        &mut self,
+        org: OrgId,
+        members: &[(StudentGroupId, StudentId)],
+    ) -> Result<()>;
+    async fn remove_group_member(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        student: StudentId,
+    ) -> Result<()>;
+    /// An earlier answer to the same idempotency key: (endpoint, request hash, status, body).
+    async fn idempotent_response(
+        &mut self,
+        org: OrgId,
+        key: &str,
+    ) -> Result<Option<(String, String, u16, String)>>;
+    async fn save_idempotent_response(
+        &mut self,
+        org: OrgId,
+        key: &str,
+        endpoint: &str,
+        request_hash: &str,
+        status: u16,
+        body: &str,
     ) -> Result<()>;
 
     // Audit (AU1).

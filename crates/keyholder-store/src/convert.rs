@@ -287,3 +287,44 @@ pub fn student_group(m: student_groups::Model) -> Result<StudentGroup, DomainErr
         archived: m.archived,
     })
 }
+
+pub fn service_account(m: service_accounts::Model) -> Result<ServiceAccount, DomainError> {
+    let scopes: Vec<String> = serde_json::from_str(&m.scopes).map_err(|_| corrupt("scopes"))?;
+    Ok(ServiceAccount {
+        id: ServiceAccountId(m.id),
+        org_id: OrgId(m.org_id),
+        name: m.name,
+        scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        key_prefix: m.key_prefix,
+        created_at: from_us(m.created_at),
+        created_by: m.created_by.map(UserId),
+        last_used_at: m.last_used_at.map(from_us),
+        revoked: m.revoked_at.is_some(),
+    })
+}
+
+pub fn student(m: students::Model) -> Result<Student, DomainError> {
+    Ok(Student {
+        id: StudentId(m.id),
+        org_id: OrgId(m.org_id),
+        mis_id: m.mis_id,
+        forename: m.forename,
+        surname: m.surname,
+        date_of_birth: m.date_of_birth.as_deref().map(parse_date).transpose()?,
+        on_roll: m.on_roll,
+    })
+}
+
+pub fn student_row(s: &Student, at: i64) -> students::ActiveModel {
+    students::ActiveModel {
+        id: Set(s.id.0),
+        org_id: Set(s.org_id.0),
+        mis_id: Set(s.mis_id.clone()),
+        forename: Set(s.forename.clone()),
+        surname: Set(s.surname.clone()),
+        date_of_birth: Set(s.date_of_birth.map(date)),
+        on_roll: Set(s.on_roll),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+}

@@ -382,3 +382,41 @@ pub mod notification_prefs {
     }
     no_relations!();
 }
+
+pub mod service_accounts {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_accounts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub name: String,
+        pub scopes: String,
+        pub key_prefix: String,
+        pub key_hash: String,
+        pub created_at: i64,
+        pub created_by: Option<Uuid>,
+        pub last_used_at: Option<i64>,
+        pub revoked_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod idempotency_keys {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub endpoint: String,
+        pub request_hash: String,
+        pub status: i32,
+        pub response: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}

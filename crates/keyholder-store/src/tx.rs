@@ -161,6 +161,15 @@ impl Tx for SeaTx {
             .transpose()
     }
 
+    async fn org_by_id(&mut self, id: OrgId) -> Result<Option<Org>> {
+        orgs::Entity::find_by_id(id.0)
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(convert::org)
+            .transpose()
+    }
+
     async fn update_org_settings(&mut self, org: OrgId, settings: &OrgSettings) -> Result<()> {
         orgs::Entity::update_many()
             .col_expr(
@@ -961,20 +970,10 @@ impl Tx for SeaTx {
     }
 
     async fn insert_student(&mut self, s: &Student) -> Result<()> {
-        students::Entity::insert(students::ActiveModel {
-            id: Set(s.id.0),
-            org_id: Set(s.org_id.0),
-            mis_id: Set(s.mis_id.clone()),
-            forename: Set(s.forename.clone()),
-            surname: Set(s.surname.clone()),
-            date_of_birth: Set(s.date_of_birth.map(convert::date)),
-            on_roll: Set(s.on_roll),
-            created_at: Set(now_us()),
-            updated_at: Set(now_us()),
-        })
-        .exec_without_returning(&self.txn)
-        .await
-        .map_err(db_err)?;
+        students::Entity::insert(convert::student_row(s, now_us()))
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -1388,6 +1387,285 @@ impl Tx for SeaTx {
         .exec_without_returning(&self.txn)
         .await
         .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_service_account(&mut self, a: &ServiceAccount, key_hash: &str) -> Result<()> {
+        let scopes: Vec<&str> = a.scopes.iter().map(|s| s.as_str()).collect();
+        service_accounts::Entity::insert(service_accounts::ActiveModel {
+            id: Set(a.id.0),
+            org_id: Set(a.org_id.0),
+            name: Set(a.name.clone()),
+            scopes: Set(serde_json::to_string(&scopes).map_err(DomainError::internal)?),
+            key_prefix: Set(a.key_prefix.clone()),
+            key_hash: Set(key_hash.to_owned()),
+            created_at: Set(to_us(a.created_at)),
+            created_by: Set(a.created_by.map(|u| u.0)),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn service_accounts(&mut self, org: OrgId) -> Result<Vec<ServiceAccount>> {
+        service_accounts::Entity::find()
+            .filter(service_accounts::Column::OrgId.eq(org.0))
+            .order_by_asc(service_accounts::Column::CreatedAt)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::service_account)
+            .collect()
+    }
+
+    async fn service_account(
+        &mut self,
+        org: OrgId,
+        id: ServiceAccountId,
+    ) -> Result<Option<ServiceAccount>> {
+        service_accounts::Entity::find()
+            .filter(service_accounts::Column::OrgId.eq(org.0))
+            .filter(service_accounts::Column::Id.eq(id.0))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(convert::service_account)
+            .transpose()
+    }
+
+    async fn service_account_by_key(&mut self, key_hash: &str) -> Result<Option<ServiceAccount>> {
+        service_accounts::Entity::find()
+            .filter(service_accounts::Column::KeyHash.eq(key_hash))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(convert::service_account)
+            .transpose()
+    }
+
+    async fn revoke_service_account(&mut self, org: OrgId, id: ServiceAccountId) -> Result<()> {
+        service_accounts::Entity::update_many()
+            .col_expr(service_accounts::Column::RevokedAt, Expr::value(now_us()))
+            .filter(service_accounts::Column::OrgId.eq(org.0))
+            .filter(service_accounts::Column::Id.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn touch_service_account(
+        &mut self,
+        id: ServiceAccountId,
+        at: time::OffsetDateTime,
+    ) -> Result<()> {
+        service_accounts::Entity::update_many()
+            .col_expr(service_accounts::Column::LastUsedAt, Expr::value(to_us(at)))
+            .filter(service_accounts::Column::Id.eq(id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn mis_staff(&mut self, org: OrgId) -> Result<Vec<StaffMember>> {
+        let rows = staff::Entity::find()
+            .filter(staff::Column::OrgId.eq(org.0))
+            .filter(staff::Column::MisId.is_not_null())
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let links = user_staff::Entity::find()
+            .filter(user_staff::Column::OrgId.eq(org.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut users: std::collections::HashMap<uuid::Uuid, Vec<UserId>> = Default::default();
+        for l in links {
+            users.entry(l.staff_id).or_default().push(UserId(l.user_id));
+        }
+        rows.into_iter()
+            .map(|r| {
+                let mut ids = users.remove(&r.id).unwrap_or_default();
+                ids.sort();
+                convert::staff_member(r, ids)
+            })
+            .collect()
+    }
+
+    async fn insert_staff_many(&mut self, staff: &[StaffMember]) -> Result<()> {
+        if staff.is_empty() {
+            return Ok(());
+        }
+        let at = now_us();
+        staff::Entity::insert_many(staff.iter().map(|s| convert::staff_row(s, at)))
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|e| {
+                unique_or(e, |_| {
+                    Some(DomainError::conflict(
+                        "mis_id_in_use",
+                        "another staff record has this MIS id",
+                    ))
+                })
+            })?;
+        Ok(())
+    }
+
+    async fn all_students(&mut self, org: OrgId) -> Result<Vec<Student>> {
+        students::Entity::find()
+            .filter(students::Column::OrgId.eq(org.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::student)
+            .collect()
+    }
+
+    async fn insert_students(&mut self, students_in: &[Student]) -> Result<()> {
+        if students_in.is_empty() {
+            return Ok(());
+        }
+        let at = now_us();
+        students::Entity::insert_many(students_in.iter().map(|s| convert::student_row(s, at)))
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_student(&mut self, s: &Student) -> Result<()> {
+        let mut row = convert::student_row(s, now_us());
+        row.created_at = sea_orm::ActiveValue::NotSet;
+        students::Entity::update_many()
+            .set(row)
+            .filter(students::Column::OrgId.eq(s.org_id.0))
+            .filter(students::Column::Id.eq(s.id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn all_student_groups(&mut self, org: OrgId) -> Result<Vec<StudentGroup>> {
+        student_groups::Entity::find()
+            .filter(student_groups::Column::OrgId.eq(org.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::student_group)
+            .collect()
+    }
+
+    async fn update_student_group(&mut self, g: &StudentGroup) -> Result<()> {
+        student_groups::Entity::update_many()
+            .col_expr(student_groups::Column::Kind, Expr::value(g.kind.as_str()))
+            .col_expr(student_groups::Column::Name, Expr::value(g.name.clone()))
+            .col_expr(student_groups::Column::Archived, Expr::value(g.archived))
+            .filter(student_groups::Column::OrgId.eq(g.org_id.0))
+            .filter(student_groups::Column::Id.eq(g.id.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn all_group_members(&mut self, org: OrgId) -> Result<Vec<(StudentGroupId, StudentId)>> {
+        Ok(student_group_members::Entity::find()
+            .filter(student_group_members::Column::OrgId.eq(org.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| (StudentGroupId(m.group_id), StudentId(m.student_id)))
+            .collect())
+    }
+
+    async fn add_group_members(
+        &mut self,
+        org: OrgId,
+        members: &[(StudentGroupId, StudentId)],
+    ) -> Result<()> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        student_group_members::Entity::insert_many(members.iter().map(|(g, s)| {
+            student_group_members::ActiveModel {
+                org_id: Set(org.0),
+                group_id: Set(g.0),
+                student_id: Set(s.0),
+            }
+        }))
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn remove_group_member(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        student: StudentId,
+    ) -> Result<()> {
+        student_group_members::Entity::delete_many()
+            .filter(student_group_members::Column::OrgId.eq(org.0))
+            .filter(student_group_members::Column::GroupId.eq(group.0))
+            .filter(student_group_members::Column::StudentId.eq(student.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn idempotent_response(
+        &mut self,
+        org: OrgId,
+        key: &str,
+    ) -> Result<Option<(String, String, u16, String)>> {
+        Ok(
+            idempotency_keys::Entity::find_by_id((org.0, key.to_owned()))
+                .one(&self.txn)
+                .await
+                .map_err(db_err)?
+                .map(|m| (m.endpoint, m.request_hash, m.status as u16, m.response)),
+        )
+    }
+
+    async fn save_idempotent_response(
+        &mut self,
+        org: OrgId,
+        key: &str,
+        endpoint: &str,
+        request_hash: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()> {
+        idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
+            org_id: Set(org.0),
+            key: Set(key.to_owned()),
+            endpoint: Set(endpoint.to_owned()),
+            request_hash: Set(request_hash.to_owned()),
+            status: Set(status as i32),
+            response: Set(body.to_owned()),
+            created_at: Set(now_us()),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(|e| {
+            unique_or(e, |_| {
+                Some(DomainError::conflict(
+                    "idempotency_key_in_flight",
+                    "a request with this Idempotency-Key is being applied",
+                ))
+            })
+        })?;
         Ok(())
     }
 
