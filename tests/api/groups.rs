@@ -277,3 +277,44 @@ async fn g5_editing_or_deactivating_the_admin_group_cannot_leave_no_admin() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_if_match_on_a_group_gets_412_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let ta = app.group_id(&org, &admin, "Teaching Assistants").await;
+    let path = format!("/v1/orgs/hill/user-groups/{ta}");
+    let g = app.get(&path, &admin).await.expect(200);
+    assert_eq!(g.headers["etag"], "\"1\"");
+    app.call_with(
+        Method::PATCH,
+        &path,
+        Some(&admin),
+        Some(json!({"name": "TAs"})),
+        &[("if-match", "\"1\"")],
+    )
+    .await
+    .expect(200);
+    app.call_with(
+        Method::PATCH,
+        &path,
+        Some(&admin),
+        Some(json!({"name": "Assistants"})),
+        &[("if-match", "\"1\"")],
+    )
+    .await
+    .problem(412, "version_mismatch");
+    app.call_with(
+        Method::DELETE,
+        &path,
+        Some(&admin),
+        None,
+        &[("if-match", "\"1\"")],
+    )
+    .await
+    .problem(412, "version_mismatch");
+    let g = app.get(&path, &admin).await.expect(200);
+    assert_eq!(g.body["name"], "TAs");
+    assert_eq!(g.headers["etag"], "\"2\"");
+}
