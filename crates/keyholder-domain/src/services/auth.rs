@@ -100,6 +100,7 @@ impl Keyholder {
         // Apply the login to the account as it is now: a concurrent login of the same account
         // (two tabs) must not fail, but a code's step is spent exactly once.
         let mut attempt = 0;
+        let mut has_failures = false;
         let (mut tx, updated, second_factor) = loop {
             attempt += 1;
             let mut tx = self.tx().await?;
@@ -110,14 +111,15 @@ impl Keyholder {
                 return Err(DomainError::InvalidCredentials);
             }
             // A2: a lock that came into force while this password was being checked holds.
-            if let Some(t) = tx.throttle(org.id, &throttle_key).await?
-                && let Some(until) = t.locked_until
+            let throttle = tx.throttle(org.id, &throttle_key).await?;
+            if let Some(until) = throttle.as_ref().and_then(|t| t.locked_until)
                 && until > now()
             {
                 return Err(DomainError::AccountLocked {
                     retry_after_secs: (until - now()).whole_seconds().max(1) as u64,
                 });
             }
+            has_failures = throttle.is_some();
             let mut second_factor = false;
             if let Some(step) = totp_step {
                 if fresh.totp.last_step.is_some_and(|last| step <= last) {
@@ -168,7 +170,7 @@ impl Keyholder {
             }
         };
         // A password alone does not wipe failed codes of an enrolled key (A5).
-        if second_factor || !updated.totp.enrolled() {
+        if has_failures && (second_factor || !updated.totp.enrolled()) {
             tx.clear_throttle(org.id, &throttle_key).await?;
         }
         let pair = self
