@@ -100,7 +100,7 @@ impl Keyholder {
         // Apply the login to the account as it is now: a concurrent login of the same account
         // (two tabs) must not fail, but a code's step is spent exactly once.
         let mut attempt = 0;
-        let mut has_failures = false;
+        let mut has_failures;
         let (mut tx, updated, second_factor) = loop {
             attempt += 1;
             let mut tx = self.tx().await?;
