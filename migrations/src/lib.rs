@@ -8,6 +8,7 @@ mod m20261124_000001_foundation;
 mod m20261124_000002_people;
 mod m20261124_000003_accounts;
 mod m20261124_000004_integrations;
+mod m20261124_000005_scim;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_people::Migration),
             Box::new(m20261124_000003_accounts::Migration),
             Box::new(m20261124_000004_integrations::Migration),
+            Box::new(m20261124_000005_scim::Migration),
         ]
     }
 }

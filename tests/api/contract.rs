@@ -133,7 +133,8 @@ async fn every_path_is_refused_without_credentials_with_another_orgs_token_and_w
             || listed(ANY_MEMBER, m, p)
             || listed(OPERATOR, m, p)
             || listed(OWN_WITH_PERMISSION, m, p)
-            || p.starts_with("/v1/orgs/{org}");
+            || p.starts_with("/v1/orgs/{org}")
+            || p.starts_with("/scim/v2/{org}");
         assert!(
             known,
             "{m} {p}: add it to a list in this test or put it under /v1/orgs/{{org}}"
@@ -179,7 +180,11 @@ async fn every_path_is_refused_without_credentials_with_another_orgs_token_and_w
             );
             assert_eq!(denied.body["code"], "permission_denied", "{m} {p}");
             // Integration doors open to service keys only (A7); the rest to a group's grant (G1).
-            let rule = if p.contains("/mis/") { "A7" } else { "G1" };
+            let rule = if p.contains("/mis/") || p.starts_with("/scim/") {
+                "A7"
+            } else {
+                "G1"
+            };
             assert_eq!(denied.body["rule"], rule, "{m} {p}");
         }
     }

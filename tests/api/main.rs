@@ -10,5 +10,6 @@ mod contract;
 mod groups;
 mod integrations;
 mod people;
+mod scim;
 mod tenancy;
 mod users;

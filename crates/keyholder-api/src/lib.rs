@@ -35,6 +35,7 @@ pub use state::ApiState;
         (name = "staff", description = "Staff records from the MIS (S1–S3)"),
         (name = "restrictions", description = "Student groups and their allow-lists (R2–R7)"),
         (name = "integrations", description = "Service accounts and MIS sync (A7, S4)"),
+        (name = "scim", description = "SCIM 2.0 for identity providers (RFC 7643/7644), with a `scim` service key"),
         (name = "audit", description = "The audit trail (AU1)"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -177,6 +178,24 @@ fn documented_app() -> (
         .service(integrations::sync_staff)
         .service(integrations::sync_students)
         .service(integrations::sync_student_groups)
+        .service(scim::resources::scim_service_provider_config)
+        .service(scim::resources::scim_resource_types)
+        .service(scim::resources::scim_resource_type)
+        .service(scim::resources::scim_schemas)
+        .service(scim::resources::scim_schema)
+        .service(scim::resources::list_users)
+        .service(scim::resources::create_user)
+        .service(scim::resources::get_user)
+        .service(scim::resources::replace_user)
+        .service(scim::resources::patch_user)
+        .service(scim::resources::delete_user)
+        .service(scim::resources::list_groups)
+        .service(scim::resources::create_group)
+        .service(scim::resources::get_group)
+        .service(scim::resources::replace_group)
+        .service(scim::resources::patch_group)
+        .service(scim::resources::delete_group)
+        .service(scim::resources::scim_search)
         .service(audit::list)
         .split_for_parts()
 }
@@ -202,7 +221,17 @@ pub fn app(
     >,
 > {
     let (app, _) = documented_app();
+    let read_only = |path: &'static str| {
+        web::resource(path).route(web::route().to(routes::scim::resources::method_not_allowed))
+    };
     app.app_data(state)
+        .service(read_only("/scim/v2/{org}/ServiceProviderConfig"))
+        .service(read_only("/scim/v2/{org}/ResourceTypes"))
+        .service(read_only("/scim/v2/{org}/Schemas"))
+        .service(
+            web::resource("/scim/v2/{org}/{tail:.*}")
+                .route(web::route().to(routes::scim::resources::not_found)),
+        )
         .service(
             SwaggerUi::new("/docs/{_:.*}")
                 .url("/openapi.json", doc)

@@ -40,6 +40,9 @@ pub const CATEGORIES: &[(&str, bool, &[&str])] = &[
     ),
 ];
 
+/// The low-level group accounts created over SCIM join until the org chooses another.
+pub const SCIM_GROUP: &str = "Teaching Assistants";
+
 /// The group the org's first admin joins.
 pub const ADMIN_GROUP: &str = "DSL / Child Protection Team";
 
@@ -179,6 +182,7 @@ pub fn org_defaults(org: OrgId) -> (Vec<Category>, Vec<UserGroup>) {
                 .flat_map(|(family, f)| family.iter().map(move |c| (*c, *f)))
                 .collect(),
             version: 1,
+            external_id: None,
         })
         .collect();
     (categories, groups)

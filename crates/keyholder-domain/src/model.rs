@@ -44,6 +44,9 @@ pub struct OrgSettings {
     /// G2: whether high-level permissions need a proven second factor. Whatever this says,
     /// `admin.*` and sensitive categories always do.
     pub second_factor_for_high_level: bool,
+    /// The group accounts created over SCIM join (a low-level group by default).
+    #[serde(default)]
+    pub scim_user_group_id: Option<GroupId>,
 }
 
 impl Default for OrgSettings {
@@ -52,6 +55,7 @@ impl Default for OrgSettings {
             restricted_group_types: vec![StudentGroupType::RegistrationGroup],
             several_staff_per_user: false,
             second_factor_for_high_level: true,
+            scim_user_group_id: None,
         }
     }
 }
@@ -138,6 +142,13 @@ pub struct User {
     pub version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// SCIM: the identity provider's id for the account.
+    pub external_id: Option<String>,
+    /// SCIM-only attributes as the identity provider wrote them (`emails`, the enterprise
+    /// extension), so that they read back exactly.
+    pub scim: Option<serde_json::Value>,
+    /// Deleted over SCIM: gone from SCIM, while the account and its history stay.
+    pub scim_deleted: bool,
 }
 
 /// A user as a list shows it, with what its group makes it.
@@ -162,6 +173,8 @@ pub struct UserGroup {
     pub system_permissions: PermissionSet,
     pub category_permissions: Vec<(CategoryId, CategoryFlags)>,
     pub version: i64,
+    /// SCIM: the identity provider's id for the group.
+    pub external_id: Option<String>,
 }
 
 impl UserGroup {

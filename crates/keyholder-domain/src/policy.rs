@@ -94,6 +94,8 @@ pub enum Action {
     ManageServiceAccounts,
     /// S4: push MIS records (service accounts with `mis.sync` only).
     SyncMis,
+    /// SCIM 2.0 provisioning (service accounts with `scim` only).
+    Scim,
 }
 
 impl Action {
@@ -118,7 +120,7 @@ impl Action {
             ListStudents => Some(Permission::StudentsList),
             ViewStudent => Some(Permission::StudentsView),
             ManageServiceAccounts => Some(Permission::AdminManageSystem),
-            SyncMis => None,
+            SyncMis | Scim => None,
         }
     }
 
@@ -126,6 +128,7 @@ impl Action {
     pub fn required_scope(self) -> Option<Scope> {
         match self {
             Action::SyncMis => Some(Scope::MisSync),
+            Action::Scim => Some(Scope::Scim),
             _ => None,
         }
     }
@@ -316,6 +319,8 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSubject {
     pub account_id: ServiceAccountId,
+    /// The admin who made the key: what the key may hand out (G4) is bounded by what they hold.
+    pub created_by: Option<UserId>,
     pub org_id: OrgId,
     pub org_slug: String,
     pub scopes: Vec<Scope>,

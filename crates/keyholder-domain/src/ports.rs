@@ -332,6 +332,27 @@ pub trait Tx: Send {
         body: &str,
     ) -> Result<()>;
 
+    // SCIM 2.0: filtered in the query; accounts deleted over SCIM are left out.
+    async fn scim_users(
+        &mut self,
+        org: OrgId,
+        filter: Option<&crate::services::ScimFilter>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<UserView>, u64)>;
+    async fn scim_groups(
+        &mut self,
+        org: OrgId,
+        filter: Option<&crate::services::ScimFilter>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<UserGroup>, u64)>;
+    async fn members_of_groups(
+        &mut self,
+        org: OrgId,
+        groups: &[GroupId],
+    ) -> Result<Vec<(GroupId, UserId)>>;
+
     // Audit (AU1).
     async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<()>;
     async fn audit(&mut self, org: OrgId, query: &AuditQuery) -> Result<Vec<AuditEntry>>;

@@ -95,6 +95,7 @@ pub fn group(
             })
             .collect(),
         version: m.version,
+        external_id: m.external_id,
     })
 }
 
@@ -111,6 +112,7 @@ pub fn group_row(g: &UserGroup) -> Result<user_groups::ActiveModel, DomainError>
         is_admin: Set(g.system_permissions.contains(Permission::AdminManageSystem)),
         is_elevated: Set(g.system_permissions.contains(Permission::AdminManageUsers)),
         version: Set(g.version),
+        external_id: Set(g.external_id.clone()),
     })
 }
 
@@ -154,6 +156,14 @@ pub fn user(m: users::Model) -> Result<User, DomainError> {
         version: m.version,
         created_at: from_us(m.created_at),
         updated_at: from_us(m.updated_at),
+        external_id: m.external_id,
+        scim: m
+            .scim_attributes
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|_| corrupt("scim attributes"))?,
+        scim_deleted: m.scim_deleted,
     })
 }
 
@@ -183,6 +193,9 @@ pub fn user_row(u: &User) -> users::ActiveModel {
         version: Set(u.version),
         created_at: Set(to_us(u.created_at)),
         updated_at: Set(to_us(u.updated_at)),
+        external_id: Set(u.external_id.clone()),
+        scim_attributes: Set(u.scim.as_ref().map(|v| v.to_string())),
+        scim_deleted: Set(u.scim_deleted),
     }
 }
 

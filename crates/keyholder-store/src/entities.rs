@@ -67,6 +67,7 @@ pub mod user_groups {
         pub is_admin: bool,
         pub is_elevated: bool,
         pub version: i64,
+        pub external_id: Option<String>,
     }
     no_relations!();
 }
@@ -119,6 +120,9 @@ pub mod users {
         pub version: i64,
         pub created_at: i64,
         pub updated_at: i64,
+        pub external_id: Option<String>,
+        pub scim_attributes: Option<String>,
+        pub scim_deleted: bool,
     }
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {

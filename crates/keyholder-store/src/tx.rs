@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use keyholder_domain::ids::*;
 use keyholder_domain::model::*;
 use keyholder_domain::ports::*;
+use keyholder_domain::services::{ScimAttr, ScimFilter, ScimOp, ScimValue};
 use keyholder_domain::{DomainError, Result};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
@@ -42,6 +43,119 @@ fn like_pattern(q: &str) -> String {
             .replace('%', "\\%")
             .replace('_', "\\_")
     )
+}
+
+/// A SCIM filter as SQL conditions (users when `user`, else user groups). String comparisons
+/// are case-insensitive, as the core schema's attributes are `caseExact: false`.
+fn scim_condition(f: &ScimFilter, user: bool) -> Result<Condition> {
+    use sea_orm::sea_query::SimpleExpr;
+    let bad = |a: &str| {
+        DomainError::field(
+            "filter",
+            "invalid_filter",
+            format!("cannot filter on {a} here"),
+        )
+    };
+    Ok(match f {
+        ScimFilter::And(a, b) => Condition::all()
+            .add(scim_condition(a, user)?)
+            .add(scim_condition(b, user)?),
+        ScimFilter::Or(a, b) => Condition::any()
+            .add(scim_condition(a, user)?)
+            .add(scim_condition(b, user)?),
+        ScimFilter::Not(a) => scim_condition(a, user)?.not(),
+        ScimFilter::Cmp { attr, op, value } => {
+            if *attr == ScimAttr::Active {
+                if !user {
+                    return Err(bad("active"));
+                }
+                let active = users::Column::Status.eq(UserStatus::Active.as_str());
+                return Ok(match (op, value) {
+                    (ScimOp::Pr, _) => Condition::all(),
+                    (ScimOp::Eq, ScimValue::Bool(true)) | (ScimOp::Ne, ScimValue::Bool(false)) => {
+                        Condition::all().add(active)
+                    }
+                    (ScimOp::Eq, ScimValue::Bool(false)) | (ScimOp::Ne, ScimValue::Bool(true)) => {
+                        Condition::all().add(active).not()
+                    }
+                    _ => {
+                        return Err(DomainError::field(
+                            "filter",
+                            "invalid_filter",
+                            "active compares with true or false",
+                        ));
+                    }
+                });
+            }
+            let column: SimpleExpr = match (attr, user) {
+                (ScimAttr::Id, true) => Expr::col((users::Entity, users::Column::Id)),
+                (ScimAttr::Id, false) => Expr::col((user_groups::Entity, user_groups::Column::Id)),
+                (ScimAttr::ExternalId, true) => {
+                    Func::lower(Expr::col((users::Entity, users::Column::ExternalId))).into()
+                }
+                (ScimAttr::ExternalId, false) => Func::lower(Expr::col((
+                    user_groups::Entity,
+                    user_groups::Column::ExternalId,
+                )))
+                .into(),
+                (ScimAttr::UserName, true) => {
+                    Expr::col((users::Entity, users::Column::UsernameKey))
+                }
+                (ScimAttr::Email, true) => Expr::col((users::Entity, users::Column::EmailKey)),
+                (ScimAttr::GivenName, true) => {
+                    Func::lower(Expr::col((users::Entity, users::Column::Forename))).into()
+                }
+                (ScimAttr::FamilyName, true) => {
+                    Func::lower(Expr::col((users::Entity, users::Column::Surname))).into()
+                }
+                (ScimAttr::Title, true) => {
+                    Func::lower(Expr::col((users::Entity, users::Column::JobTitle))).into()
+                }
+                (ScimAttr::DisplayName, false) => {
+                    Expr::col((user_groups::Entity, user_groups::Column::NameKey))
+                }
+                (a, _) => return Err(bad(&format!("{a:?}"))),
+            };
+            if *op == ScimOp::Pr {
+                return Ok(Condition::all().add(column.is_not_null()));
+            }
+            if *attr == ScimAttr::Id {
+                let ScimValue::Str(v) = value else {
+                    return Err(bad("id"));
+                };
+                let Ok(id) = uuid::Uuid::parse_str(v) else {
+                    // No row has an id that is not a UUID.
+                    return Ok(Condition::all().add(Expr::value(1).eq(0)));
+                };
+                return Ok(match op {
+                    ScimOp::Eq => Condition::all().add(column.eq(id)),
+                    ScimOp::Ne => Condition::all().add(column.ne(id)),
+                    _ => return Err(bad("id with co/sw/ew")),
+                });
+            }
+            let ScimValue::Str(v) = value else {
+                return Err(DomainError::field(
+                    "filter",
+                    "invalid_filter",
+                    "compare text attributes with a string",
+                ));
+            };
+            let v = v.to_lowercase();
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let like = |p: String| column.clone().like(LikeExpr::new(p).escape('\\'));
+            Condition::all().add(match op {
+                ScimOp::Eq => column.clone().eq(v),
+                ScimOp::Ne => column.clone().ne(v),
+                ScimOp::Co => like(format!("%{escaped}%")),
+                ScimOp::Sw => like(format!("{escaped}%")),
+                ScimOp::Ew => like(format!("%{escaped}")),
+                ScimOp::Pr => column.clone().is_not_null(),
+            })
+        }
+    })
 }
 
 fn now_us() -> i64 {
@@ -1667,6 +1781,95 @@ impl Tx for SeaTx {
             })
         })?;
         Ok(())
+    }
+
+    async fn scim_users(
+        &mut self,
+        org: OrgId,
+        filter: Option<&ScimFilter>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<UserView>, u64)> {
+        let mut select = users::Entity::find()
+            .find_also_related(user_groups::Entity)
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::ScimDeleted.eq(false));
+        if let Some(f) = filter {
+            select = select.filter(scim_condition(f, true)?);
+        }
+        let select = select
+            .order_by_desc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id);
+        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
+        let rows = select
+            .offset(offset)
+            .limit(limit)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut staff = self
+            .staff_ids_of(org, rows.iter().map(|(u, _)| u.id).collect())
+            .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (u, g) in rows {
+            let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
+            let ids = staff.remove(&u.id).unwrap_or_default();
+            items.push(convert::user_view(u, &g, ids)?);
+        }
+        Ok((items, total))
+    }
+
+    async fn scim_groups(
+        &mut self,
+        org: OrgId,
+        filter: Option<&ScimFilter>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<UserGroup>, u64)> {
+        let mut select = user_groups::Entity::find().filter(user_groups::Column::OrgId.eq(org.0));
+        if let Some(f) = filter {
+            select = select.filter(scim_condition(f, false)?);
+        }
+        let select = select
+            .order_by_asc(user_groups::Column::NameKey)
+            .order_by_asc(user_groups::Column::Id);
+        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
+        let rows = select
+            .offset(offset)
+            .limit(limit)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for m in rows {
+            out.push(self.load_group(m).await?);
+        }
+        Ok((out, total))
+    }
+
+    async fn members_of_groups(
+        &mut self,
+        org: OrgId,
+        groups: &[GroupId],
+    ) -> Result<Vec<(GroupId, UserId)>> {
+        if groups.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(users::Entity::find()
+            .select_only()
+            .column(users::Column::UserGroupId)
+            .column(users::Column::Id)
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::ScimDeleted.eq(false))
+            .filter(users::Column::UserGroupId.is_in(groups.iter().map(|g| g.0)))
+            .order_by_asc(users::Column::CreatedAt)
+            .into_tuple::<(uuid::Uuid, uuid::Uuid)>()
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|(g, u)| (GroupId(g), UserId(u)))
+            .collect())
     }
 
     async fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {

@@ -9,6 +9,7 @@ pub mod me;
 pub mod ops;
 pub mod orgs;
 pub mod people;
+pub mod scim;
 pub mod users;
 
 use crate::error::ApiError;

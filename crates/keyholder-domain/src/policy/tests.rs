@@ -32,6 +32,7 @@ fn group(perms: &[Permission], flags: Vec<(CategoryId, CategoryFlags)>) -> UserG
         system_permissions: perms.iter().copied().collect(),
         category_permissions: flags,
         version: 1,
+        external_id: None,
     }
 }
 

@@ -442,6 +442,9 @@ impl Keyholder {
             version: 1,
             created_at: now(),
             updated_at: now(),
+            external_id: None,
+            scim: None,
+            scim_deleted: false,
         };
         let mut tx = self.tx().await?;
         tx.insert_user(&user).await?;

@@ -163,6 +163,7 @@ impl Keyholder {
                 .filter(|(_, f)| !f.is_none())
                 .collect(),
             version: 1,
+            external_id: None,
         };
         let mut tx = self.tx().await?;
         self.check_group_fields(

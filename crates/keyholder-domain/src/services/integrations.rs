@@ -43,6 +43,7 @@ impl Keyholder {
         }
         Ok(ServiceSubject {
             account_id: account.id,
+            created_by: account.created_by,
             org_id: org.id,
             org_slug: org.slug,
             scopes: account.scopes,

@@ -13,6 +13,8 @@ mod me;
 mod mis;
 mod orgs;
 mod people;
+mod scim;
+mod scim_filter;
 mod users;
 
 pub use accounts::*;
@@ -24,6 +26,8 @@ pub use me::*;
 pub use mis::*;
 pub use orgs::*;
 pub use people::*;
+pub use scim::*;
+pub use scim_filter::*;
 pub use users::*;
 
 use crate::error::{DomainError, Result};

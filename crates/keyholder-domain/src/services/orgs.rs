@@ -129,7 +129,7 @@ impl Keyholder {
             return Err(DomainError::Validation(errors));
         }
         let hash = self.hasher.hash(&password).await?;
-        let org = Org {
+        let mut org = Org {
             id: OrgId::new(),
             slug,
             name,
@@ -137,6 +137,10 @@ impl Keyholder {
             created_at: now(),
         };
         let (categories, groups) = crate::defaults::org_defaults(org.id);
+        org.settings.scim_user_group_id = groups
+            .iter()
+            .find(|g| g.name == crate::defaults::SCIM_GROUP)
+            .map(|g| g.id);
         let admin_group = groups
             .iter()
             .find(|g| g.name == crate::defaults::ADMIN_GROUP)
@@ -163,6 +167,9 @@ impl Keyholder {
             version: 1,
             created_at: now(),
             updated_at: now(),
+            external_id: None,
+            scim: None,
+            scim_deleted: false,
         };
         let mut tx = self.tx().await?;
         tx.insert_org(&org).await?;
@@ -305,6 +312,9 @@ impl Keyholder {
                 version: 1,
                 created_at: now(),
                 updated_at: now(),
+                external_id: None,
+                scim: None,
+                scim_deleted: false,
             };
             tx.insert_user(&user).await?;
             Audit {

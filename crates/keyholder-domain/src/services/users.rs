@@ -123,15 +123,15 @@ fn name_errors(errors: &mut Vec<FieldError>, field: &str, value: &str, required:
 }
 
 fn username_errors(errors: &mut Vec<FieldError>, username: &str) {
-    let ok = (2..=64).contains(&username.chars().count())
+    let ok = (2..=128).contains(&username.chars().count())
         && username
             .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'));
     if !ok {
         errors.push(FieldError::new(
             "username",
             "invalid_username",
-            "2 to 64 letters, digits, dots, underscores or hyphens",
+            "2 to 128 letters, digits and . _ - @ +",
         ));
     }
 }
@@ -335,6 +335,9 @@ impl Keyholder {
             version: 1,
             created_at: now(),
             updated_at: now(),
+            external_id: None,
+            scim: None,
+            scim_deleted: false,
         };
         let mut tx = self.tx().await?;
         tx.insert_user(&user).await?;
