@@ -246,6 +246,34 @@ async fn scim_group_membership_moves_accounts_under_g3_g4_g5_and_keys_are_scoped
     .await
     .expect(409);
     assert!(r.body["detail"].as_str().unwrap().contains("admin"));
+    // The org chooses the group SCIM accounts join.
+    let teachers = app.group_id(&org, &admin, "Teachers").await;
+    app.patch(
+        "/v1/orgs/hill/settings",
+        &admin,
+        json!({"scim_user_group_id": uuid::Uuid::new_v4()}),
+    )
+    .await
+    .problem(422, "validation_failed");
+    let s = app
+        .patch(
+            "/v1/orgs/hill/settings",
+            &admin,
+            json!({"scim_user_group_id": teachers}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(s.body["scim_user_group_id"], teachers);
+    let bob = scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &key,
+        Some(entra_user("bob@hill.school", "Bob", "Ray")),
+    )
+    .await
+    .expect(201);
+    assert_eq!(bob.body["groups"][0]["display"], "Teachers");
     // A7: a scim key reads nothing else; a mis key cannot use SCIM; a person's token neither.
     app.get("/v1/orgs/hill/users", &key)
         .await

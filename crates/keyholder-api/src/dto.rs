@@ -722,6 +722,8 @@ pub struct SettingsOut {
     pub several_staff_per_user: bool,
     /// G2: high-level permissions need a second factor (never relaxed for admin.* or sensitive categories).
     pub second_factor_for_high_level: bool,
+    /// The user group accounts created over SCIM join.
+    pub scim_user_group_id: Option<Uuid>,
 }
 
 impl From<OrgSettings> for SettingsOut {
@@ -734,6 +736,7 @@ impl From<OrgSettings> for SettingsOut {
                 .collect(),
             several_staff_per_user: s.several_staff_per_user,
             second_factor_for_high_level: s.second_factor_for_high_level,
+            scim_user_group_id: s.scim_user_group_id.map(|g| g.0),
         }
     }
 }
@@ -744,6 +747,7 @@ pub struct SettingsPatchIn {
     pub restricted_group_types: Option<Vec<GroupType>>,
     pub several_staff_per_user: Option<bool>,
     pub second_factor_for_high_level: Option<bool>,
+    pub scim_user_group_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -100,6 +100,7 @@ pub async fn patch_settings(
             .map(|v| v.into_iter().map(Into::into).collect()),
         several_staff_per_user: b.several_staff_per_user,
         second_factor_for_high_level: b.second_factor_for_high_level,
+        scim_user_group_id: b.scim_user_group_id.map(keyholder_domain::ids::GroupId),
     };
     Ok(web::Json(
         state

@@ -31,6 +31,7 @@ pub struct SettingsPatch {
     pub restricted_group_types: Option<Vec<StudentGroupType>>,
     pub several_staff_per_user: Option<bool>,
     pub second_factor_for_high_level: Option<bool>,
+    pub scim_user_group_id: Option<GroupId>,
 }
 
 pub fn valid_slug(slug: &str) -> bool {
@@ -240,6 +241,16 @@ impl Keyholder {
         if let Some(v) = patch.second_factor_for_high_level {
             after.second_factor_for_high_level = v;
         }
+        if let Some(g) = patch.scim_user_group_id {
+            if tx.group(org.id, g).await?.is_none() {
+                return Err(DomainError::field(
+                    "scim_user_group_id",
+                    "unknown_group",
+                    "no such user group",
+                ));
+            }
+            after.scim_user_group_id = Some(g);
+        }
         tx.update_org_settings(org.id, &after).await?;
         let b = serde_json::to_value(&before).map_err(DomainError::internal)?;
         let a = serde_json::to_value(&after).map_err(DomainError::internal)?;
@@ -247,6 +258,7 @@ impl Keyholder {
             "restricted_group_types",
             "several_staff_per_user",
             "second_factor_for_high_level",
+            "scim_user_group_id",
         ]
         .iter()
         .map(|f| (*f, b[f].clone(), a[f].clone()))
