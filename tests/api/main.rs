@@ -11,5 +11,6 @@ mod groups;
 mod integrations;
 mod people;
 mod scim;
+mod students;
 mod tenancy;
 mod users;

@@ -33,6 +33,7 @@ pub use state::ApiState;
         (name = "users", description = "Accounts (U1–U11)"),
         (name = "user groups", description = "Roles and permissions (G1–G6)"),
         (name = "staff", description = "Staff records from the MIS (S1–S3)"),
+        (name = "students", description = "Pupils, visible under R4/R5 only"),
         (name = "restrictions", description = "Student groups and their allow-lists (R2–R7)"),
         (name = "integrations", description = "Service accounts and MIS sync (A7, S4)"),
         (name = "scim", description = "SCIM 2.0 for identity providers (RFC 7643/7644), with a `scim` service key"),
@@ -172,6 +173,18 @@ fn documented_app() -> (
         .service(people::update_staff)
         .service(people::leavers)
         .service(people::list_student_groups)
+        .service(students::picker)
+        .service(students::list)
+        .service(students::get)
+        .service(students::without_restriction)
+        .service(students::access)
+        .service(students::grant_access)
+        .service(students::revoke_access)
+        .service(students::blocks)
+        .service(students::block)
+        .service(students::unblock)
+        .service(students::check)
+        .service(students::effective)
         .service(integrations::list_service_accounts)
         .service(integrations::create_service_account)
         .service(integrations::revoke_service_account)

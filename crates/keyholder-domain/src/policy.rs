@@ -50,7 +50,7 @@ impl Subject {
 }
 
 /// What the subject wants to do. Each route names exactly one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Any signed-in member of the org: read the org's name and slug.
@@ -96,6 +96,14 @@ pub enum Action {
     SyncMis,
     /// SCIM 2.0 provisioning (service accounts with `scim` only).
     Scim,
+    /// R8: the names-only pick-list of pupils to record an incident about.
+    PickStudents,
+    /// R3, R6: read and edit allow-lists of restricting groups.
+    ManageRestrictions,
+    /// R5: block a pupil for a user.
+    ManageBlocks,
+    /// R7: pupils in no restricting group.
+    RunRestrictionReport,
 }
 
 impl Action {
@@ -120,6 +128,10 @@ impl Action {
             ListStudents => Some(Permission::StudentsList),
             ViewStudent => Some(Permission::StudentsView),
             ManageServiceAccounts => Some(Permission::AdminManageSystem),
+            PickStudents => Some(Permission::IncidentsAdd),
+            ManageRestrictions | ManageBlocks | RunRestrictionReport => {
+                Some(Permission::AdminManageUsers)
+            }
             SyncMis | Scim => None,
         }
     }

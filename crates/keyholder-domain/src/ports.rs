@@ -79,6 +79,34 @@ pub struct StudentGroupQuery {
     pub per_page: u64,
 }
 
+/// R4 as a query: the students a user may see. The store turns it into SQL conditions, so
+/// paging and totals count only visible rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentScope {
+    pub user: UserId,
+    /// R3: the org's restricting group types.
+    pub restricting_types: Vec<StudentGroupType>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentQuery {
+    pub q: Option<String>,
+    pub on_roll: Option<bool>,
+    pub group_id: Option<StudentGroupId>,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+/// R5: a pupil blocked for a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub user_id: UserId,
+    pub student_id: StudentId,
+    pub reason: String,
+    pub created_by: Option<UserId>,
+    pub created_at: time::OffsetDateTime,
+}
+
 /// What authenticating one request needs, loaded together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthFacts {
@@ -352,6 +380,58 @@ pub trait Tx: Send {
         org: OrgId,
         groups: &[GroupId],
     ) -> Result<Vec<(GroupId, UserId)>>;
+
+    // Students and restrictions (R1–R7).
+    /// Students visible under the scope (R4 in SQL), with their group ids.
+    async fn students(
+        &mut self,
+        org: OrgId,
+        scope: &StudentScope,
+        query: &StudentQuery,
+    ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)>;
+    async fn student(
+        &mut self,
+        org: OrgId,
+        id: StudentId,
+    ) -> Result<Option<(Student, Vec<StudentGroup>)>>;
+    /// Of these groups, those whose allow-list names the user.
+    async fn allowed_among(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        groups: &[StudentGroupId],
+    ) -> Result<Vec<StudentGroupId>>;
+    async fn is_blocked(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool>;
+    async fn student_group(
+        &mut self,
+        org: OrgId,
+        id: StudentGroupId,
+    ) -> Result<Option<(StudentGroup, u64)>>;
+    async fn group_access(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<UserView>>;
+    /// Adds users to an allow-list (already there: unchanged); answers how many were added.
+    async fn grant_group_access(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        users: &[UserId],
+    ) -> Result<u64>;
+    async fn revoke_group_access(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        users: &[UserId],
+    ) -> Result<u64>;
+    async fn blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<Block>>;
+    async fn insert_block(&mut self, org: OrgId, block: &Block) -> Result<()>;
+    async fn delete_block(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool>;
+    /// R7: on-roll students in no (unarchived) group of these types.
+    async fn students_without_restricting_group(
+        &mut self,
+        org: OrgId,
+        types: &[StudentGroupType],
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<Student>, u64)>;
 
     // Audit (AU1).
     async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<()>;

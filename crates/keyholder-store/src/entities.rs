@@ -424,3 +424,21 @@ pub mod idempotency_keys {
     }
     no_relations!();
 }
+
+pub mod student_blocks {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "student_blocks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub student_id: Uuid,
+        pub reason: String,
+        pub created_by: Option<Uuid>,
+        pub created_at: i64,
+    }
+    no_relations!();
+}

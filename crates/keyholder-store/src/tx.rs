@@ -1872,6 +1872,423 @@ impl Tx for SeaTx {
             .collect())
     }
 
+    async fn students(
+        &mut self,
+        org: OrgId,
+        scope: &StudentScope,
+        q: &StudentQuery,
+    ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)> {
+        use sea_orm::sea_query::Query;
+        use students::Column as S;
+        let mut select = students::Entity::find().filter(S::OrgId.eq(org.0));
+        // R5: not blocked for the user.
+        select = select.filter(
+            S::Id.not_in_subquery(
+                Query::select()
+                    .column(student_blocks::Column::StudentId)
+                    .from(student_blocks::Entity)
+                    .and_where(student_blocks::Column::OrgId.eq(org.0))
+                    .and_where(student_blocks::Column::UserId.eq(scope.user.0))
+                    .to_owned(),
+            ),
+        );
+        // R4: no restricting group of the student leaves the user off its allow-list.
+        if !scope.restricting_types.is_empty() {
+            let kinds: Vec<&str> = scope.restricting_types.iter().map(|t| t.as_str()).collect();
+            let hidden = Query::select()
+                .column((
+                    student_group_members::Entity,
+                    student_group_members::Column::StudentId,
+                ))
+                .from(student_group_members::Entity)
+                .inner_join(
+                    student_groups::Entity,
+                    Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
+                        student_group_members::Entity,
+                        student_group_members::Column::GroupId,
+                    )),
+                )
+                .and_where(
+                    Expr::col((
+                        student_group_members::Entity,
+                        student_group_members::Column::OrgId,
+                    ))
+                    .eq(org.0),
+                )
+                .and_where(
+                    Expr::col((student_groups::Entity, student_groups::Column::Kind)).is_in(kinds),
+                )
+                .and_where(
+                    Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false),
+                )
+                .and_where(
+                    Expr::col((student_groups::Entity, student_groups::Column::Id))
+                        .not_in_subquery(
+                            Query::select()
+                                .column(student_group_access::Column::GroupId)
+                                .from(student_group_access::Entity)
+                                .and_where(student_group_access::Column::OrgId.eq(org.0))
+                                .and_where(student_group_access::Column::UserId.eq(scope.user.0))
+                                .to_owned(),
+                        ),
+                )
+                .to_owned();
+            select = select.filter(S::Id.not_in_subquery(hidden));
+        }
+        if let Some(text) = &q.q {
+            let pat = like_pattern(text);
+            let like =
+                |e: sea_orm::sea_query::SimpleExpr| e.like(LikeExpr::new(pat.clone()).escape('\\'));
+            select = select.filter(
+                Condition::any()
+                    .add(like(Expr::cust(
+                        "LOWER(students.forename || ' ' || students.surname)",
+                    )))
+                    .add(like(
+                        Func::lower(Expr::col((students::Entity, S::Surname))).into(),
+                    ))
+                    .add(like(
+                        Func::lower(Expr::col((students::Entity, S::MisId))).into(),
+                    )),
+            );
+        }
+        if let Some(r) = q.on_roll {
+            select = select.filter(S::OnRoll.eq(r));
+        }
+        if let Some(g) = q.group_id {
+            select = select.filter(
+                S::Id.in_subquery(
+                    Query::select()
+                        .column(student_group_members::Column::StudentId)
+                        .from(student_group_members::Entity)
+                        .and_where(student_group_members::Column::OrgId.eq(org.0))
+                        .and_where(student_group_members::Column::GroupId.eq(g.0))
+                        .to_owned(),
+                ),
+            );
+        }
+        let select = select
+            .order_by(
+                Func::lower(Expr::col((students::Entity, S::Surname))),
+                Order::Asc,
+            )
+            .order_by(
+                Func::lower(Expr::col((students::Entity, S::Forename))),
+                Order::Asc,
+            )
+            .order_by(S::Id, Order::Asc);
+        let pages = select.paginate(&self.txn, q.per_page);
+        let total = pages.num_items().await.map_err(db_err)?;
+        let rows = pages.fetch_page(q.page - 1).await.map_err(db_err)?;
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
+        let members = if ids.is_empty() {
+            vec![]
+        } else {
+            student_group_members::Entity::find()
+                .filter(student_group_members::Column::OrgId.eq(org.0))
+                .filter(student_group_members::Column::StudentId.is_in(ids))
+                .all(&self.txn)
+                .await
+                .map_err(db_err)?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id = r.id;
+            let mut groups: Vec<StudentGroupId> = members
+                .iter()
+                .filter(|m| m.student_id == id)
+                .map(|m| StudentGroupId(m.group_id))
+                .collect();
+            groups.sort();
+            out.push((convert::student(r)?, groups));
+        }
+        Ok((out, total))
+    }
+
+    async fn student(
+        &mut self,
+        org: OrgId,
+        id: StudentId,
+    ) -> Result<Option<(Student, Vec<StudentGroup>)>> {
+        let Some(m) = students::Entity::find()
+            .filter(students::Column::OrgId.eq(org.0))
+            .filter(students::Column::Id.eq(id.0))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let group_ids: Vec<uuid::Uuid> = student_group_members::Entity::find()
+            .filter(student_group_members::Column::OrgId.eq(org.0))
+            .filter(student_group_members::Column::StudentId.eq(id.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| m.group_id)
+            .collect();
+        let groups = if group_ids.is_empty() {
+            vec![]
+        } else {
+            student_groups::Entity::find()
+                .filter(student_groups::Column::OrgId.eq(org.0))
+                .filter(student_groups::Column::Id.is_in(group_ids))
+                .order_by_asc(student_groups::Column::Kind)
+                .order_by_asc(student_groups::Column::Name)
+                .all(&self.txn)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(convert::student_group)
+                .collect::<Result<Vec<_>>>()?
+        };
+        Ok(Some((convert::student(m)?, groups)))
+    }
+
+    async fn allowed_among(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        groups: &[StudentGroupId],
+    ) -> Result<Vec<StudentGroupId>> {
+        if groups.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(student_group_access::Entity::find()
+            .filter(student_group_access::Column::OrgId.eq(org.0))
+            .filter(student_group_access::Column::UserId.eq(user.0))
+            .filter(student_group_access::Column::GroupId.is_in(groups.iter().map(|g| g.0)))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|a| StudentGroupId(a.group_id))
+            .collect())
+    }
+
+    async fn is_blocked(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool> {
+        Ok(
+            student_blocks::Entity::find_by_id((org.0, user.0, student.0))
+                .one(&self.txn)
+                .await
+                .map_err(db_err)?
+                .is_some(),
+        )
+    }
+
+    async fn student_group(
+        &mut self,
+        org: OrgId,
+        id: StudentGroupId,
+    ) -> Result<Option<(StudentGroup, u64)>> {
+        let Some(g) = student_groups::Entity::find()
+            .filter(student_groups::Column::OrgId.eq(org.0))
+            .filter(student_groups::Column::Id.eq(id.0))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let n = student_group_members::Entity::find()
+            .filter(student_group_members::Column::OrgId.eq(org.0))
+            .filter(student_group_members::Column::GroupId.eq(id.0))
+            .count(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(Some((convert::student_group(g)?, n)))
+    }
+
+    async fn group_access(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<UserView>> {
+        let ids: Vec<uuid::Uuid> = student_group_access::Entity::find()
+            .filter(student_group_access::Column::OrgId.eq(org.0))
+            .filter(student_group_access::Column::GroupId.eq(group.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|a| a.user_id)
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = self.user_view(org, UserId(id)).await? {
+                out.push(v);
+            }
+        }
+        out.sort_by(|a, b| {
+            (
+                a.user.surname.to_lowercase(),
+                a.user.forename.to_lowercase(),
+            )
+                .cmp(&(
+                    b.user.surname.to_lowercase(),
+                    b.user.forename.to_lowercase(),
+                ))
+        });
+        Ok(out)
+    }
+
+    async fn grant_group_access(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        users: &[UserId],
+    ) -> Result<u64> {
+        let mut added = 0;
+        for u in users {
+            let res = student_group_access::Entity::insert(student_group_access::ActiveModel {
+                org_id: Set(org.0),
+                group_id: Set(group.0),
+                user_id: Set(u.0),
+            })
+            .on_conflict_do_nothing()
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
+            if let sea_orm::TryInsertResult::Inserted(n) = res {
+                added += n;
+            }
+        }
+        Ok(added)
+    }
+
+    async fn revoke_group_access(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        users: &[UserId],
+    ) -> Result<u64> {
+        if users.is_empty() {
+            return Ok(0);
+        }
+        Ok(student_group_access::Entity::delete_many()
+            .filter(student_group_access::Column::OrgId.eq(org.0))
+            .filter(student_group_access::Column::GroupId.eq(group.0))
+            .filter(student_group_access::Column::UserId.is_in(users.iter().map(|u| u.0)))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?
+            .rows_affected)
+    }
+
+    async fn blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<Block>> {
+        Ok(student_blocks::Entity::find()
+            .filter(student_blocks::Column::OrgId.eq(org.0))
+            .filter(student_blocks::Column::UserId.eq(user.0))
+            .order_by_asc(student_blocks::Column::CreatedAt)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|b| Block {
+                user_id: UserId(b.user_id),
+                student_id: StudentId(b.student_id),
+                reason: b.reason,
+                created_by: b.created_by.map(UserId),
+                created_at: convert::from_us(b.created_at),
+            })
+            .collect())
+    }
+
+    async fn insert_block(&mut self, org: OrgId, b: &Block) -> Result<()> {
+        student_blocks::Entity::insert(student_blocks::ActiveModel {
+            org_id: Set(org.0),
+            user_id: Set(b.user_id.0),
+            student_id: Set(b.student_id.0),
+            reason: Set(b.reason.clone()),
+            created_by: Set(b.created_by.map(|u| u.0)),
+            created_at: Set(to_us(b.created_at)),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(|e| {
+            unique_or(e, |_| {
+                Some(DomainError::conflict(
+                    "already_blocked",
+                    "the student is already blocked for this user",
+                ))
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn delete_block(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool> {
+        Ok(student_blocks::Entity::delete_many()
+            .filter(student_blocks::Column::OrgId.eq(org.0))
+            .filter(student_blocks::Column::UserId.eq(user.0))
+            .filter(student_blocks::Column::StudentId.eq(student.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?
+            .rows_affected
+            == 1)
+    }
+
+    async fn students_without_restricting_group(
+        &mut self,
+        org: OrgId,
+        types: &[StudentGroupType],
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<Student>, u64)> {
+        use sea_orm::sea_query::Query;
+        let kinds: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        let mut select = students::Entity::find()
+            .filter(students::Column::OrgId.eq(org.0))
+            .filter(students::Column::OnRoll.eq(true));
+        if !kinds.is_empty() {
+            select = select.filter(
+                students::Column::Id.not_in_subquery(
+                    Query::select()
+                        .column((
+                            student_group_members::Entity,
+                            student_group_members::Column::StudentId,
+                        ))
+                        .from(student_group_members::Entity)
+                        .inner_join(
+                            student_groups::Entity,
+                            Expr::col((student_groups::Entity, student_groups::Column::Id)).equals(
+                                (
+                                    student_group_members::Entity,
+                                    student_group_members::Column::GroupId,
+                                ),
+                            ),
+                        )
+                        .and_where(
+                            Expr::col((
+                                student_group_members::Entity,
+                                student_group_members::Column::OrgId,
+                            ))
+                            .eq(org.0),
+                        )
+                        .and_where(
+                            Expr::col((student_groups::Entity, student_groups::Column::Kind))
+                                .is_in(kinds),
+                        )
+                        .and_where(
+                            Expr::col((student_groups::Entity, student_groups::Column::Archived))
+                                .eq(false),
+                        )
+                        .to_owned(),
+                ),
+            );
+        }
+        let pages = select
+            .order_by_asc(students::Column::Surname)
+            .order_by_asc(students::Column::Forename)
+            .order_by_asc(students::Column::Id)
+            .paginate(&self.txn, per_page);
+        let total = pages.num_items().await.map_err(db_err)?;
+        let rows = pages.fetch_page(page - 1).await.map_err(db_err)?;
+        Ok((
+            rows.into_iter()
+                .map(convert::student)
+                .collect::<Result<Vec<_>>>()?,
+            total,
+        ))
+    }
+
     async fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {
         audit_log::Entity::insert(audit_log::ActiveModel {
             id: Set(e.id.0),

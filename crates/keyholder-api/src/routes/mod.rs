@@ -10,6 +10,7 @@ pub mod ops;
 pub mod orgs;
 pub mod people;
 pub mod scim;
+pub mod students;
 pub mod users;
 
 use crate::error::ApiError;

@@ -15,6 +15,7 @@ mod orgs;
 mod people;
 mod scim;
 mod scim_filter;
+mod students;
 mod users;
 
 pub use accounts::*;
@@ -28,6 +29,7 @@ pub use orgs::*;
 pub use people::*;
 pub use scim::*;
 pub use scim_filter::*;
+pub use students::*;
 pub use users::*;
 
 use crate::error::{DomainError, Result};

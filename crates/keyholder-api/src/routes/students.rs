@@ -1,0 +1,643 @@
+//! R1–R7, R10: students, restrictions, blocks and explained decisions.
+
+use super::{group_id, user_id};
+use crate::dto::{CategoryPermission, StudentGroupOut, UserOut};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::guard::{Authed, Ctx, Require};
+use crate::state::ApiState;
+use actix_web::{HttpResponse, delete, get, post, web};
+use keyholder_domain::DomainError;
+use keyholder_domain::ids::{StudentGroupId, StudentId};
+use keyholder_domain::model::Student;
+use keyholder_domain::policy::Action;
+use keyholder_domain::services::{AccessSelection, CheckResource, StudentListParams};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+fn ymd(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// A pupil (R1).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StudentOut {
+    pub id: Uuid,
+    pub mis_id: String,
+    pub forename: String,
+    pub surname: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: Option<String>,
+    pub on_roll: bool,
+    pub group_ids: Vec<Uuid>,
+}
+
+impl StudentOut {
+    fn new(s: Student, groups: Vec<Uuid>) -> Self {
+        StudentOut {
+            id: s.id.0,
+            mis_id: s.mis_id,
+            forename: s.forename,
+            surname: s.surname,
+            date_of_birth: s.date_of_birth.map(ymd),
+            on_roll: s.on_roll,
+            group_ids: groups,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StudentPage {
+    pub items: Vec<StudentOut>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StudentDetail {
+    #[serde(flatten)]
+    pub student: StudentOut,
+    pub groups: Vec<StudentGroupOut>,
+}
+
+/// Names only (R8).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StudentName {
+    pub id: Uuid,
+    pub forename: String,
+    pub surname: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StudentListQuery {
+    /// Text in name or MIS id.
+    pub q: Option<String>,
+    pub on_roll: Option<bool>,
+    /// Only members of this student group.
+    pub group_id: Option<Uuid>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PickerQuery {
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// R4: only the pupils the caller may see; filtered, paged and counted in the query.
+#[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), StudentListQuery), responses(
+    (status = 200, body = StudentPage),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/orgs/{org}/students", wrap = "Require(Action::ListStudents)")]
+pub async fn list(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<String>,
+    q: web::Query<StudentListQuery>,
+) -> ApiResult<web::Json<StudentPage>> {
+    let q = q.into_inner();
+    let params = StudentListParams {
+        q: q.q,
+        on_roll: q.on_roll,
+        group_id: q.group_id.map(StudentGroupId),
+        page: q.page,
+        per_page: q.per_page,
+    };
+    let page = state.kh.list_students(&who.0, &path, params).await?;
+    Ok(web::Json(StudentPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|(s, g)| StudentOut::new(s, g.into_iter().map(|g| g.0).collect()))
+            .collect(),
+        page: page.page,
+        per_page: page.per_page,
+        total: page.total,
+    }))
+}
+
+/// R8: names of the pupils the caller may record an incident about (R4's group and block rules).
+#[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), PickerQuery), responses(
+    (status = 200, body = Vec<StudentName>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get(
+    "/v1/orgs/{org}/students/picker",
+    wrap = "Require(Action::PickStudents)"
+)]
+pub async fn picker(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<String>,
+    q: web::Query<PickerQuery>,
+) -> ApiResult<web::Json<Vec<StudentName>>> {
+    let names = state
+        .kh
+        .pick_students(&who.0, &path, q.into_inner().q)
+        .await?;
+    Ok(web::Json(
+        names
+            .into_iter()
+            .map(|s| StudentName {
+                id: s.id.0,
+                forename: s.forename,
+                surname: s.surname,
+            })
+            .collect(),
+    ))
+}
+
+/// R4, R5: one pupil; 404 when not visible (a hidden record is never revealed).
+#[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
+    (status = 200, body = StudentDetail),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/orgs/{org}/students/{id}", wrap = "Require(Action::ViewStudent)")]
+pub async fn get(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<(String, Uuid)>,
+) -> ApiResult<web::Json<StudentDetail>> {
+    let (org, id) = path.into_inner();
+    let (s, groups) = state.kh.get_student(&who.0, &org, StudentId(id)).await?;
+    let ids = groups.iter().map(|g| g.id.0).collect();
+    Ok(web::Json(StudentDetail {
+        student: StudentOut::new(s, ids),
+        groups: groups
+            .into_iter()
+            .map(|g| StudentGroupOut::new(g, 0))
+            .collect(),
+    }))
+}
+
+/// R7: pupils on roll in no group of a restricting type, so that an admin can fix the data.
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), PageQuery), responses(
+    (status = 200, body = StudentPage),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[get(
+    "/v1/orgs/{org}/reports/students-without-restricted-group",
+    wrap = "Require(Action::RunRestrictionReport)"
+)]
+pub async fn without_restriction(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> ApiResult<web::Json<StudentPage>> {
+    let q = q.into_inner();
+    let page = state
+        .kh
+        .students_without_restriction(&who.0, &path, q.page, q.per_page)
+        .await?;
+    Ok(web::Json(StudentPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|s| StudentOut::new(s, vec![]))
+            .collect(),
+        page: page.page,
+        per_page: page.per_page,
+        total: page.total,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessOut {
+    pub group: StudentGroupOut,
+    /// The users on the group's allow-list (R3).
+    pub users: Vec<UserOut>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessFilter {
+    /// Text in name, username or email.
+    pub q: Option<String>,
+    pub user_group_id: Option<Uuid>,
+}
+
+/// R6: the users to add or remove: by id, or every user matching a filter.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessEdit {
+    pub user_ids: Option<Vec<Uuid>>,
+    pub filter: Option<AccessFilter>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessChanged {
+    /// How many users were added to (or removed from) the allow-list.
+    pub changed: u64,
+}
+
+fn selection(b: AccessEdit) -> Result<AccessSelection, ApiError> {
+    match (b.user_ids, b.filter) {
+        (Some(ids), None) => Ok(AccessSelection::Users(
+            ids.into_iter().map(user_id).collect(),
+        )),
+        (None, Some(f)) => Ok(AccessSelection::Filter {
+            q: f.q,
+            user_group_id: f.user_group_id.map(group_id),
+        }),
+        _ => Err(DomainError::field(
+            "user_ids",
+            "one_of_required",
+            "give user_ids or filter, not both",
+        )
+        .into()),
+    }
+}
+
+/// R3: a student group's allow-list.
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
+    (status = 200, body = AccessOut),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get(
+    "/v1/orgs/{org}/student-groups/{id}/access",
+    wrap = "Require(Action::ManageRestrictions)"
+)]
+pub async fn access(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<(String, Uuid)>,
+) -> ApiResult<web::Json<AccessOut>> {
+    let (org, id) = path.into_inner();
+    let (g, users) = state
+        .kh
+        .group_access(&who.0, &org, StudentGroupId(id))
+        .await?;
+    Ok(web::Json(AccessOut {
+        group: StudentGroupOut::new(g, 0),
+        users: users.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// R6: put users on the allow-list, one at a time or every user matching a filter.
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = AccessEdit, responses(
+    (status = 200, body = AccessChanged),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post(
+    "/v1/orgs/{org}/student-groups/{id}/access",
+    wrap = "Require(Action::ManageRestrictions)"
+)]
+pub async fn grant_access(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<AccessEdit>,
+) -> ApiResult<web::Json<AccessChanged>> {
+    let (org, id) = path.into_inner();
+    let n = state
+        .kh
+        .edit_group_access(
+            &who.0,
+            &org,
+            StudentGroupId(id),
+            selection(body.into_inner())?,
+            true,
+            &ctx.0,
+        )
+        .await?;
+    Ok(web::Json(AccessChanged { changed: n }))
+}
+
+/// R6: take users off the allow-list.
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = AccessEdit, responses(
+    (status = 200, body = AccessChanged),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[delete(
+    "/v1/orgs/{org}/student-groups/{id}/access",
+    wrap = "Require(Action::ManageRestrictions)"
+)]
+pub async fn revoke_access(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<AccessEdit>,
+) -> ApiResult<web::Json<AccessChanged>> {
+    let (org, id) = path.into_inner();
+    let n = state
+        .kh
+        .edit_group_access(
+            &who.0,
+            &org,
+            StudentGroupId(id),
+            selection(body.into_inner())?,
+            false,
+            &ctx.0,
+        )
+        .await?;
+    Ok(web::Json(AccessChanged { changed: n }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockOut {
+    pub student_id: Uuid,
+    pub forename: String,
+    pub surname: String,
+    pub reason: String,
+    pub created_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockIn {
+    pub student_id: Uuid,
+    /// Why (a relative, a conflict of interest…).
+    pub reason: String,
+}
+
+/// R5: the pupils blocked for a user.
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
+    (status = 200, body = Vec<BlockOut>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get(
+    "/v1/orgs/{org}/users/{id}/blocked-students",
+    wrap = "Require(Action::ManageBlocks)"
+)]
+pub async fn blocks(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<(String, Uuid)>,
+) -> ApiResult<web::Json<Vec<BlockOut>>> {
+    let (org, id) = path.into_inner();
+    let found = state.kh.list_blocks(&who.0, &org, user_id(id)).await?;
+    Ok(web::Json(
+        found
+            .into_iter()
+            .map(|(b, s)| BlockOut {
+                student_id: s.id.0,
+                forename: s.forename,
+                surname: s.surname,
+                reason: b.reason,
+                created_by: b.created_by.map(|u| u.0),
+                created_at: b.created_at,
+            })
+            .collect(),
+    ))
+}
+
+/// R5: block a pupil for a user: it beats every permission, an admin's included.
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = BlockIn, responses(
+    (status = 201),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`already_blocked`", body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post(
+    "/v1/orgs/{org}/users/{id}/blocked-students",
+    wrap = "Require(Action::ManageBlocks)"
+)]
+pub async fn block(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<(String, Uuid)>,
+    body: web::Json<BlockIn>,
+) -> ApiResult<HttpResponse> {
+    let (org, id) = path.into_inner();
+    state
+        .kh
+        .block_student(
+            &who.0,
+            &org,
+            user_id(id),
+            StudentId(body.student_id),
+            &body.reason,
+            &ctx.0,
+        )
+        .await?;
+    Ok(HttpResponse::Created().finish())
+}
+
+/// R5: lift a block.
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("student_id" = Uuid, Path)), responses(
+    (status = 204),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[delete(
+    "/v1/orgs/{org}/users/{id}/blocked-students/{student_id}",
+    wrap = "Require(Action::ManageBlocks)"
+)]
+pub async fn unblock(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<(String, Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (org, id, student) = path.into_inner();
+    state
+        .kh
+        .unblock_student(&who.0, &org, user_id(id), StudentId(student), &ctx.0)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResourceIn {
+    /// `org`, `student` or `user_group`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessCheckIn {
+    pub user_id: Uuid,
+    /// An action of the engine: `view_student`, `list_students`, `list_users`, `grant_group`, …
+    pub action: String,
+    pub resource: CheckResourceIn,
+    /// Decide for a session with a proven second factor (default true).
+    pub second_factor: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReasonOut {
+    /// A rule id of the domain (`R4`, `R5`, `G2`…).
+    pub rule: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionOut {
+    pub allowed: bool,
+    pub reasons: Vec<ReasonOut>,
+}
+
+/// R10: may user U do action X on resource Y? The engine's decision with the rule ids and the
+/// facts that decided it (which group, which allow-list, which block).
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = AccessCheckIn, responses(
+    (status = 200, body = DecisionOut),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/v1/orgs/{org}/access/check", wrap = "Require(Action::ExplainAccess)")]
+pub async fn check(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<String>,
+    body: web::Json<AccessCheckIn>,
+) -> ApiResult<web::Json<DecisionOut>> {
+    let b = body.into_inner();
+    let mut errors = Vec::new();
+    let action: Option<Action> =
+        serde_json::from_value(serde_json::Value::String(b.action.clone())).ok();
+    if action.is_none() {
+        errors.push(keyholder_domain::FieldError::new(
+            "action",
+            "unknown_action",
+            "not an action of the engine",
+        ));
+    }
+    let resource = match (b.resource.kind.as_str(), b.resource.id) {
+        ("org", _) => Some(CheckResource::Org),
+        ("student", Some(id)) => Some(CheckResource::Student(StudentId(id))),
+        ("user_group", Some(id)) => {
+            Some(CheckResource::UserGroup(keyholder_domain::ids::GroupId(id)))
+        }
+        _ => {
+            errors.push(keyholder_domain::FieldError::new(
+                "resource",
+                "invalid_resource",
+                "type org, or student / user_group with an id",
+            ));
+            None
+        }
+    };
+    let (Some(action), Some(resource)) = (action, resource) else {
+        return Err(DomainError::Validation(errors).into());
+    };
+    let d = state
+        .kh
+        .check_access(
+            &who.0,
+            &path,
+            user_id(b.user_id),
+            action,
+            resource,
+            b.second_factor.unwrap_or(true),
+        )
+        .await?;
+    Ok(web::Json(DecisionOut {
+        allowed: d.allowed,
+        reasons: d
+            .reasons
+            .into_iter()
+            .map(|r| ReasonOut {
+                rule: r.rule.to_owned(),
+                detail: r.detail,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PermissionsInEffect {
+    pub system_permissions: Vec<String>,
+    pub category_permissions: Vec<CategoryPermission>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EffectiveOut {
+    pub user_id: Uuid,
+    pub user_group_id: Uuid,
+    pub user_group_name: String,
+    pub user_group_active: bool,
+    /// In a session that proved a second factor.
+    pub with_second_factor: PermissionsInEffect,
+    /// In a session without one (G2).
+    pub without_second_factor: PermissionsInEffect,
+}
+
+/// R10: what is in effect for a user, with and without a second factor.
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
+    (status = 200, body = EffectiveOut),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get(
+    "/v1/orgs/{org}/users/{id}/effective-permissions",
+    wrap = "Require(Action::ExplainAccess)"
+)]
+pub async fn effective(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<(String, Uuid)>,
+) -> ApiResult<web::Json<EffectiveOut>> {
+    let (org, id) = path.into_inner();
+    let e = state
+        .kh
+        .effective_permissions_of(&who.0, &org, user_id(id))
+        .await?;
+    let conv =
+        |(p, f): (keyholder_domain::permission::PermissionSet, Vec<_>)| PermissionsInEffect {
+            system_permissions: p.keys(),
+            category_permissions: f.iter().map(CategoryPermission::from_domain).collect(),
+        };
+    Ok(web::Json(EffectiveOut {
+        user_id: e.user.user.id.0,
+        user_group_id: e.group.id.0,
+        user_group_name: e.group.name.clone(),
+        user_group_active: e.group.active,
+        with_second_factor: conv(e.with_second_factor),
+        without_second_factor: conv(e.without_second_factor),
+    }))
+}

@@ -1,0 +1,548 @@
+//! R1–R7, R10: who sees which child. Lists are filtered in the query (a scope the store turns
+//! into SQL); a single record is decided by the engine with the facts of that pupil.
+
+use super::*;
+use crate::permission::{CategoryFlags, PermissionSet};
+use crate::policy::{Action, Decision, StudentFacts, decide, effective_permissions};
+use crate::ports::{Block, StudentQuery, StudentScope};
+use serde_json::json;
+
+#[derive(Debug, Clone, Default)]
+pub struct StudentListParams {
+    pub q: Option<String>,
+    pub on_roll: Option<bool>,
+    pub group_id: Option<StudentGroupId>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// R6: one user at a time, or every user matching a filter.
+#[derive(Debug, Clone)]
+pub enum AccessSelection {
+    Users(Vec<UserId>),
+    Filter {
+        q: Option<String>,
+        user_group_id: Option<GroupId>,
+    },
+}
+
+/// What an admin may ask the engine about (R10).
+#[derive(Debug, Clone, Copy)]
+pub enum CheckResource {
+    Org,
+    Student(StudentId),
+    UserGroup(GroupId),
+}
+
+/// R10: a user's permissions with and without a second factor.
+#[derive(Debug, Clone)]
+pub struct EffectivePermissions {
+    pub user: UserView,
+    pub group: UserGroup,
+    pub with_second_factor: (PermissionSet, Vec<(CategoryId, CategoryFlags)>),
+    pub without_second_factor: (PermissionSet, Vec<(CategoryId, CategoryFlags)>),
+}
+
+impl Keyholder {
+    async fn scope(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<StudentScope> {
+        let org = tx
+            .org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        Ok(StudentScope {
+            user: subject.user_id,
+            restricting_types: org.settings.restricted_group_types,
+        })
+    }
+
+    /// The facts of one pupil for R4/R5, and the subject's allow-lists and blocks that bear on it.
+    async fn student_decision(
+        &self,
+        tx: &mut dyn Tx,
+        subject: &Subject,
+        action: Action,
+        id: StudentId,
+    ) -> Result<(Decision, Option<(Student, Vec<StudentGroup>)>)> {
+        let Some((student, groups)) = tx.student(subject.org_id, id).await? else {
+            return Ok((
+                Decision {
+                    allowed: false,
+                    reasons: vec![],
+                },
+                None,
+            ));
+        };
+        let org = tx
+            .org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let restricting: Vec<StudentGroupId> = groups
+            .iter()
+            .filter(|g| !g.archived && org.settings.restricted_group_types.contains(&g.kind))
+            .map(|g| g.id)
+            .collect();
+        let mut facts_subject = subject.clone();
+        let mut allowed = tx
+            .allowed_among(subject.org_id, subject.user_id, &restricting)
+            .await?;
+        allowed.sort();
+        facts_subject.allowed_groups = allowed;
+        facts_subject.blocked_students =
+            if tx.is_blocked(subject.org_id, subject.user_id, id).await? {
+                vec![id]
+            } else {
+                vec![]
+            };
+        let facts = StudentFacts {
+            id,
+            restricting_groups: restricting,
+        };
+        let d = decide(
+            &facts_subject,
+            action,
+            Resource::Student {
+                org: subject.org_id,
+                facts: &facts,
+            },
+        );
+        Ok((d, Some((student, groups))))
+    }
+
+    /// R4: only the pupils the user may see, filtered, paged and counted in the query.
+    pub async fn list_students(
+        &self,
+        subject: &Subject,
+        org: &str,
+        params: StudentListParams,
+    ) -> Result<Page<(Student, Vec<StudentGroupId>)>> {
+        self.check_org(subject, org, Action::ListStudents)?;
+        let (page, per_page) = paging(params.page, params.per_page)?;
+        let mut tx = self.tx().await?;
+        let scope = self.scope(tx.as_mut(), subject).await?;
+        let query = StudentQuery {
+            q: params
+                .q
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty()),
+            on_roll: params.on_roll,
+            group_id: params.group_id,
+            page,
+            per_page,
+        };
+        let (items, total) = tx.students(subject.org_id, &scope, &query).await?;
+        Ok(Page {
+            items,
+            page,
+            per_page,
+            total,
+        })
+    }
+
+    /// R4, R5: one pupil, or not found (a hidden record is never revealed).
+    pub async fn get_student(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: StudentId,
+    ) -> Result<(Student, Vec<StudentGroup>)> {
+        self.check_org(subject, org, Action::ViewStudent)?;
+        let mut tx = self.tx().await?;
+        match self
+            .student_decision(tx.as_mut(), subject, Action::ViewStudent, id)
+            .await?
+        {
+            (d, Some(found)) if d.allowed => Ok(found),
+            _ => Err(DomainError::NotFound),
+        }
+    }
+
+    /// R8: names only, for recording an incident; R4's group and block rules apply.
+    pub async fn pick_students(
+        &self,
+        subject: &Subject,
+        org: &str,
+        q: Option<String>,
+    ) -> Result<Vec<Student>> {
+        self.check_org(subject, org, Action::PickStudents)?;
+        let mut tx = self.tx().await?;
+        let scope = self.scope(tx.as_mut(), subject).await?;
+        let query = StudentQuery {
+            q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+            on_roll: Some(true),
+            group_id: None,
+            page: 1,
+            per_page: 20,
+        };
+        Ok(tx
+            .students(subject.org_id, &scope, &query)
+            .await?
+            .0
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    pub async fn group_access(
+        &self,
+        subject: &Subject,
+        org: &str,
+        group: StudentGroupId,
+    ) -> Result<(StudentGroup, Vec<UserView>)> {
+        self.check_org(subject, org, Action::ManageRestrictions)?;
+        let mut tx = self.tx().await?;
+        let (g, _) = tx
+            .student_group(subject.org_id, group)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let users = tx.group_access(subject.org_id, group).await?;
+        Ok((g, users))
+    }
+
+    /// R6: add users to (or take them off) a group's allow-list, one by one or by filter.
+    pub async fn edit_group_access(
+        &self,
+        subject: &Subject,
+        org: &str,
+        group: StudentGroupId,
+        selection: AccessSelection,
+        grant: bool,
+        ctx: &RequestContext,
+    ) -> Result<u64> {
+        self.check_org(subject, org, Action::ManageRestrictions)?;
+        let mut tx = self.tx().await?;
+        let (g, _) = tx
+            .student_group(subject.org_id, group)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let users: Vec<UserId> = match selection {
+            AccessSelection::Users(ids) => {
+                let mut errors = Vec::new();
+                for (i, u) in ids.iter().enumerate() {
+                    if tx.user(subject.org_id, *u).await?.is_none() {
+                        errors.push(crate::error::FieldError::new(
+                            &format!("user_ids[{i}]"),
+                            "unknown_user",
+                            "no such account",
+                        ));
+                    }
+                }
+                if !errors.is_empty() {
+                    return Err(DomainError::Validation(errors));
+                }
+                ids
+            }
+            AccessSelection::Filter { q, user_group_id } => {
+                let query = crate::ports::UserQuery {
+                    q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+                    status: None,
+                    user_group_id,
+                    second_factor: None,
+                    elevated: None,
+                    admin: None,
+                    sort: crate::ports::UserSort::Name,
+                    descending: false,
+                    page: 1,
+                    per_page: 100_000,
+                };
+                tx.users(subject.org_id, &query)
+                    .await?
+                    .0
+                    .into_iter()
+                    .map(|u| u.user.id)
+                    .collect()
+            }
+        };
+        let n = if grant {
+            tx.grant_group_access(subject.org_id, group, &users).await?
+        } else {
+            tx.revoke_group_access(subject.org_id, group, &users)
+                .await?
+        };
+        Audit {
+            org: subject.org_id,
+            kind: if grant {
+                "student_group.access_granted"
+            } else {
+                "student_group.access_revoked"
+            },
+            actor: Some(subject.user_id),
+            target: Some(("student_group", group.0)),
+            changes: json!({"group": g.name, "users": users, "changed": n}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn list_blocks(
+        &self,
+        subject: &Subject,
+        org: &str,
+        user: UserId,
+    ) -> Result<Vec<(Block, Student)>> {
+        self.check_org(subject, org, Action::ManageBlocks)?;
+        let mut tx = self.tx().await?;
+        tx.user(subject.org_id, user)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let mut out = Vec::new();
+        for b in tx.blocks(subject.org_id, user).await? {
+            if let Some((s, _)) = tx.student(subject.org_id, b.student_id).await? {
+                out.push((b, s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// R5: a block beats every permission, including an admin's.
+    pub async fn block_student(
+        &self,
+        subject: &Subject,
+        org: &str,
+        user: UserId,
+        student: StudentId,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> Result<Block> {
+        self.check_org(subject, org, Action::ManageBlocks)?;
+        let reason = reason.trim();
+        let mut errors = Vec::new();
+        if reason.is_empty() || reason.chars().count() > 1000 {
+            errors.push(crate::error::FieldError::new(
+                "reason",
+                "length",
+                "1 to 1000 characters",
+            ));
+        }
+        let mut tx = self.tx().await?;
+        tx.user(subject.org_id, user)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        if tx.student(subject.org_id, student).await?.is_none() {
+            errors.push(crate::error::FieldError::new(
+                "student_id",
+                "unknown_student",
+                "no such student",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        if tx.is_blocked(subject.org_id, user, student).await? {
+            return Err(DomainError::conflict(
+                "already_blocked",
+                "the student is already blocked for this user",
+            ));
+        }
+        let block = Block {
+            user_id: user,
+            student_id: student,
+            reason: reason.to_owned(),
+            created_by: Some(subject.user_id),
+            created_at: now(),
+        };
+        tx.insert_block(subject.org_id, &block).await?;
+        Audit {
+            org: subject.org_id,
+            kind: "student.blocked",
+            actor: Some(subject.user_id),
+            target: Some(("user", user.0)),
+            changes: json!({"student_id": [null, student], "reason": [null, reason]}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(block)
+    }
+
+    pub async fn unblock_student(
+        &self,
+        subject: &Subject,
+        org: &str,
+        user: UserId,
+        student: StudentId,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        self.check_org(subject, org, Action::ManageBlocks)?;
+        let mut tx = self.tx().await?;
+        if !tx.delete_block(subject.org_id, user, student).await? {
+            return Err(DomainError::NotFound);
+        }
+        Audit {
+            org: subject.org_id,
+            kind: "student.unblocked",
+            actor: Some(subject.user_id),
+            target: Some(("user", user.0)),
+            changes: json!({"student_id": [student, null]}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// R7: pupils on roll in no group of a restricting type, so that an admin can fix the data.
+    pub async fn students_without_restriction(
+        &self,
+        subject: &Subject,
+        org: &str,
+        page: Option<u64>,
+        per_page: Option<u64>,
+    ) -> Result<Page<Student>> {
+        self.check_org(subject, org, Action::RunRestrictionReport)?;
+        let (page, per_page) = paging(page, per_page)?;
+        let mut tx = self.tx().await?;
+        let types = tx
+            .org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)?
+            .settings
+            .restricted_group_types;
+        let (items, total) = tx
+            .students_without_restricting_group(subject.org_id, &types, page, per_page)
+            .await?;
+        Ok(Page {
+            items,
+            page,
+            per_page,
+            total,
+        })
+    }
+
+    /// The subject a user would be in a session with (or without) a second factor.
+    async fn subject_of(
+        &self,
+        tx: &mut dyn Tx,
+        org: &Org,
+        user: &User,
+        second_factor: bool,
+    ) -> Result<(Subject, UserGroup)> {
+        let group = tx
+            .group(org.id, user.user_group_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let categories = tx.categories(org.id).await?;
+        let (permissions, category_flags) =
+            effective_permissions(&group, &categories, second_factor, &org.settings);
+        Ok((
+            Subject {
+                user_id: user.id,
+                org_id: org.id,
+                org_slug: org.slug.clone(),
+                session_id: SessionId::new(),
+                second_factor,
+                must_change_password: user.must_change_password,
+                held: if group.active {
+                    group.system_permissions
+                } else {
+                    PermissionSet::EMPTY
+                },
+                permissions,
+                category_flags,
+                allowed_groups: vec![],
+                blocked_students: vec![],
+            },
+            group,
+        ))
+    }
+
+    /// R10: "may user U do action X on resource Y?" — the engine's decision with its rule ids
+    /// and facts. An inactive account may do nothing.
+    pub async fn check_access(
+        &self,
+        subject: &Subject,
+        org: &str,
+        user: UserId,
+        action: Action,
+        resource: CheckResource,
+        second_factor: bool,
+    ) -> Result<Decision> {
+        self.check_org(subject, org, Action::ExplainAccess)?;
+        let mut tx = self.tx().await?;
+        let org_row = tx
+            .org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let target = tx
+            .user(subject.org_id, user)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        if target.status != UserStatus::Active {
+            return Ok(Decision {
+                allowed: false,
+                reasons: vec![crate::policy::Reason {
+                    rule: "U5",
+                    detail: format!("the account is {}", target.status),
+                }],
+            });
+        }
+        let (who, group) = self
+            .subject_of(tx.as_mut(), &org_row, &target, second_factor)
+            .await?;
+        let mut decision = match resource {
+            CheckResource::Org => decide(&who, action, Resource::Org(who.org_id)),
+            CheckResource::Student(id) => {
+                let (d, found) = self.student_decision(tx.as_mut(), &who, action, id).await?;
+                if found.is_none() {
+                    return Err(DomainError::field(
+                        "resource.id",
+                        "unknown_student",
+                        "no such student",
+                    ));
+                }
+                d
+            }
+            CheckResource::UserGroup(id) => {
+                let g = tx.group(subject.org_id, id).await?.ok_or_else(|| {
+                    DomainError::field("resource.id", "unknown_group", "no such user group")
+                })?;
+                decide(&who, action, grant(&g))
+            }
+        };
+        decision.reasons.push(crate::policy::Reason {
+            rule: "G1",
+            detail: format!(
+                "in group `{}` ({}){}",
+                group.name,
+                if group.active { "active" } else { "inactive" },
+                if second_factor {
+                    ", session with a second factor"
+                } else {
+                    ", session without a second factor"
+                }
+            ),
+        });
+        Ok(decision)
+    }
+
+    /// R10: what is in effect for a user with and without a second factor (G1, G2).
+    pub async fn effective_permissions_of(
+        &self,
+        subject: &Subject,
+        org: &str,
+        user: UserId,
+    ) -> Result<EffectivePermissions> {
+        self.check_org(subject, org, Action::ExplainAccess)?;
+        let mut tx = self.tx().await?;
+        let org_row = tx
+            .org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let view = tx
+            .user_view(subject.org_id, user)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let (with, group) = self
+            .subject_of(tx.as_mut(), &org_row, &view.user, true)
+            .await?;
+        let (without, _) = self
+            .subject_of(tx.as_mut(), &org_row, &view.user, false)
+            .await?;
+        Ok(EffectivePermissions {
+            user: view,
+            group,
+            with_second_factor: (with.permissions, with.category_flags),
+            without_second_factor: (without.permissions, without.category_flags),
+        })
+    }
+}

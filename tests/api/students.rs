@@ -1,0 +1,505 @@
+//! R3–R8, R10: who sees which child. Lists are filtered in the query; a page never hides
+//! rows after the fact and `total` counts only visible pupils.
+
+use crate::harness::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+struct School {
+    app: TestApp,
+    admin: String,
+    teacher: String,
+    teacher_id: String,
+    /// MIS id → student id
+    pupils: HashMap<String, String>,
+    /// MIS id → student group id
+    groups: HashMap<String, String>,
+}
+
+/// P1 (Year 1, Kestrel), P2 (Year 1), P3 (Year 2, Kestrel), P4 (no group). Year groups restrict;
+/// the teacher is on Year 1's allow-list only.
+async fn school() -> School {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let key = app
+        .post(
+            "/v1/orgs/hill/service-accounts",
+            Some(&admin),
+            json!({"name": "MIS", "scopes": ["mis.sync"]}),
+        )
+        .await
+        .expect(201)
+        .body["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let put = |path: &'static str, body: Value| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            app.call(Method::PUT, path, Some(&key), Some(body))
+                .await
+                .expect(200)
+        }
+    };
+    put(
+        "/v1/orgs/hill/mis/students",
+        json!({"items": [
+            {"mis_id": "P1", "forename": "Amelia", "surname": "Hughes", "on_roll": true},
+            {"mis_id": "P2", "forename": "Noah", "surname": "Patel", "on_roll": true},
+            {"mis_id": "P3", "forename": "Isla", "surname": "Bennett", "on_roll": true},
+            {"mis_id": "P4", "forename": "Leo", "surname": "Kowalski", "on_roll": true}
+        ]}),
+    )
+    .await;
+    put("/v1/orgs/hill/mis/student-groups", json!({"items": [
+        {"mis_id": "Y1", "type": "academic_level", "name": "Year 1", "member_mis_ids": ["P1", "P2"]},
+        {"mis_id": "Y2", "type": "academic_level", "name": "Year 2", "member_mis_ids": ["P3"]},
+        {"mis_id": "H1", "type": "house", "name": "Kestrel", "member_mis_ids": ["P1", "P3"]}
+    ]}))
+    .await;
+    // Before years restrict, the admin sees every pupil (no registration groups here).
+    let mut pupils = HashMap::new();
+    for s in app
+        .get("/v1/orgs/hill/students?per_page=200", &admin)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+    {
+        pupils.insert(
+            s["mis_id"].as_str().unwrap().to_owned(),
+            s["id"].as_str().unwrap().to_owned(),
+        );
+    }
+    assert_eq!(pupils.len(), 4);
+    app.patch(
+        "/v1/orgs/hill/settings",
+        &admin,
+        json!({"restricted_group_types": ["academic_level"]}),
+    )
+    .await
+    .expect(200);
+    let teacher_id = app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let teacher = app
+        .token_with_key("hill", "t@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
+    let mut groups = HashMap::new();
+    for g in app
+        .get("/v1/orgs/hill/student-groups", &admin)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+    {
+        groups.insert(
+            g["mis_id"].as_str().unwrap().to_owned(),
+            g["id"].as_str().unwrap().to_owned(),
+        );
+    }
+    let s = School {
+        app,
+        admin,
+        teacher,
+        teacher_id,
+        pupils,
+        groups,
+    };
+    s.grant("Y1", &s.teacher_id).await;
+    s
+}
+
+impl School {
+    async fn grant(&self, group: &str, user: &str) {
+        self.app
+            .post(
+                &format!("/v1/orgs/hill/student-groups/{}/access", self.groups[group]),
+                Some(&self.admin),
+                json!({"user_ids": [user]}),
+            )
+            .await
+            .expect(200);
+    }
+
+    async fn visible(&self, token: &str) -> Vec<String> {
+        let r = self
+            .app
+            .get("/v1/orgs/hill/students?per_page=200", token)
+            .await
+            .expect(200);
+        let mut v: Vec<String> = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["mis_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(r.body["total"], v.len(), "total counts only visible pupils");
+        v.sort();
+        v
+    }
+
+    /// The list and the per-record decisions agree for every pupil.
+    async fn assert_list_matches_records(&self, token: &str) {
+        let listed = self.visible(token).await;
+        for (mis, id) in &self.pupils {
+            let r = self
+                .app
+                .get(&format!("/v1/orgs/hill/students/{id}"), token)
+                .await;
+            let visible = r.status == 200;
+            assert_eq!(
+                visible,
+                listed.contains(mis),
+                "{mis}: list and record disagree"
+            );
+            if !visible {
+                assert_eq!(
+                    r.status, 404,
+                    "a hidden pupil is not found, never forbidden"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r4_a_teacher_sees_only_pupils_whose_restricting_groups_allow_them() {
+    let s = school().await;
+    assert_eq!(
+        s.visible(&s.teacher).await,
+        ["P1", "P2", "P4"],
+        "P4 is in no restricting group"
+    );
+    s.assert_list_matches_records(&s.teacher).await;
+    let p3 = s
+        .app
+        .get(
+            &format!("/v1/orgs/hill/students/{}", s.pupils["P3"]),
+            &s.teacher,
+        )
+        .await
+        .problem(404, "not_found");
+    assert!(
+        p3.body.get("rule").is_none(),
+        "nothing about a hidden record is revealed"
+    );
+    s.grant("Y2", &s.teacher_id).await;
+    assert_eq!(s.visible(&s.teacher).await, ["P1", "P2", "P3", "P4"]);
+    let one = s
+        .app
+        .get(
+            &format!("/v1/orgs/hill/students/{}", s.pupils["P3"]),
+            &s.teacher,
+        )
+        .await
+        .expect(200);
+    assert_eq!(one.body["forename"], "Isla");
+    assert_eq!(one.body["groups"].as_array().unwrap().len(), 2);
+    // Paging and totals are computed in the query.
+    let page = s
+        .app
+        .get("/v1/orgs/hill/students?per_page=2&page=2", &s.teacher)
+        .await
+        .expect(200);
+    assert_eq!(page.body["total"], 4);
+    assert_eq!(page.body["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r4_pupil_in_two_restricting_groups_needs_both() {
+    let s = school().await;
+    s.app
+        .patch(
+            "/v1/orgs/hill/settings",
+            &s.admin,
+            json!({"restricted_group_types": ["academic_level", "house"]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        s.visible(&s.teacher).await,
+        ["P2", "P4"],
+        "P1 is also in Kestrel"
+    );
+    s.grant("H1", &s.teacher_id).await;
+    assert_eq!(s.visible(&s.teacher).await, ["P1", "P2", "P4"]);
+    s.assert_list_matches_records(&s.teacher).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r5_a_block_beats_every_permission_including_the_admins() {
+    let s = school().await;
+    let (admin_id, _) = (
+        s.app.get("/v1/me", &s.admin).await.expect(200).body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        (),
+    );
+    for g in ["Y1", "Y2"] {
+        s.grant(g, &admin_id).await;
+    }
+    assert_eq!(s.visible(&s.admin).await, ["P1", "P2", "P3", "P4"]);
+    let path = format!("/v1/orgs/hill/users/{admin_id}/blocked-students");
+    s.app
+        .post(
+            &path,
+            Some(&s.admin),
+            json!({"student_id": s.pupils["P1"], "reason": "my nephew"}),
+        )
+        .await
+        .expect(201);
+    s.app
+        .post(
+            &path,
+            Some(&s.admin),
+            json!({"student_id": s.pupils["P1"], "reason": "again"}),
+        )
+        .await
+        .problem(409, "already_blocked");
+    s.app
+        .post(
+            &path,
+            Some(&s.admin),
+            json!({"student_id": uuid::Uuid::new_v4(), "reason": ""}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(s.visible(&s.admin).await, ["P2", "P3", "P4"]);
+    s.assert_list_matches_records(&s.admin).await;
+    let blocks = s.app.get(&path, &s.admin).await.expect(200);
+    assert_eq!(blocks.body[0]["reason"], "my nephew");
+    assert_eq!(blocks.body[0]["surname"], "Hughes");
+    // R10 explains it.
+    let d = s
+        .app
+        .post("/v1/orgs/hill/access/check", Some(&s.admin), json!({"user_id": admin_id, "action": "view_student", "resource": {"type": "student", "id": s.pupils["P1"]}}))
+        .await
+        .expect(200);
+    assert_eq!(d.body["allowed"], false);
+    assert_eq!(d.body["reasons"][0]["rule"], "R5");
+    s.app
+        .call(
+            Method::DELETE,
+            &format!("{path}/{}", s.pupils["P1"]),
+            Some(&s.admin),
+            None,
+        )
+        .await
+        .expect(204);
+    s.app
+        .call(
+            Method::DELETE,
+            &format!("{path}/{}", s.pupils["P1"]),
+            Some(&s.admin),
+            None,
+        )
+        .await
+        .problem(404, "not_found");
+    assert_eq!(s.visible(&s.admin).await, ["P1", "P2", "P3", "P4"]);
+    assert_eq!(
+        s.app
+            .audit_in("hill", &s.admin, "student.blocked")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.app
+            .audit_in("hill", &s.admin, "student.unblocked")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g2_r8_without_a_key_no_pupil_list_but_the_names_only_picker_still_works() {
+    let s = school().await;
+    let low = s.app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    s.app
+        .get("/v1/orgs/hill/students", &low)
+        .await
+        .problem(403, "second_factor_required");
+    let names = s
+        .app
+        .get("/v1/orgs/hill/students/picker?q=a", &low)
+        .await
+        .expect(200);
+    let list = names.body.as_array().unwrap();
+    assert!(
+        list.iter().all(|n| n.as_object().unwrap().len() == 3),
+        "names only: {list:?}"
+    );
+    let surnames: Vec<&str> = list
+        .iter()
+        .map(|n| n["surname"].as_str().unwrap())
+        .collect();
+    assert!(
+        surnames.contains(&"Hughes") && !surnames.contains(&"Bennett"),
+        "R4 applies to the picker: {surnames:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_r7_allow_lists_by_filter_and_the_report_of_pupils_in_no_restricting_group() {
+    let s = school().await;
+    let org = Org {
+        slug: "hill".into(),
+        admin_email: "dsl@hill.school".into(),
+        admin_id: uuid::Uuid::nil(),
+    };
+    s.app
+        .user(&org, &s.admin, "t2@hill.school", "Teachers")
+        .await;
+    let teachers = s.app.group_id(&org, &s.admin, "Teachers").await;
+    let y2 = &s.groups["Y2"];
+    let r = s
+        .app
+        .post(
+            &format!("/v1/orgs/hill/student-groups/{y2}/access"),
+            Some(&s.admin),
+            json!({"filter": {"user_group_id": teachers}}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["changed"], 2);
+    let access = s
+        .app
+        .get(
+            &format!("/v1/orgs/hill/student-groups/{y2}/access"),
+            &s.admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(access.body["users"].as_array().unwrap().len(), 2);
+    let r = s
+        .app
+        .call(
+            Method::DELETE,
+            &format!("/v1/orgs/hill/student-groups/{y2}/access"),
+            Some(&s.admin),
+            Some(json!({"filter": {"q": "t2@"}})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["changed"], 1);
+    s.app
+        .post(
+            &format!("/v1/orgs/hill/student-groups/{y2}/access"),
+            Some(&s.admin),
+            json!({"user_ids": [], "filter": {}}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        s.app
+            .audit_in("hill", &s.admin, "student_group.access_granted")
+            .await
+            .len(),
+        2
+    );
+    let report = s
+        .app
+        .get(
+            "/v1/orgs/hill/reports/students-without-restricted-group",
+            &s.admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(report.body["total"], 1);
+    assert_eq!(report.body["items"][0]["mis_id"], "P4");
+    s.app
+        .get(
+            "/v1/orgs/hill/reports/students-without-restricted-group",
+            &s.teacher,
+        )
+        .await
+        .problem(403, "permission_denied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r10_decisions_name_their_rules_and_effective_permissions_show_both_sessions() {
+    let s = school().await;
+    let check = |action: &str, student: &str, second_factor: bool| json!({"user_id": s.teacher_id, "action": action, "resource": {"type": "student", "id": s.pupils[student]}, "second_factor": second_factor});
+    let d = s
+        .app
+        .post(
+            "/v1/orgs/hill/access/check",
+            Some(&s.admin),
+            check("view_student", "P3", true),
+        )
+        .await
+        .expect(200);
+    assert_eq!(d.body["allowed"], false);
+    assert_eq!(d.body["reasons"][0]["rule"], "R4");
+    assert!(
+        d.body["reasons"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&s.groups["Y2"])
+    );
+    let d = s
+        .app
+        .post(
+            "/v1/orgs/hill/access/check",
+            Some(&s.admin),
+            check("view_student", "P1", true),
+        )
+        .await
+        .expect(200);
+    assert_eq!(d.body["allowed"], true);
+    let rules: Vec<&str> = d.body["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["G1", "R4", "G1"]);
+    let d = s
+        .app
+        .post(
+            "/v1/orgs/hill/access/check",
+            Some(&s.admin),
+            check("view_student", "P1", false),
+        )
+        .await
+        .expect(200);
+    assert_eq!(d.body["reasons"][0]["rule"], "G2");
+    s.app
+        .post(
+            "/v1/orgs/hill/access/check",
+            Some(&s.admin),
+            json!({"user_id": s.teacher_id, "action": "fly", "resource": {"type": "planet"}}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    let e = s
+        .app
+        .get(
+            &format!("/v1/orgs/hill/users/{}/effective-permissions", s.teacher_id),
+            &s.admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(e.body["user_group_name"], "Teachers");
+    let with: Vec<&str> = e.body["with_second_factor"]["system_permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let without: Vec<&str> = e.body["without_second_factor"]["system_permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(with.contains(&"students.list") && !without.contains(&"students.list"));
+    assert!(without.contains(&"incidents.add"));
+}
