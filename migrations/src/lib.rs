@@ -9,6 +9,7 @@ mod m20261124_000002_people;
 mod m20261124_000003_accounts;
 mod m20261124_000004_integrations;
 mod m20261124_000005_scim;
+mod m20261124_000006_incidents;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_accounts::Migration),
             Box::new(m20261124_000004_integrations::Migration),
             Box::new(m20261124_000005_scim::Migration),
+            Box::new(m20261124_000006_incidents::Migration),
         ]
     }
 }

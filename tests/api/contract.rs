@@ -30,6 +30,10 @@ const ANY_MEMBER: &[(&str, &str)] = &[
     ("get", "/v1/permissions"),
     ("get", "/v1/orgs/{org}"),
     ("get", "/v1/orgs/{org}/categories"),
+    // Incidents are read by category flag, not by a system permission (R8): a member whose
+    // group views no category reads an empty list.
+    ("get", "/v1/orgs/{org}/incidents"),
+    ("get", "/v1/orgs/{org}/incidents/{id}"),
 ];
 
 /// Paths that take the operator key, not a user's token (T2).

@@ -503,3 +503,156 @@ async fn r10_decisions_name_their_rules_and_effective_permissions_show_both_sess
     assert!(with.contains(&"students.list") && !without.contains(&"students.list"));
     assert!(without.contains(&"incidents.add"));
 }
+
+async fn category(s: &School, name: &str) -> String {
+    let cats = s
+        .app
+        .get("/v1/orgs/hill/categories", &s.admin)
+        .await
+        .expect(200);
+    cats.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r8_incidents_are_recorded_and_read_by_category_permission_and_pupil_visibility() {
+    let s = school().await;
+    let (behaviour, attendance) = (
+        category(&s, "Behaviour").await,
+        category(&s, "Attendance").await,
+    );
+    let incident = |student: &str, cat: &str| json!({"student_id": s.pupils[student], "category_id": cat, "description": "Pushed another pupil at break", "occurred_at": "2026-11-23T10:15:00Z"});
+    // Teachers add in every category but view incidents only in Behaviour.
+    let b = s
+        .app
+        .post(
+            "/v1/orgs/hill/incidents",
+            Some(&s.teacher),
+            incident("P1", &behaviour),
+        )
+        .await
+        .expect(201);
+    let a = s
+        .app
+        .post(
+            "/v1/orgs/hill/incidents",
+            Some(&s.teacher),
+            incident("P1", &attendance),
+        )
+        .await
+        .expect(201);
+    assert_eq!(b.body["reported_by"], s.teacher_id);
+    // A pupil hidden by R4 is not in the pick-list: unknown.
+    let hidden = s
+        .app
+        .post(
+            "/v1/orgs/hill/incidents",
+            Some(&s.teacher),
+            incident("P3", &behaviour),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        hidden.field_codes(),
+        [("student_id".to_owned(), "unknown_student".to_owned())]
+    );
+    let bad = s
+        .app
+        .post("/v1/orgs/hill/incidents", Some(&s.teacher), json!({"student_id": s.pupils["P1"], "category_id": uuid::Uuid::new_v4(), "description": "", "occurred_at": "2999-01-01T00:00:00Z"}))
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(bad.field_codes().len(), 3);
+    let list = s
+        .app
+        .get("/v1/orgs/hill/incidents", &s.teacher)
+        .await
+        .expect(200);
+    assert_eq!(
+        list.body["total"], 1,
+        "only the Behaviour incident is readable"
+    );
+    assert_eq!(list.body["items"][0]["id"], b.body["id"]);
+    s.app
+        .get(
+            &format!("/v1/orgs/hill/incidents/{}", b.body["id"].as_str().unwrap()),
+            &s.teacher,
+        )
+        .await
+        .expect(200);
+    s.app
+        .get(
+            &format!("/v1/orgs/hill/incidents/{}", a.body["id"].as_str().unwrap()),
+            &s.teacher,
+        )
+        .await
+        .problem(404, "not_found");
+    // Every read, and every refused read, is audited.
+    assert_eq!(
+        s.app
+            .audit_in("hill", &s.admin, "incident.read")
+            .await
+            .len(),
+        1
+    );
+    let denied = s
+        .app
+        .audit_in("hill", &s.admin, "incident.read_denied")
+        .await;
+    assert_eq!(denied[0]["changes"]["rules"], json!(["R8"]));
+    assert_eq!(
+        s.app
+            .audit_in("hill", &s.admin, "incident.listed")
+            .await
+            .len(),
+        1
+    );
+    // Without a key the teacher still records a concern (add is low level), but reads nothing.
+    let low = s.app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    s.app
+        .post(
+            "/v1/orgs/hill/incidents",
+            Some(&low),
+            incident("P2", &behaviour),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        s.app
+            .get("/v1/orgs/hill/incidents", &low)
+            .await
+            .expect(200)
+            .body["total"],
+        0
+    );
+    // R5: once the pupil is blocked for the teacher, their incidents disappear too.
+    s.app
+        .post(
+            &format!("/v1/orgs/hill/users/{}/blocked-students", s.teacher_id),
+            Some(&s.admin),
+            json!({"student_id": s.pupils["P1"], "reason": "relative"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        s.app
+            .get("/v1/orgs/hill/incidents", &s.teacher)
+            .await
+            .expect(200)
+            .body["total"],
+        1
+    );
+    s.app
+        .get(
+            &format!("/v1/orgs/hill/incidents/{}", b.body["id"].as_str().unwrap()),
+            &s.teacher,
+        )
+        .await
+        .problem(404, "not_found");
+}

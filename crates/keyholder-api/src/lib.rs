@@ -34,6 +34,7 @@ pub use state::ApiState;
         (name = "user groups", description = "Roles and permissions (G1–G6)"),
         (name = "staff", description = "Staff records from the MIS (S1–S3)"),
         (name = "students", description = "Pupils, visible under R4/R5 only"),
+        (name = "incidents", description = "Safeguarding records (R8)"),
         (name = "restrictions", description = "Student groups and their allow-lists (R2–R7)"),
         (name = "integrations", description = "Service accounts and MIS sync (A7, S4)"),
         (name = "scim", description = "SCIM 2.0 for identity providers (RFC 7643/7644), with a `scim` service key"),
@@ -185,6 +186,9 @@ fn documented_app() -> (
         .service(students::unblock)
         .service(students::check)
         .service(students::effective)
+        .service(incidents::create)
+        .service(incidents::list)
+        .service(incidents::get)
         .service(integrations::list_service_accounts)
         .service(integrations::create_service_account)
         .service(integrations::revoke_service_account)

@@ -39,5 +39,6 @@ id!(
     StudentGroupId,
     AuditId,
     StaffId,
-    ServiceAccountId
+    ServiceAccountId,
+    IncidentId
 );

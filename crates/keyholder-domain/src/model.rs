@@ -488,3 +488,16 @@ pub struct ServiceAccount {
     pub last_used_at: Option<OffsetDateTime>,
     pub revoked: bool,
 }
+
+/// R8: a safeguarding record about a pupil in a category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub org_id: OrgId,
+    pub student_id: StudentId,
+    pub category_id: CategoryId,
+    pub description: String,
+    pub occurred_at: OffsetDateTime,
+    pub reported_by: UserId,
+    pub created_at: OffsetDateTime,
+}

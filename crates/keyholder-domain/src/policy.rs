@@ -104,6 +104,10 @@ pub enum Action {
     ManageBlocks,
     /// R7: pupils in no restricting group.
     RunRestrictionReport,
+    /// R8: record an incident (`incidents.add`, add-incidents on the category, a visible pupil).
+    AddIncident,
+    /// R8: read an incident (view-incidents on its category, R4 for its pupil).
+    ReadIncident,
 }
 
 impl Action {
@@ -128,7 +132,8 @@ impl Action {
             ListStudents => Some(Permission::StudentsList),
             ViewStudent => Some(Permission::StudentsView),
             ManageServiceAccounts => Some(Permission::AdminManageSystem),
-            PickStudents => Some(Permission::IncidentsAdd),
+            PickStudents | AddIncident => Some(Permission::IncidentsAdd),
+            ReadIncident => None,
             ManageRestrictions | ManageBlocks | RunRestrictionReport => {
                 Some(Permission::AdminManageUsers)
             }
@@ -174,13 +179,21 @@ pub enum Resource<'a> {
         org: OrgId,
         facts: &'a StudentFacts,
     },
+    /// An incident (to record or read) in a category about a pupil (R8).
+    Incident {
+        org: OrgId,
+        category: CategoryId,
+        facts: &'a StudentFacts,
+    },
 }
 
 impl Resource<'_> {
     fn org(&self) -> OrgId {
         match self {
             Resource::Org(org) => *org,
-            Resource::Grant { org, .. } | Resource::Student { org, .. } => *org,
+            Resource::Grant { org, .. }
+            | Resource::Student { org, .. }
+            | Resource::Incident { org, .. } => *org,
         }
     }
 }
@@ -251,7 +264,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         );
     }
     // An explicit deny beats any grant: blocks are looked at before permissions.
-    if let Resource::Student { facts, .. } = resource
+    if let Resource::Student { facts, .. } | Resource::Incident { facts, .. } = resource
         && subject.blocked_students.binary_search(&facts.id).is_ok()
     {
         return Decision::deny(
@@ -301,6 +314,44 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
             reasons.push(Reason {
                 rule: "G4",
                 detail: "the user holds every permission the group grants".into(),
+            });
+        }
+        Resource::Incident {
+            category, facts, ..
+        } => {
+            let flags = subject.flags_for(category);
+            let (ok, flag) = match action {
+                Action::AddIncident => (flags.add_incidents, "add incidents"),
+                _ => (flags.view_incidents, "view incidents"),
+            };
+            if !ok {
+                return Decision::deny(
+                    "R8",
+                    format!(
+                        "the user's group does not grant {flag} on category {category} in this session"
+                    ),
+                );
+            }
+            reasons.push(Reason {
+                rule: "R8",
+                detail: format!("the user's group grants {flag} on category {category}"),
+            });
+            if let Some(g) = facts
+                .restricting_groups
+                .iter()
+                .find(|g| subject.allowed_groups.binary_search(g).is_err())
+            {
+                return Decision::deny(
+                    "R4",
+                    format!("the user is not on the allow-list of restricting group {g}"),
+                );
+            }
+            reasons.push(Reason {
+                rule: "R4",
+                detail: format!(
+                    "on the allow-list of all {} restricting groups of the student",
+                    facts.restricting_groups.len()
+                ),
             });
         }
         Resource::Student { facts, .. } => {

@@ -433,6 +433,20 @@ pub trait Tx: Send {
         per_page: u64,
     ) -> Result<(Vec<Student>, u64)>;
 
+    // Incidents (R8).
+    async fn insert_incident(&mut self, incident: &Incident) -> Result<()>;
+    async fn incident(&mut self, org: OrgId, id: IncidentId) -> Result<Option<Incident>>;
+    /// Incidents in these categories about pupils the scope's user may see (R4, R5 in SQL).
+    async fn incidents(
+        &mut self,
+        org: OrgId,
+        scope: &StudentScope,
+        categories: &[CategoryId],
+        student: Option<StudentId>,
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<Incident>, u64)>;
+
     // Audit (AU1).
     async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<()>;
     async fn audit(&mut self, org: OrgId, query: &AuditQuery) -> Result<Vec<AuditEntry>>;

@@ -442,3 +442,21 @@ pub mod student_blocks {
     }
     no_relations!();
 }
+
+pub mod incidents {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "incidents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub student_id: Uuid,
+        pub category_id: Uuid,
+        pub description: String,
+        pub occurred_at: i64,
+        pub reported_by: Uuid,
+        pub created_at: i64,
+    }
+    no_relations!();
+}

@@ -158,6 +158,89 @@ fn scim_condition(f: &ScimFilter, user: bool) -> Result<Condition> {
     })
 }
 
+/// R4 and R5 as a subquery: the ids of the students the scope's user may see.
+fn visible_student_ids(org: OrgId, scope: &StudentScope) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::Query;
+    let mut q = Query::select()
+        .column((students::Entity, students::Column::Id))
+        .from(students::Entity)
+        .and_where(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0))
+        .and_where(
+            Expr::col((students::Entity, students::Column::Id)).not_in_subquery(
+                Query::select()
+                    .column(student_blocks::Column::StudentId)
+                    .from(student_blocks::Entity)
+                    .and_where(student_blocks::Column::OrgId.eq(org.0))
+                    .and_where(student_blocks::Column::UserId.eq(scope.user.0))
+                    .to_owned(),
+            ),
+        )
+        .to_owned();
+    if !scope.restricting_types.is_empty() {
+        let kinds: Vec<&str> = scope.restricting_types.iter().map(|t| t.as_str()).collect();
+        q.and_where(
+            Expr::col((students::Entity, students::Column::Id)).not_in_subquery(
+                Query::select()
+                    .column((
+                        student_group_members::Entity,
+                        student_group_members::Column::StudentId,
+                    ))
+                    .from(student_group_members::Entity)
+                    .inner_join(
+                        student_groups::Entity,
+                        Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
+                            student_group_members::Entity,
+                            student_group_members::Column::GroupId,
+                        )),
+                    )
+                    .and_where(
+                        Expr::col((
+                            student_group_members::Entity,
+                            student_group_members::Column::OrgId,
+                        ))
+                        .eq(org.0),
+                    )
+                    .and_where(
+                        Expr::col((student_groups::Entity, student_groups::Column::Kind))
+                            .is_in(kinds),
+                    )
+                    .and_where(
+                        Expr::col((student_groups::Entity, student_groups::Column::Archived))
+                            .eq(false),
+                    )
+                    .and_where(
+                        Expr::col((student_groups::Entity, student_groups::Column::Id))
+                            .not_in_subquery(
+                                Query::select()
+                                    .column(student_group_access::Column::GroupId)
+                                    .from(student_group_access::Entity)
+                                    .and_where(student_group_access::Column::OrgId.eq(org.0))
+                                    .and_where(
+                                        student_group_access::Column::UserId.eq(scope.user.0),
+                                    )
+                                    .to_owned(),
+                            ),
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
+    q
+}
+
+fn incident(m: incidents::Model) -> Incident {
+    Incident {
+        id: IncidentId(m.id),
+        org_id: OrgId(m.org_id),
+        student_id: StudentId(m.student_id),
+        category_id: CategoryId(m.category_id),
+        description: m.description,
+        occurred_at: convert::from_us(m.occurred_at),
+        reported_by: UserId(m.reported_by),
+        created_at: convert::from_us(m.created_at),
+    }
+}
+
 fn now_us() -> i64 {
     to_us(time::OffsetDateTime::now_utc())
 }
@@ -2287,6 +2370,61 @@ impl Tx for SeaTx {
                 .collect::<Result<Vec<_>>>()?,
             total,
         ))
+    }
+
+    async fn insert_incident(&mut self, i: &Incident) -> Result<()> {
+        incidents::Entity::insert(incidents::ActiveModel {
+            id: Set(i.id.0),
+            org_id: Set(i.org_id.0),
+            student_id: Set(i.student_id.0),
+            category_id: Set(i.category_id.0),
+            description: Set(i.description.clone()),
+            occurred_at: Set(to_us(i.occurred_at)),
+            reported_by: Set(i.reported_by.0),
+            created_at: Set(to_us(i.created_at)),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn incident(&mut self, org: OrgId, id: IncidentId) -> Result<Option<Incident>> {
+        Ok(incidents::Entity::find()
+            .filter(incidents::Column::OrgId.eq(org.0))
+            .filter(incidents::Column::Id.eq(id.0))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(incident))
+    }
+
+    async fn incidents(
+        &mut self,
+        org: OrgId,
+        scope: &StudentScope,
+        categories: &[CategoryId],
+        student: Option<StudentId>,
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<Incident>, u64)> {
+        if categories.is_empty() {
+            return Ok((vec![], 0));
+        }
+        let mut select = incidents::Entity::find()
+            .filter(incidents::Column::OrgId.eq(org.0))
+            .filter(incidents::Column::CategoryId.is_in(categories.iter().map(|c| c.0)))
+            .filter(incidents::Column::StudentId.in_subquery(visible_student_ids(org, scope)));
+        if let Some(s) = student {
+            select = select.filter(incidents::Column::StudentId.eq(s.0));
+        }
+        let pages = select
+            .order_by_desc(incidents::Column::OccurredAt)
+            .order_by_asc(incidents::Column::Id)
+            .paginate(&self.txn, per_page);
+        let total = pages.num_items().await.map_err(db_err)?;
+        let rows = pages.fetch_page(page - 1).await.map_err(db_err)?;
+        Ok((rows.into_iter().map(incident).collect(), total))
     }
 
     async fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {

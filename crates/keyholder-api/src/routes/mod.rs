@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod groups;
+pub mod incidents;
 pub mod integrations;
 pub mod me;
 pub mod ops;

@@ -1,0 +1,269 @@
+//! R8: incidents. Recording needs `incidents.add`, add-incidents on the category and a pupil the
+//! user may see in the pick-list; reading needs view-incidents on the category and R4/R5 for the
+//! pupil. Every read is audited (AU1).
+
+use super::*;
+use crate::error::FieldError;
+use crate::policy::{Action, StudentFacts, decide};
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    pub student_id: StudentId,
+    pub category_id: CategoryId,
+    pub description: String,
+    pub occurred_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IncidentListParams {
+    pub student_id: Option<StudentId>,
+    pub category_id: Option<CategoryId>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+impl Keyholder {
+    /// The engine's decision about an incident in `category` on `student`.
+    async fn incident_decision(
+        &self,
+        tx: &mut dyn Tx,
+        subject: &Subject,
+        action: Action,
+        category: CategoryId,
+        student: StudentId,
+    ) -> Result<Option<crate::policy::Decision>> {
+        let Some((_, groups)) = tx.student(subject.org_id, student).await? else {
+            return Ok(None);
+        };
+        let org = tx
+            .org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let restricting: Vec<StudentGroupId> = groups
+            .iter()
+            .filter(|g| !g.archived && org.settings.restricted_group_types.contains(&g.kind))
+            .map(|g| g.id)
+            .collect();
+        let mut s = subject.clone();
+        let mut allowed = tx
+            .allowed_among(subject.org_id, subject.user_id, &restricting)
+            .await?;
+        allowed.sort();
+        s.allowed_groups = allowed;
+        s.blocked_students = if tx
+            .is_blocked(subject.org_id, subject.user_id, student)
+            .await?
+        {
+            vec![student]
+        } else {
+            vec![]
+        };
+        let facts = StudentFacts {
+            id: student,
+            restricting_groups: restricting,
+        };
+        Ok(Some(decide(
+            &s,
+            action,
+            Resource::Incident {
+                org: subject.org_id,
+                category,
+                facts: &facts,
+            },
+        )))
+    }
+
+    pub async fn add_incident(
+        &self,
+        subject: &Subject,
+        org: &str,
+        new: NewIncident,
+        ctx: &RequestContext,
+    ) -> Result<Incident> {
+        self.check_org(subject, org, Action::AddIncident)?;
+        let mut errors = Vec::new();
+        let description = new.description.trim().to_owned();
+        if description.is_empty() || description.chars().count() > 20_000 {
+            errors.push(FieldError::new(
+                "description",
+                "length",
+                "1 to 20000 characters",
+            ));
+        }
+        if new.occurred_at > now() + time::Duration::minutes(5) {
+            errors.push(FieldError::new(
+                "occurred_at",
+                "in_future",
+                "an incident cannot have happened in the future",
+            ));
+        }
+        let mut tx = self.tx().await?;
+        let categories = tx.categories(subject.org_id).await?;
+        if !categories.iter().any(|c| c.id == new.category_id) {
+            errors.push(FieldError::new(
+                "category_id",
+                "unknown_category",
+                "no such category",
+            ));
+        }
+        let decision = self
+            .incident_decision(
+                tx.as_mut(),
+                subject,
+                Action::AddIncident,
+                new.category_id,
+                new.student_id,
+            )
+            .await?;
+        if decision.is_none() {
+            errors.push(FieldError::new(
+                "student_id",
+                "unknown_student",
+                "no such student",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        if let Some(d) = decision
+            && !d.allowed
+        {
+            // A pupil hidden from the pick-list is unknown to the caller (R4, R5).
+            if matches!(d.denying_rule().map(|r| r.rule), Some("R4") | Some("R5")) {
+                return Err(DomainError::field(
+                    "student_id",
+                    "unknown_student",
+                    "no such student",
+                ));
+            }
+            d.into_result()?;
+        }
+        let incident = Incident {
+            id: IncidentId::new(),
+            org_id: subject.org_id,
+            student_id: new.student_id,
+            category_id: new.category_id,
+            description,
+            occurred_at: new.occurred_at,
+            reported_by: subject.user_id,
+            created_at: now(),
+        };
+        tx.insert_incident(&incident).await?;
+        Audit {
+            org: subject.org_id,
+            kind: "incident.created",
+            actor: Some(subject.user_id),
+            target: Some(("incident", incident.id.0)),
+            changes: json!({"student_id": [null, incident.student_id], "category_id": [null, incident.category_id]}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(incident)
+    }
+
+    /// One incident, audited; not found when the caller may not read it.
+    pub async fn get_incident(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: IncidentId,
+        ctx: &RequestContext,
+    ) -> Result<Incident> {
+        self.check_org(subject, org, Action::ReadIncident)?;
+        let mut tx = self.tx().await?;
+        let incident = tx
+            .incident(subject.org_id, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let d = self
+            .incident_decision(
+                tx.as_mut(),
+                subject,
+                Action::ReadIncident,
+                incident.category_id,
+                incident.student_id,
+            )
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let allowed = d.allowed;
+        Audit {
+            org: subject.org_id,
+            kind: if allowed {
+                "incident.read"
+            } else {
+                "incident.read_denied"
+            },
+            actor: Some(subject.user_id),
+            target: Some(("incident", id.0)),
+            changes: json!({"rules": d.reasons.iter().map(|r| r.rule).collect::<Vec<_>>()}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        if allowed {
+            Ok(incident)
+        } else {
+            Err(DomainError::NotFound)
+        }
+    }
+
+    /// Incidents the caller may read, filtered in the query; the read is audited.
+    pub async fn list_incidents(
+        &self,
+        subject: &Subject,
+        org: &str,
+        params: IncidentListParams,
+        ctx: &RequestContext,
+    ) -> Result<Page<Incident>> {
+        self.check_org(subject, org, Action::ReadIncident)?;
+        let (page, per_page) = paging(params.page, params.per_page)?;
+        let mut categories: Vec<CategoryId> = subject
+            .category_flags
+            .iter()
+            .filter(|(_, f)| f.view_incidents)
+            .map(|(c, _)| *c)
+            .collect();
+        if let Some(c) = params.category_id {
+            categories.retain(|k| *k == c);
+        }
+        let mut tx = self.tx().await?;
+        let org_row = tx
+            .org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let scope = crate::ports::StudentScope {
+            user: subject.user_id,
+            restricting_types: org_row.settings.restricted_group_types,
+        };
+        let (items, total) = tx
+            .incidents(
+                subject.org_id,
+                &scope,
+                &categories,
+                params.student_id,
+                page,
+                per_page,
+            )
+            .await?;
+        if !items.is_empty() {
+            Audit {
+                org: subject.org_id,
+                kind: "incident.listed",
+                actor: Some(subject.user_id),
+                target: None,
+                changes: json!({"incident_ids": items.iter().map(|i| i.id).collect::<Vec<_>>()}),
+            }
+            .write(tx.as_mut(), ctx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(Page {
+            items,
+            page,
+            per_page,
+            total,
+        })
+    }
+}
