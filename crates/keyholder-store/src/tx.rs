@@ -193,7 +193,7 @@ fn r4_condition(org: OrgId, scope: &StudentScope) -> Condition {
         .fold(0, |a, b| a | b);
     let free_masks: Vec<i32> = (0..16).filter(|m| m & restricting == 0).collect();
     let kinds: Vec<&str> = scope.restricting_types.iter().map(|t| t.as_str()).collect();
-    let allowed_members = Query::select()
+    let mut allowed_members = Query::select()
         .column((
             student_group_members::Entity,
             student_group_members::Column::StudentId,
@@ -275,13 +275,18 @@ fn r4_condition(org: OrgId, scope: &StudentScope) -> Condition {
             ),
         )
         .to_owned();
+    let free = Query::select()
+        .column((students::Entity, students::Column::Id))
+        .from(students::Entity)
+        .and_where(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0))
+        .and_where(Expr::col((students::Entity, students::Column::KindsMask)).is_in(free_masks))
+        .to_owned();
+    let candidates = allowed_members
+        .union(sea_orm::sea_query::UnionType::Distinct, free)
+        .to_owned();
     Condition::all()
+        .add(sid().in_subquery(candidates))
         .add(not_blocked)
-        .add(
-            Condition::any()
-                .add(sid().in_subquery(allowed_members))
-                .add(Expr::col((students::Entity, students::Column::KindsMask)).is_in(free_masks)),
-        )
         .add(Expr::exists(hidden_membership).not())
 }
 
@@ -2389,20 +2394,54 @@ impl Tx for SeaTx {
     }
 
     async fn recompute_kinds_mask(&mut self, org: OrgId) -> Result<()> {
-        use sea_orm::{ConnectionTrait, Statement};
-        let backend = self.txn.get_database_backend();
-        self.txn
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                "UPDATE students SET kinds_mask = COALESCE((SELECT SUM(DISTINCT CASE g.kind \
-                 WHEN 'academic_level' THEN 1 WHEN 'registration_group' THEN 2 WHEN 'house' THEN 4 ELSE 8 END) \
-                 FROM student_group_members m JOIN student_groups g ON g.id = m.group_id \
-                 WHERE m.org_id = students.org_id AND m.student_id = students.id AND g.archived = $1), 0) \
-                 WHERE org_id = $2",
-                [false.into(), org.0.into()],
-            ))
+        use std::collections::HashMap;
+        let groups: HashMap<uuid::Uuid, i32> = student_groups::Entity::find()
+            .filter(student_groups::Column::OrgId.eq(org.0))
+            .filter(student_groups::Column::Archived.eq(false))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .filter_map(|g| StudentGroupType::parse(&g.kind).map(|k| (g.id, kind_bit(k))))
+            .collect();
+        let mut masks: HashMap<uuid::Uuid, i32> = HashMap::new();
+        for m in student_group_members::Entity::find()
+            .filter(student_group_members::Column::OrgId.eq(org.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+        {
+            if let Some(bit) = groups.get(&m.group_id) {
+                *masks.entry(m.student_id).or_default() |= bit;
+            }
+        }
+        let current: Vec<(uuid::Uuid, i32)> = students::Entity::find()
+            .select_only()
+            .column(students::Column::Id)
+            .column(students::Column::KindsMask)
+            .filter(students::Column::OrgId.eq(org.0))
+            .into_tuple()
+            .all(&self.txn)
             .await
             .map_err(db_err)?;
+        let mut by_mask: HashMap<i32, Vec<uuid::Uuid>> = HashMap::new();
+        for (id, old) in current {
+            let new = masks.get(&id).copied().unwrap_or(0);
+            if new != old {
+                by_mask.entry(new).or_default().push(id);
+            }
+        }
+        for (mask, ids) in by_mask {
+            for chunk in ids.chunks(1000) {
+                students::Entity::update_many()
+                    .col_expr(students::Column::KindsMask, Expr::value(mask))
+                    .filter(students::Column::OrgId.eq(org.0))
+                    .filter(students::Column::Id.is_in(chunk.iter().copied()))
+                    .exec(&self.txn)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
         Ok(())
     }
 
