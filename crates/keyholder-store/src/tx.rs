@@ -2036,9 +2036,13 @@ impl Tx for SeaTx {
     ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)> {
         use sea_orm::sea_query::Query;
         use students::Column as S;
-        let mut select = students::Entity::find()
-            .filter(S::OrgId.eq(org.0))
-            .filter(r4_condition(org, scope));
+        // With restrictions, every candidate comes from this org's rows (the condition's
+        // subqueries filter by org), and leaving the org column out of the outer query lets the
+        // planner start from the candidates instead of scanning the org's pupils (T1 holds).
+        let mut select = students::Entity::find().filter(r4_condition(org, scope));
+        if scope.restricting_types.is_empty() {
+            select = select.filter(S::OrgId.eq(org.0));
+        }
         if let Some(text) = &q.q {
             let pat = like_pattern(text);
             let like =
