@@ -10,7 +10,6 @@ mod m20261124_000003_accounts;
 mod m20261124_000004_integrations;
 mod m20261124_000005_scim;
 mod m20261124_000006_incidents;
-mod m20261124_000007_kinds_mask;
 
 pub struct Migrator;
 
@@ -24,7 +23,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_integrations::Migration),
             Box::new(m20261124_000005_scim::Migration),
             Box::new(m20261124_000006_incidents::Migration),
-            Box::new(m20261124_000007_kinds_mask::Migration),
         ]
     }
 }

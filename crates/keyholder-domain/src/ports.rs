@@ -433,9 +433,6 @@ pub trait Tx: Send {
         per_page: u64,
     ) -> Result<(Vec<Student>, u64)>;
 
-    /// Brings each student's `kinds_mask` (the kinds of its unarchived groups) up to date.
-    async fn recompute_kinds_mask(&mut self, org: OrgId) -> Result<()>;
-
     // Incidents (R8).
     async fn insert_incident(&mut self, incident: &Incident) -> Result<()>;
     async fn incident(&mut self, org: OrgId, id: IncidentId) -> Result<Option<Incident>>;

@@ -339,6 +339,5 @@ pub fn student_row(s: &Student, at: i64) -> students::ActiveModel {
         on_roll: Set(s.on_roll),
         created_at: Set(at),
         updated_at: Set(at),
-        kinds_mask: sea_orm::ActiveValue::NotSet,
     }
 }

@@ -281,7 +281,6 @@ pub mod students {
         pub on_roll: bool,
         pub created_at: i64,
         pub updated_at: i64,
-        pub kinds_mask: i32,
     }
     no_relations!();
 }

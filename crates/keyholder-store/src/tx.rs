@@ -158,147 +158,74 @@ fn scim_condition(f: &ScimFilter, user: bool) -> Result<Condition> {
     })
 }
 
-fn kind_bit(k: StudentGroupType) -> i32 {
-    match k {
-        StudentGroupType::AcademicLevel => 1,
-        StudentGroupType::RegistrationGroup => 2,
-        StudentGroupType::House => 4,
-        StudentGroupType::Custom => 8,
-    }
-}
-
-/// R4 and R5 as SQL conditions on `students`: not blocked for the user; and a candidate (a
-/// member of a group whose allow-list names the user, or in no restricting group at all, read
-/// off `kinds_mask` through an index) with no restricting membership outside the user's
-/// allow-lists. A restricted teacher's page costs what their own pupils cost, whatever the size
-/// of the trust.
-fn r4_condition(org: OrgId, scope: &StudentScope) -> Condition {
+/// R4 and R5 as a subquery: the ids of the students the scope's user may see.
+fn visible_student_ids(org: OrgId, scope: &StudentScope) -> sea_orm::sea_query::SelectStatement {
     use sea_orm::sea_query::Query;
-    let sid = || Expr::col((students::Entity, students::Column::Id));
-    let not_blocked = sid().not_in_subquery(
-        Query::select()
-            .column(student_blocks::Column::StudentId)
-            .from(student_blocks::Entity)
-            .and_where(student_blocks::Column::OrgId.eq(org.0))
-            .and_where(student_blocks::Column::UserId.eq(scope.user.0))
-            .to_owned(),
-    );
-    if scope.restricting_types.is_empty() {
-        return Condition::all().add(not_blocked);
-    }
-    let restricting: i32 = scope
-        .restricting_types
-        .iter()
-        .map(|k| kind_bit(*k))
-        .fold(0, |a, b| a | b);
-    let free_masks: Vec<i32> = (0..16).filter(|m| m & restricting == 0).collect();
-    let kinds: Vec<&str> = scope.restricting_types.iter().map(|t| t.as_str()).collect();
-    let mut allowed_members = Query::select()
-        .column((
-            student_group_members::Entity,
-            student_group_members::Column::StudentId,
-        ))
-        .from(student_group_members::Entity)
-        .inner_join(
-            student_group_access::Entity,
-            Condition::all()
-                .add(
-                    Expr::col((
-                        student_group_access::Entity,
-                        student_group_access::Column::GroupId,
-                    ))
-                    .equals((
-                        student_group_members::Entity,
-                        student_group_members::Column::GroupId,
-                    )),
-                )
-                .add(
-                    Expr::col((
-                        student_group_access::Entity,
-                        student_group_access::Column::OrgId,
-                    ))
-                    .equals((
-                        student_group_members::Entity,
-                        student_group_members::Column::OrgId,
-                    )),
-                ),
-        )
+    let mut q = Query::select()
+        .column((students::Entity, students::Column::Id))
+        .from(students::Entity)
+        .and_where(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0))
         .and_where(
-            Expr::col((
-                student_group_members::Entity,
-                student_group_members::Column::OrgId,
-            ))
-            .eq(org.0),
-        )
-        .and_where(
-            Expr::col((
-                student_group_access::Entity,
-                student_group_access::Column::UserId,
-            ))
-            .eq(scope.user.0),
-        )
-        .to_owned();
-    let hidden_membership = Query::select()
-        .expr(Expr::value(1))
-        .from(student_group_members::Entity)
-        .inner_join(
-            student_groups::Entity,
-            Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
-                student_group_members::Entity,
-                student_group_members::Column::GroupId,
-            )),
-        )
-        .and_where(
-            Expr::col((
-                student_group_members::Entity,
-                student_group_members::Column::OrgId,
-            ))
-            .eq(org.0),
-        )
-        .and_where(
-            Expr::col((
-                student_group_members::Entity,
-                student_group_members::Column::StudentId,
-            ))
-            .equals((students::Entity, students::Column::Id)),
-        )
-        .and_where(Expr::col((student_groups::Entity, student_groups::Column::Kind)).is_in(kinds))
-        .and_where(Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false))
-        .and_where(
-            Expr::col((student_groups::Entity, student_groups::Column::Id)).not_in_subquery(
+            Expr::col((students::Entity, students::Column::Id)).not_in_subquery(
                 Query::select()
-                    .column(student_group_access::Column::GroupId)
-                    .from(student_group_access::Entity)
-                    .and_where(student_group_access::Column::OrgId.eq(org.0))
-                    .and_where(student_group_access::Column::UserId.eq(scope.user.0))
+                    .column(student_blocks::Column::StudentId)
+                    .from(student_blocks::Entity)
+                    .and_where(student_blocks::Column::OrgId.eq(org.0))
+                    .and_where(student_blocks::Column::UserId.eq(scope.user.0))
                     .to_owned(),
             ),
         )
         .to_owned();
-    let free = Query::select()
-        .column((students::Entity, students::Column::Id))
-        .from(students::Entity)
-        .and_where(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0))
-        .and_where(Expr::col((students::Entity, students::Column::KindsMask)).is_in(free_masks))
-        .to_owned();
-    let candidates = allowed_members
-        .union(sea_orm::sea_query::UnionType::Distinct, free)
-        .to_owned();
-    Condition::all()
-        .add(sid().in_subquery(candidates))
-        .add(not_blocked)
-        .add(Expr::exists(hidden_membership).not())
-}
-
-/// R4 and R5 as a subquery: the ids of the students the scope's user may see.
-fn visible_student_ids(org: OrgId, scope: &StudentScope) -> sea_orm::sea_query::SelectStatement {
-    use sea_orm::sea_query::Query;
-    Query::select()
-        .column((students::Entity, students::Column::Id))
-        .from(students::Entity)
-        .and_where(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0))
-        .cond_where(r4_condition(org, scope))
-        .to_owned()
+    if !scope.restricting_types.is_empty() {
+        let kinds: Vec<&str> = scope.restricting_types.iter().map(|t| t.as_str()).collect();
+        q.and_where(
+            Expr::col((students::Entity, students::Column::Id)).not_in_subquery(
+                Query::select()
+                    .column((
+                        student_group_members::Entity,
+                        student_group_members::Column::StudentId,
+                    ))
+                    .from(student_group_members::Entity)
+                    .inner_join(
+                        student_groups::Entity,
+                        Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
+                            student_group_members::Entity,
+                            student_group_members::Column::GroupId,
+                        )),
+                    )
+                    .and_where(
+                        Expr::col((
+                            student_group_members::Entity,
+                            student_group_members::Column::OrgId,
+                        ))
+                        .eq(org.0),
+                    )
+                    .and_where(
+                        Expr::col((student_groups::Entity, student_groups::Column::Kind))
+                            .is_in(kinds),
+                    )
+                    .and_where(
+                        Expr::col((student_groups::Entity, student_groups::Column::Archived))
+                            .eq(false),
+                    )
+                    .and_where(
+                        Expr::col((student_groups::Entity, student_groups::Column::Id))
+                            .not_in_subquery(
+                                Query::select()
+                                    .column(student_group_access::Column::GroupId)
+                                    .from(student_group_access::Entity)
+                                    .and_where(student_group_access::Column::OrgId.eq(org.0))
+                                    .and_where(
+                                        student_group_access::Column::UserId.eq(scope.user.0),
+                                    )
+                                    .to_owned(),
+                            ),
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
+    q
 }
 
 fn incident(m: incidents::Model) -> Incident {
@@ -2036,12 +1963,60 @@ impl Tx for SeaTx {
     ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)> {
         use sea_orm::sea_query::Query;
         use students::Column as S;
-        // With restrictions, every candidate comes from this org's rows (the condition's
-        // subqueries filter by org), and leaving the org column out of the outer query lets the
-        // planner start from the candidates instead of scanning the org's pupils (T1 holds).
-        let mut select = students::Entity::find().filter(r4_condition(org, scope));
-        if scope.restricting_types.is_empty() {
-            select = select.filter(S::OrgId.eq(org.0));
+        let mut select = students::Entity::find().filter(S::OrgId.eq(org.0));
+        // R5: not blocked for the user.
+        select = select.filter(
+            S::Id.not_in_subquery(
+                Query::select()
+                    .column(student_blocks::Column::StudentId)
+                    .from(student_blocks::Entity)
+                    .and_where(student_blocks::Column::OrgId.eq(org.0))
+                    .and_where(student_blocks::Column::UserId.eq(scope.user.0))
+                    .to_owned(),
+            ),
+        );
+        // R4: no restricting group of the student leaves the user off its allow-list.
+        if !scope.restricting_types.is_empty() {
+            let kinds: Vec<&str> = scope.restricting_types.iter().map(|t| t.as_str()).collect();
+            let hidden = Query::select()
+                .column((
+                    student_group_members::Entity,
+                    student_group_members::Column::StudentId,
+                ))
+                .from(student_group_members::Entity)
+                .inner_join(
+                    student_groups::Entity,
+                    Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
+                        student_group_members::Entity,
+                        student_group_members::Column::GroupId,
+                    )),
+                )
+                .and_where(
+                    Expr::col((
+                        student_group_members::Entity,
+                        student_group_members::Column::OrgId,
+                    ))
+                    .eq(org.0),
+                )
+                .and_where(
+                    Expr::col((student_groups::Entity, student_groups::Column::Kind)).is_in(kinds),
+                )
+                .and_where(
+                    Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false),
+                )
+                .and_where(
+                    Expr::col((student_groups::Entity, student_groups::Column::Id))
+                        .not_in_subquery(
+                            Query::select()
+                                .column(student_group_access::Column::GroupId)
+                                .from(student_group_access::Entity)
+                                .and_where(student_group_access::Column::OrgId.eq(org.0))
+                                .and_where(student_group_access::Column::UserId.eq(scope.user.0))
+                                .to_owned(),
+                        ),
+                )
+                .to_owned();
+            select = select.filter(S::Id.not_in_subquery(hidden));
         }
         if let Some(text) = &q.q {
             let pat = like_pattern(text);
@@ -2395,58 +2370,6 @@ impl Tx for SeaTx {
                 .collect::<Result<Vec<_>>>()?,
             total,
         ))
-    }
-
-    async fn recompute_kinds_mask(&mut self, org: OrgId) -> Result<()> {
-        use std::collections::HashMap;
-        let groups: HashMap<uuid::Uuid, i32> = student_groups::Entity::find()
-            .filter(student_groups::Column::OrgId.eq(org.0))
-            .filter(student_groups::Column::Archived.eq(false))
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .filter_map(|g| StudentGroupType::parse(&g.kind).map(|k| (g.id, kind_bit(k))))
-            .collect();
-        let mut masks: HashMap<uuid::Uuid, i32> = HashMap::new();
-        for m in student_group_members::Entity::find()
-            .filter(student_group_members::Column::OrgId.eq(org.0))
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?
-        {
-            if let Some(bit) = groups.get(&m.group_id) {
-                *masks.entry(m.student_id).or_default() |= bit;
-            }
-        }
-        let current: Vec<(uuid::Uuid, i32)> = students::Entity::find()
-            .select_only()
-            .column(students::Column::Id)
-            .column(students::Column::KindsMask)
-            .filter(students::Column::OrgId.eq(org.0))
-            .into_tuple()
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?;
-        let mut by_mask: HashMap<i32, Vec<uuid::Uuid>> = HashMap::new();
-        for (id, old) in current {
-            let new = masks.get(&id).copied().unwrap_or(0);
-            if new != old {
-                by_mask.entry(new).or_default().push(id);
-            }
-        }
-        for (mask, ids) in by_mask {
-            for chunk in ids.chunks(1000) {
-                students::Entity::update_many()
-                    .col_expr(students::Column::KindsMask, Expr::value(mask))
-                    .filter(students::Column::OrgId.eq(org.0))
-                    .filter(students::Column::Id.is_in(chunk.iter().copied()))
-                    .exec(&self.txn)
-                    .await
-                    .map_err(db_err)?;
-            }
-        }
-        Ok(())
     }
 
     async fn insert_incident(&mut self, i: &Incident) -> Result<()> {

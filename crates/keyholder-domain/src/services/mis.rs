@@ -595,9 +595,6 @@ impl Keyholder {
         for chunk in adds.chunks(2000) {
             tx.add_group_members(svc.org_id, chunk).await?;
         }
-        if counts.created + counts.updated + counts.left > 0 {
-            tx.recompute_kinds_mask(svc.org_id).await?;
-        }
         self.finish_batch(
             tx,
             svc,

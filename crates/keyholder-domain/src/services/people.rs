@@ -187,7 +187,6 @@ impl Keyholder {
                 tx.add_group_member(org, group(g)?, s.id).await?;
             }
         }
-        tx.recompute_kinds_mask(org).await?;
         for (g, email) in &seed.access {
             tx.add_group_access(org, group(g)?, account(email)?).await?;
         }
