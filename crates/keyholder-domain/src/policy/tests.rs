@@ -326,3 +326,65 @@ proptest! {
         prop_assert!(eff.is_subset_of(PermissionSet::low_level()));
     }
 }
+
+fn arb_ids(n: usize) -> impl Strategy<Value = Vec<u128>> {
+    proptest::collection::vec(0u128..12, 0..n)
+}
+
+fn groups(ids: &[u128]) -> Vec<StudentGroupId> {
+    let mut v: Vec<StudentGroupId> = ids
+        .iter()
+        .map(|i| StudentGroupId(uuid::Uuid::from_u128(*i)))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+proptest! {
+    /// R4: adding a restricting group to a pupil, or taking a user off an allow-list, never
+    /// widens what anyone sees.
+    #[test]
+    fn prop_r4_adding_a_restriction_never_widens(allowed in arb_ids(8), restricting in arb_ids(4), extra in 0u128..12, drop in 0usize..8) {
+        let mut s = subject(&[Permission::StudentsView]);
+        s.allowed_groups = groups(&allowed);
+        let facts = student(groups(&restricting));
+        let before = decide(&s, Action::ViewStudent, Resource::Student { org: s.org_id, facts: &facts }).allowed;
+        let mut more = facts.clone();
+        more.restricting_groups.push(StudentGroupId(uuid::Uuid::from_u128(extra)));
+        let with_more = decide(&s, Action::ViewStudent, Resource::Student { org: s.org_id, facts: &more }).allowed;
+        prop_assert!(!with_more || before);
+        let mut fewer = s.clone();
+        if !fewer.allowed_groups.is_empty() {
+            let i = drop % fewer.allowed_groups.len();
+            fewer.allowed_groups.remove(i);
+        }
+        let with_fewer = decide(&fewer, Action::ViewStudent, Resource::Student { org: s.org_id, facts: &facts }).allowed;
+        prop_assert!(!with_fewer || before);
+    }
+
+    /// R4: a pupil is visible exactly when every one of its restricting groups is on the
+    /// user's allow-lists (the rule the store's SQL scope implements for lists).
+    #[test]
+    fn prop_r4_decision_is_every_restricting_group_allowed(allowed in arb_ids(8), restricting in arb_ids(4)) {
+        let mut s = subject(&[Permission::StudentsView]);
+        s.allowed_groups = groups(&allowed);
+        let facts = student(groups(&restricting));
+        let allowed_all = facts.restricting_groups.iter().all(|g| s.allowed_groups.contains(g));
+        prop_assert_eq!(decide(&s, Action::ViewStudent, Resource::Student { org: s.org_id, facts: &facts }).allowed, allowed_all);
+    }
+
+    /// R8: reading an incident needs view-incidents on its category; R5 still beats it.
+    #[test]
+    fn prop_r8_incident_reads_follow_the_category_flag_and_blocks(view in any::<bool>(), blocked in any::<bool>()) {
+        let c = CategoryId::new();
+        let mut s = subject(&[]);
+        s.category_flags = vec![(c, CategoryFlags { view_incidents: view, ..CategoryFlags::NONE })];
+        let facts = student(vec![]);
+        if blocked {
+            s.blocked_students = vec![facts.id];
+        }
+        let d = decide(&s, Action::ReadIncident, Resource::Incident { org: s.org_id, category: c, facts: &facts });
+        prop_assert_eq!(d.allowed, view && !blocked);
+    }
+}
