@@ -158,74 +158,87 @@ fn scim_condition(f: &ScimFilter, user: bool) -> Result<Condition> {
     })
 }
 
-/// R4 and R5 as a subquery: the ids of the students the scope's user may see.
-fn visible_student_ids(org: OrgId, scope: &StudentScope) -> sea_orm::sea_query::SelectStatement {
+/// The students of the org in an unarchived group of these kinds; with `outside_allow_lists_of`,
+/// only through groups whose allow-list does not name that user.
+fn restricting_memberships(
+    org: OrgId,
+    kinds: &[StudentGroupType],
+    outside_allow_lists_of: Option<UserId>,
+) -> sea_orm::sea_query::SelectStatement {
     use sea_orm::sea_query::Query;
+    let kinds: Vec<&str> = kinds.iter().map(|t| t.as_str()).collect();
     let mut q = Query::select()
-        .column((students::Entity, students::Column::Id))
-        .from(students::Entity)
-        .and_where(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0))
-        .and_where(
-            Expr::col((students::Entity, students::Column::Id)).not_in_subquery(
-                Query::select()
-                    .column(student_blocks::Column::StudentId)
-                    .from(student_blocks::Entity)
-                    .and_where(student_blocks::Column::OrgId.eq(org.0))
-                    .and_where(student_blocks::Column::UserId.eq(scope.user.0))
-                    .to_owned(),
-            ),
+        .column((
+            student_group_members::Entity,
+            student_group_members::Column::StudentId,
+        ))
+        .from(student_group_members::Entity)
+        .inner_join(
+            student_groups::Entity,
+            Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
+                student_group_members::Entity,
+                student_group_members::Column::GroupId,
+            )),
         )
+        .and_where(
+            Expr::col((
+                student_group_members::Entity,
+                student_group_members::Column::OrgId,
+            ))
+            .eq(org.0),
+        )
+        .and_where(Expr::col((student_groups::Entity, student_groups::Column::Kind)).is_in(kinds))
+        .and_where(Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false))
         .to_owned();
-    if !scope.restricting_types.is_empty() {
-        let kinds: Vec<&str> = scope.restricting_types.iter().map(|t| t.as_str()).collect();
+    if let Some(user) = outside_allow_lists_of {
         q.and_where(
-            Expr::col((students::Entity, students::Column::Id)).not_in_subquery(
+            Expr::col((student_groups::Entity, student_groups::Column::Id)).not_in_subquery(
                 Query::select()
-                    .column((
-                        student_group_members::Entity,
-                        student_group_members::Column::StudentId,
-                    ))
-                    .from(student_group_members::Entity)
-                    .inner_join(
-                        student_groups::Entity,
-                        Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
-                            student_group_members::Entity,
-                            student_group_members::Column::GroupId,
-                        )),
-                    )
-                    .and_where(
-                        Expr::col((
-                            student_group_members::Entity,
-                            student_group_members::Column::OrgId,
-                        ))
-                        .eq(org.0),
-                    )
-                    .and_where(
-                        Expr::col((student_groups::Entity, student_groups::Column::Kind))
-                            .is_in(kinds),
-                    )
-                    .and_where(
-                        Expr::col((student_groups::Entity, student_groups::Column::Archived))
-                            .eq(false),
-                    )
-                    .and_where(
-                        Expr::col((student_groups::Entity, student_groups::Column::Id))
-                            .not_in_subquery(
-                                Query::select()
-                                    .column(student_group_access::Column::GroupId)
-                                    .from(student_group_access::Entity)
-                                    .and_where(student_group_access::Column::OrgId.eq(org.0))
-                                    .and_where(
-                                        student_group_access::Column::UserId.eq(scope.user.0),
-                                    )
-                                    .to_owned(),
-                            ),
-                    )
+                    .column(student_group_access::Column::GroupId)
+                    .from(student_group_access::Entity)
+                    .and_where(student_group_access::Column::OrgId.eq(org.0))
+                    .and_where(student_group_access::Column::UserId.eq(user.0))
                     .to_owned(),
             ),
         );
     }
     q
+}
+
+/// R5 and R4 as SQL conditions on `students`: not blocked for the scope's user, and in no
+/// restricting group whose allow-list leaves the user off.
+fn visibility(org: OrgId, scope: &StudentScope) -> Condition {
+    use sea_orm::sea_query::Query;
+    let id = || Expr::col((students::Entity, students::Column::Id));
+    let mut c = Condition::all().add(
+        id().not_in_subquery(
+            Query::select()
+                .column(student_blocks::Column::StudentId)
+                .from(student_blocks::Entity)
+                .and_where(student_blocks::Column::OrgId.eq(org.0))
+                .and_where(student_blocks::Column::UserId.eq(scope.user.0))
+                .to_owned(),
+        ),
+    );
+    if !scope.restricting_types.is_empty() {
+        c = c.add(id().not_in_subquery(restricting_memberships(
+            org,
+            &scope.restricting_types,
+            Some(scope.user),
+        )));
+    }
+    c
+}
+
+/// R4 and R5 as a subquery: the ids of the students the scope's user may see.
+fn visible_student_ids(org: OrgId, scope: &StudentScope) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::Query;
+    Query::select()
+        .column((students::Entity, students::Column::Id))
+        .from(students::Entity)
+        .and_where(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0))
+        .cond_where(visibility(org, scope))
+        .to_owned()
 }
 
 fn incident(m: incidents::Model) -> Incident {
@@ -1963,61 +1976,9 @@ impl Tx for SeaTx {
     ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)> {
         use sea_orm::sea_query::Query;
         use students::Column as S;
-        let mut select = students::Entity::find().filter(S::OrgId.eq(org.0));
-        // R5: not blocked for the user.
-        select = select.filter(
-            S::Id.not_in_subquery(
-                Query::select()
-                    .column(student_blocks::Column::StudentId)
-                    .from(student_blocks::Entity)
-                    .and_where(student_blocks::Column::OrgId.eq(org.0))
-                    .and_where(student_blocks::Column::UserId.eq(scope.user.0))
-                    .to_owned(),
-            ),
-        );
-        // R4: no restricting group of the student leaves the user off its allow-list.
-        if !scope.restricting_types.is_empty() {
-            let kinds: Vec<&str> = scope.restricting_types.iter().map(|t| t.as_str()).collect();
-            let hidden = Query::select()
-                .column((
-                    student_group_members::Entity,
-                    student_group_members::Column::StudentId,
-                ))
-                .from(student_group_members::Entity)
-                .inner_join(
-                    student_groups::Entity,
-                    Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
-                        student_group_members::Entity,
-                        student_group_members::Column::GroupId,
-                    )),
-                )
-                .and_where(
-                    Expr::col((
-                        student_group_members::Entity,
-                        student_group_members::Column::OrgId,
-                    ))
-                    .eq(org.0),
-                )
-                .and_where(
-                    Expr::col((student_groups::Entity, student_groups::Column::Kind)).is_in(kinds),
-                )
-                .and_where(
-                    Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false),
-                )
-                .and_where(
-                    Expr::col((student_groups::Entity, student_groups::Column::Id))
-                        .not_in_subquery(
-                            Query::select()
-                                .column(student_group_access::Column::GroupId)
-                                .from(student_group_access::Entity)
-                                .and_where(student_group_access::Column::OrgId.eq(org.0))
-                                .and_where(student_group_access::Column::UserId.eq(scope.user.0))
-                                .to_owned(),
-                        ),
-                )
-                .to_owned();
-            select = select.filter(S::Id.not_in_subquery(hidden));
-        }
+        let mut select = students::Entity::find()
+            .filter(S::OrgId.eq(org.0))
+            .filter(visibility(org, scope));
         if let Some(text) = &q.q {
             let pat = like_pattern(text);
             let like =
@@ -2315,46 +2276,12 @@ impl Tx for SeaTx {
         page: u64,
         per_page: u64,
     ) -> Result<(Vec<Student>, u64)> {
-        use sea_orm::sea_query::Query;
-        let kinds: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
         let mut select = students::Entity::find()
             .filter(students::Column::OrgId.eq(org.0))
             .filter(students::Column::OnRoll.eq(true));
-        if !kinds.is_empty() {
+        if !types.is_empty() {
             select = select.filter(
-                students::Column::Id.not_in_subquery(
-                    Query::select()
-                        .column((
-                            student_group_members::Entity,
-                            student_group_members::Column::StudentId,
-                        ))
-                        .from(student_group_members::Entity)
-                        .inner_join(
-                            student_groups::Entity,
-                            Expr::col((student_groups::Entity, student_groups::Column::Id)).equals(
-                                (
-                                    student_group_members::Entity,
-                                    student_group_members::Column::GroupId,
-                                ),
-                            ),
-                        )
-                        .and_where(
-                            Expr::col((
-                                student_group_members::Entity,
-                                student_group_members::Column::OrgId,
-                            ))
-                            .eq(org.0),
-                        )
-                        .and_where(
-                            Expr::col((student_groups::Entity, student_groups::Column::Kind))
-                                .is_in(kinds),
-                        )
-                        .and_where(
-                            Expr::col((student_groups::Entity, student_groups::Column::Archived))
-                                .eq(false),
-                        )
-                        .to_owned(),
-                ),
+                students::Column::Id.not_in_subquery(restricting_memberships(org, types, None)),
             );
         }
         let pages = select
