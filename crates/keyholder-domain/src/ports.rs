@@ -421,7 +421,8 @@ pub trait Tx: Send {
         group: StudentGroupId,
         users: &[UserId],
     ) -> Result<u64>;
-    async fn blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<Block>>;
+    /// R5: the pupils blocked for a user, with the pupils.
+    async fn blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<(Block, Student)>>;
     async fn insert_block(&mut self, org: OrgId, block: &Block) -> Result<()>;
     async fn delete_block(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool>;
     /// R7: on-roll students in no (unarchived) group of these types.

@@ -2145,31 +2145,41 @@ impl Tx for SeaTx {
     }
 
     async fn group_access(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<UserView>> {
-        let ids: Vec<uuid::Uuid> = student_group_access::Entity::find()
-            .filter(student_group_access::Column::OrgId.eq(org.0))
-            .filter(student_group_access::Column::GroupId.eq(group.0))
+        use sea_orm::sea_query::Query;
+        let rows = users::Entity::find()
+            .find_also_related(user_groups::Entity)
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(
+                users::Column::Id.in_subquery(
+                    Query::select()
+                        .column(student_group_access::Column::UserId)
+                        .from(student_group_access::Entity)
+                        .and_where(student_group_access::Column::OrgId.eq(org.0))
+                        .and_where(student_group_access::Column::GroupId.eq(group.0))
+                        .to_owned(),
+                ),
+            )
+            .order_by(
+                Func::lower(Expr::col((users::Entity, users::Column::Surname))),
+                Order::Asc,
+            )
+            .order_by(
+                Func::lower(Expr::col((users::Entity, users::Column::Forename))),
+                Order::Asc,
+            )
+            .order_by(users::Column::Id, Order::Asc)
             .all(&self.txn)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|a| a.user_id)
-            .collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(v) = self.user_view(org, UserId(id)).await? {
-                out.push(v);
-            }
+            .map_err(db_err)?;
+        let mut staff = self
+            .staff_ids_of(org, rows.iter().map(|(u, _)| u.id).collect())
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (u, g) in rows {
+            let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
+            let ids = staff.remove(&u.id).unwrap_or_default();
+            out.push(convert::user_view(u, &g, ids)?);
         }
-        out.sort_by(|a, b| {
-            (
-                a.user.surname.to_lowercase(),
-                a.user.forename.to_lowercase(),
-            )
-                .cmp(&(
-                    b.user.surname.to_lowercase(),
-                    b.user.forename.to_lowercase(),
-                ))
-        });
         Ok(out)
     }
 
@@ -2216,23 +2226,40 @@ impl Tx for SeaTx {
             .rows_affected)
     }
 
-    async fn blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<Block>> {
-        Ok(student_blocks::Entity::find()
+    async fn blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<(Block, Student)>> {
+        let blocks = student_blocks::Entity::find()
             .filter(student_blocks::Column::OrgId.eq(org.0))
             .filter(student_blocks::Column::UserId.eq(user.0))
             .order_by_asc(student_blocks::Column::CreatedAt)
             .all(&self.txn)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|b| Block {
-                user_id: UserId(b.user_id),
-                student_id: StudentId(b.student_id),
-                reason: b.reason,
-                created_by: b.created_by.map(UserId),
-                created_at: convert::from_us(b.created_at),
-            })
-            .collect())
+            .map_err(db_err)?;
+        let pupils: std::collections::HashMap<uuid::Uuid, students::Model> =
+            students::Entity::find()
+                .filter(students::Column::OrgId.eq(org.0))
+                .filter(students::Column::Id.is_in(blocks.iter().map(|b| b.student_id)))
+                .all(&self.txn)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(|s| (s.id, s))
+                .collect();
+        let mut out = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            if let Some(s) = pupils.get(&b.student_id) {
+                out.push((
+                    Block {
+                        user_id: UserId(b.user_id),
+                        student_id: StudentId(b.student_id),
+                        reason: b.reason,
+                        created_by: b.created_by.map(UserId),
+                        created_at: convert::from_us(b.created_at),
+                    },
+                    convert::student(s.clone())?,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     async fn insert_block(&mut self, org: OrgId, b: &Block) -> Result<()> {

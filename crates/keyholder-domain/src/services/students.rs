@@ -286,13 +286,7 @@ impl Keyholder {
         tx.user(subject.org_id, user)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let mut out = Vec::new();
-        for b in tx.blocks(subject.org_id, user).await? {
-            if let Some((s, _)) = tx.student(subject.org_id, b.student_id).await? {
-                out.push((b, s));
-            }
-        }
-        Ok(out)
+        tx.blocks(subject.org_id, user).await
     }
 
     /// R5: a block beats every permission, including an admin's.
