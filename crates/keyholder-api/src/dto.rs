@@ -833,7 +833,8 @@ pub struct StaffOut {
     pub version: i64,
 }
 
-fn ymd(d: time::Date) -> String {
+/// `YYYY-MM-DD`.
+pub fn ymd(d: time::Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 

@@ -1,7 +1,7 @@
 //! R1–R7, R10: students, restrictions, blocks and explained decisions.
 
 use super::{group_id, user_id};
-use crate::dto::{CategoryPermission, StudentGroupOut, UserOut};
+use crate::dto::{CategoryPermission, StudentGroupOut, UserOut, ymd};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::guard::{Authed, Ctx, Require};
 use crate::state::ApiState;
@@ -15,10 +15,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-fn ymd(d: time::Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
 
 /// A pupil (R1).
 #[derive(Debug, Serialize, ToSchema)]
