@@ -10,6 +10,10 @@ mod m20261124_000003_accounts;
 mod m20261124_000004_integrations;
 mod m20261124_000005_scim;
 mod m20261124_000006_incidents;
+mod m20261201_000007_visibility;
+mod m20261201_000008_categories;
+
+pub use m20261201_000007_visibility::KINDS_MASK_SQL;
 
 pub struct Migrator;
 
@@ -23,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_integrations::Migration),
             Box::new(m20261124_000005_scim::Migration),
             Box::new(m20261124_000006_incidents::Migration),
+            Box::new(m20261201_000007_visibility::Migration),
+            Box::new(m20261201_000008_categories::Migration),
         ]
     }
 }

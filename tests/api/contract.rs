@@ -30,6 +30,7 @@ const ANY_MEMBER: &[(&str, &str)] = &[
     ("get", "/v1/permissions"),
     ("get", "/v1/orgs/{org}"),
     ("get", "/v1/orgs/{org}/categories"),
+    ("get", "/v1/orgs/{org}/categories/{id}"),
     // Incidents are read by category flag, not by a system permission (R8): a member whose
     // group views no category reads an empty list.
     ("get", "/v1/orgs/{org}/incidents"),

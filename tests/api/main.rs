@@ -6,6 +6,7 @@ mod smtp;
 
 mod accounts;
 mod auth;
+mod categories;
 mod contract;
 mod groups;
 mod integrations;

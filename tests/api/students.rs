@@ -11,6 +11,8 @@ struct School {
     admin: String,
     teacher: String,
     teacher_id: String,
+    /// The MIS integration's key.
+    key: String,
     /// MIS id → student id
     pupils: HashMap<String, String>,
     /// MIS id → student group id
@@ -107,6 +109,7 @@ async fn school() -> School {
         admin,
         teacher,
         teacher_id,
+        key,
         pupils,
         groups,
     };
@@ -208,6 +211,68 @@ async fn r4_a_teacher_sees_only_pupils_whose_restricting_groups_allow_them() {
         .expect(200);
     assert_eq!(page.body["total"], 4);
     assert_eq!(page.body["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r4_membership_changes_from_the_mis_move_pupils_in_and_out_of_sight() {
+    let s = school().await;
+    let groups = |items: Value, mark: bool| {
+        let s = &s;
+        async move {
+            s.app
+                .call(
+                    Method::PUT,
+                    "/v1/orgs/hill/mis/student-groups",
+                    Some(&s.key),
+                    Some(json!({"items": items, "mark_missing_as_left": mark})),
+                )
+                .await
+                .expect(200)
+        }
+    };
+    // P2 moves from Year 1 to Year 2, whose allow-list leaves the teacher off.
+    groups(
+        json!([
+            {"mis_id": "Y1", "type": "academic_level", "name": "Year 1", "member_mis_ids": ["P1"]},
+            {"mis_id": "Y2", "type": "academic_level", "name": "Year 2", "member_mis_ids": ["P3", "P2"]}
+        ]),
+        false,
+    )
+    .await;
+    assert_eq!(s.visible(&s.teacher).await, ["P1", "P4"]);
+    s.assert_list_matches_records(&s.teacher).await;
+    // P4 joins Year 2: now in a restricting group, hidden.
+    groups(
+        json!([{"mis_id": "Y2", "type": "academic_level", "name": "Year 2", "member_mis_ids": ["P3", "P2", "P4"]}]),
+        false,
+    )
+    .await;
+    assert_eq!(s.visible(&s.teacher).await, ["P1"]);
+    s.assert_list_matches_records(&s.teacher).await;
+    // Year 2 is archived (the MIS no longer sends it): its pupils are in no restricting group.
+    let r = groups(
+        json!([
+            {"mis_id": "Y1", "type": "academic_level", "name": "Year 1", "member_mis_ids": ["P1"]},
+            {"mis_id": "H1", "type": "house", "name": "Kestrel", "member_mis_ids": ["P1", "P3"]}
+        ]),
+        true,
+    )
+    .await;
+    assert_eq!(r.body["left"], 1);
+    assert_eq!(s.visible(&s.teacher).await, ["P1", "P2", "P3", "P4"]);
+    s.assert_list_matches_records(&s.teacher).await;
+    // Year 1 becomes a custom group: nothing restricts P1 any more either; a house that
+    // becomes a year group restricts its members again.
+    groups(
+        json!([
+            {"mis_id": "Y1", "type": "custom", "name": "Year 1", "member_mis_ids": ["P1"]},
+            {"mis_id": "H1", "type": "academic_level", "name": "Kestrel", "member_mis_ids": ["P1", "P3"]}
+        ]),
+        false,
+    )
+    .await;
+    assert_eq!(s.visible(&s.teacher).await, ["P2", "P4"]);
+    s.assert_list_matches_records(&s.teacher).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,6 +32,7 @@ pub use state::ApiState;
         (name = "orgs", description = "Organisations (T1, T2)"),
         (name = "users", description = "Accounts (U1–U11)"),
         (name = "user groups", description = "Roles and permissions (G1–G6)"),
+        (name = "categories", description = "Kinds of safeguarding record, a tree (G1, G6)"),
         (name = "staff", description = "Staff records from the MIS (S1–S3)"),
         (name = "students", description = "Pupils, visible under R4/R5 only"),
         (name = "incidents", description = "Safeguarding records (R8)"),
@@ -150,7 +151,11 @@ fn documented_app() -> (
         .service(orgs::get_org)
         .service(orgs::get_settings)
         .service(orgs::patch_settings)
-        .service(orgs::categories)
+        .service(categories::list)
+        .service(categories::create)
+        .service(categories::get)
+        .service(categories::update)
+        .service(categories::remove)
         .service(users::list)
         .service(users::create)
         .service(users::get)
@@ -177,6 +182,8 @@ fn documented_app() -> (
         .service(students::picker)
         .service(students::list)
         .service(students::get)
+        .service(monitoring::mark)
+        .service(monitoring::unmark)
         .service(students::without_restriction)
         .service(students::access)
         .service(students::grant_access)

@@ -151,6 +151,7 @@ pub fn org_defaults(org: OrgId) -> (Vec<Category>, Vec<UserGroup>) {
             parent_id: None,
             sensitive: *sensitive,
             position: i as i32,
+            version: 1,
         };
         let mut family = vec![top.id];
         categories.push(top.clone());
@@ -162,6 +163,7 @@ pub fn org_defaults(org: OrgId) -> (Vec<Category>, Vec<UserGroup>) {
                 parent_id: Some(top.id),
                 sensitive: *sensitive,
                 position: j as i32,
+                version: 1,
             };
             family.push(c.id);
             categories.push(c);

@@ -202,6 +202,7 @@ pub struct Category {
     pub parent_id: Option<CategoryId>,
     pub sensitive: bool,
     pub position: i32,
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

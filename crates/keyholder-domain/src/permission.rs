@@ -166,6 +166,11 @@ impl CategoryFlags {
         view_incidents: false,
         add_incidents: false,
     };
+    pub const ALL: CategoryFlags = CategoryFlags {
+        view_students: true,
+        view_incidents: true,
+        add_incidents: true,
+    };
 
     /// The flags in effect in a session without a proven second factor (G2).
     pub fn low_level(self) -> CategoryFlags {

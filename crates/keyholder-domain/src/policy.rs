@@ -75,6 +75,8 @@ pub enum Action {
     /// G4: hand out the permissions of a group (create/edit it, or move a user into it).
     GrantGroup,
     ListCategories,
+    /// G1: create, edit and delete categories.
+    EditCategories,
     /// S1/S2: staff records, to make accounts from.
     ListStaff,
     ReadStaff,
@@ -108,6 +110,9 @@ pub enum Action {
     AddIncident,
     /// R8: read an incident (view-incidents on its category, R4 for its pupil).
     ReadIncident,
+    /// R9: mark a pupil monitored for a category, or unmark (`students.edit`, view-students
+    /// on the category, R4/R5 for the pupil).
+    EditMonitoring,
 }
 
 impl Action {
@@ -121,7 +126,9 @@ impl Action {
             | ReadCatalogue
             | ListCategories
             | GrantGroup => None,
-            ReadOrgSettings | EditOrgSettings => Some(Permission::AdminManageSystem),
+            ReadOrgSettings | EditOrgSettings | EditCategories => {
+                Some(Permission::AdminManageSystem)
+            }
             ListUsers | ReadUser | CreateUser | EditUser | ListUserGroups | ReadUserGroup
             | CreateUserGroup | EditUserGroup | DeleteUserGroup | ExplainAccess | ListStaff
             | ReadStaff | EditStaff | RunLeaversReport | ListStudentGroups => {
@@ -134,6 +141,7 @@ impl Action {
             ManageServiceAccounts => Some(Permission::AdminManageSystem),
             PickStudents | AddIncident => Some(Permission::IncidentsAdd),
             ReadIncident => None,
+            EditMonitoring => Some(Permission::StudentsEdit),
             ManageRestrictions | ManageBlocks | RunRestrictionReport => {
                 Some(Permission::AdminManageUsers)
             }
@@ -185,6 +193,12 @@ pub enum Resource<'a> {
         category: CategoryId,
         facts: &'a StudentFacts,
     },
+    /// A pupil's monitoring mark for a category (R9).
+    Monitoring {
+        org: OrgId,
+        category: CategoryId,
+        facts: &'a StudentFacts,
+    },
 }
 
 impl Resource<'_> {
@@ -193,7 +207,8 @@ impl Resource<'_> {
             Resource::Org(org) => *org,
             Resource::Grant { org, .. }
             | Resource::Student { org, .. }
-            | Resource::Incident { org, .. } => *org,
+            | Resource::Incident { org, .. }
+            | Resource::Monitoring { org, .. } => *org,
         }
     }
 }
@@ -264,7 +279,9 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         );
     }
     // An explicit deny beats any grant: blocks are looked at before permissions.
-    if let Resource::Student { facts, .. } | Resource::Incident { facts, .. } = resource
+    if let Resource::Student { facts, .. }
+    | Resource::Incident { facts, .. }
+    | Resource::Monitoring { facts, .. } = resource
         && subject.blocked_students.binary_search(&facts.id).is_ok()
     {
         return Decision::deny(
@@ -318,64 +335,63 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         }
         Resource::Incident {
             category, facts, ..
+        }
+        | Resource::Monitoring {
+            category, facts, ..
         } => {
             let flags = subject.flags_for(category);
-            let (ok, flag) = match action {
-                Action::AddIncident => (flags.add_incidents, "add incidents"),
-                _ => (flags.view_incidents, "view incidents"),
+            let (ok, flag, rule) = match (resource, action) {
+                (Resource::Monitoring { .. }, _) => (flags.view_students, "view students", "R9"),
+                (_, Action::AddIncident) => (flags.add_incidents, "add incidents", "R8"),
+                _ => (flags.view_incidents, "view incidents", "R8"),
             };
             if !ok {
                 return Decision::deny(
-                    "R8",
+                    rule,
                     format!(
                         "the user's group does not grant {flag} on category {category} in this session"
                     ),
                 );
             }
             reasons.push(Reason {
-                rule: "R8",
+                rule,
                 detail: format!("the user's group grants {flag} on category {category}"),
             });
-            if let Some(g) = facts
-                .restricting_groups
-                .iter()
-                .find(|g| subject.allowed_groups.binary_search(g).is_err())
-            {
-                return Decision::deny(
-                    "R4",
-                    format!("the user is not on the allow-list of restricting group {g}"),
-                );
+            match r4(subject, facts) {
+                Ok(reason) => reasons.push(reason),
+                Err(denied) => return denied,
             }
-            reasons.push(Reason {
-                rule: "R4",
-                detail: format!(
-                    "on the allow-list of all {} restricting groups of the student",
-                    facts.restricting_groups.len()
-                ),
-            });
         }
-        Resource::Student { facts, .. } => {
-            for g in &facts.restricting_groups {
-                if subject.allowed_groups.binary_search(g).is_err() {
-                    return Decision::deny(
-                        "R4",
-                        format!("the user is not on the allow-list of restricting group {g}"),
-                    );
-                }
-            }
-            reasons.push(Reason {
-                rule: "R4",
-                detail: format!(
-                    "on the allow-list of all {} restricting groups of the student",
-                    facts.restricting_groups.len()
-                ),
-            });
-        }
+        Resource::Student { facts, .. } => match r4(subject, facts) {
+            Ok(reason) => reasons.push(reason),
+            Err(denied) => return denied,
+        },
     }
     Decision {
         allowed: true,
         reasons,
     }
+}
+
+/// R4: the user is on the allow-list of every restricting group of the pupil.
+fn r4(subject: &Subject, facts: &StudentFacts) -> Result<Reason, Decision> {
+    if let Some(g) = facts
+        .restricting_groups
+        .iter()
+        .find(|g| subject.allowed_groups.binary_search(g).is_err())
+    {
+        return Err(Decision::deny(
+            "R4",
+            format!("the user is not on the allow-list of restricting group {g}"),
+        ));
+    }
+    Ok(Reason {
+        rule: "R4",
+        detail: format!(
+            "on the allow-list of all {} restricting groups of the student",
+            facts.restricting_groups.len()
+        ),
+    })
 }
 
 /// A service account, as the engine sees it.

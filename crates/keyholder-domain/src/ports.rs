@@ -79,6 +79,14 @@ pub struct StudentGroupQuery {
     pub per_page: u64,
 }
 
+/// What refers to a category (its deletion is refused while sub-categories or incidents do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CategoryUsage {
+    pub sub_categories: u64,
+    pub incidents: u64,
+    pub monitored_students: u64,
+}
+
 /// R4 as a query: the students a user may see. The store turns it into SQL conditions, so
 /// paging and totals count only visible rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +101,8 @@ pub struct StudentQuery {
     pub q: Option<String>,
     pub on_roll: Option<bool>,
     pub group_id: Option<StudentGroupId>,
+    /// R9: only pupils monitored for this category.
+    pub monitored_category: Option<CategoryId>,
     pub page: u64,
     pub per_page: u64,
 }
@@ -149,6 +159,45 @@ pub trait Tx: Send {
     // Categories.
     async fn insert_category(&mut self, category: &Category) -> Result<()>;
     async fn categories(&mut self, org: OrgId) -> Result<Vec<Category>>;
+    /// Writes name, parent, sensitivity, position and version where the stored version is
+    /// `expected`; false when it was not (a concurrent edit).
+    async fn update_category(&mut self, category: &Category, expected: i64) -> Result<bool>;
+    /// What refers to a category: sub-categories, incidents, monitored students.
+    async fn category_usage(&mut self, org: OrgId, id: CategoryId) -> Result<CategoryUsage>;
+    /// Deletes the category with its group flags, notification preferences and monitoring.
+    async fn delete_category(&mut self, org: OrgId, id: CategoryId) -> Result<()>;
+    /// The groups' flags on one category.
+    async fn category_flags(
+        &mut self,
+        org: OrgId,
+        category: CategoryId,
+    ) -> Result<Vec<(GroupId, crate::permission::CategoryFlags)>>;
+    /// Gives these groups flags on a category that none of them has flags on yet (a new one);
+    /// each group's version moves on.
+    async fn grant_category_flags(
+        &mut self,
+        org: OrgId,
+        category: CategoryId,
+        grants: &[(GroupId, crate::permission::CategoryFlags)],
+    ) -> Result<()>;
+
+    // Monitoring (R9).
+    /// Of these students, which are monitored for which of these categories.
+    async fn monitored(
+        &mut self,
+        org: OrgId,
+        students: &[StudentId],
+        categories: &[CategoryId],
+    ) -> Result<Vec<(StudentId, CategoryId)>>;
+    /// Marks or unmarks; true when something changed.
+    async fn set_monitored(
+        &mut self,
+        org: OrgId,
+        student: StudentId,
+        category: CategoryId,
+        monitored: bool,
+        by: UserId,
+    ) -> Result<bool>;
 
     // User groups.
     async fn insert_group(&mut self, group: &UserGroup) -> Result<()>;

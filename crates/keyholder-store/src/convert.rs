@@ -49,6 +49,7 @@ pub fn category(m: categories::Model) -> Category {
         parent_id: m.parent_id.map(CategoryId),
         sensitive: m.sensitive,
         position: m.position,
+        version: m.version,
     }
 }
 
@@ -60,6 +61,7 @@ pub fn category_row(c: &Category) -> categories::ActiveModel {
         parent_id: Set(c.parent_id.map(|p| p.0)),
         sensitive: Set(c.sensitive),
         position: Set(c.position),
+        version: Set(c.version),
     }
 }
 
@@ -339,5 +341,6 @@ pub fn student_row(s: &Student, at: i64) -> students::ActiveModel {
         on_roll: Set(s.on_roll),
         created_at: Set(at),
         updated_at: Set(at),
+        kinds_mask: sea_orm::ActiveValue::NotSet,
     }
 }

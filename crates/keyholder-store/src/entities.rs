@@ -48,6 +48,24 @@ pub mod categories {
         pub parent_id: Option<Uuid>,
         pub sensitive: bool,
         pub position: i32,
+        pub version: i64,
+    }
+    no_relations!();
+}
+
+pub mod student_monitoring {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "student_monitoring")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub student_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub category_id: Uuid,
+        pub created_by: Option<Uuid>,
+        pub created_at: i64,
     }
     no_relations!();
 }
@@ -281,6 +299,8 @@ pub mod students {
         pub on_roll: bool,
         pub created_at: i64,
         pub updated_at: i64,
+        /// R4 at scale: the kinds of the student's unarchived groups (see `visibility`).
+        pub kinds_mask: i32,
     }
     no_relations!();
 }

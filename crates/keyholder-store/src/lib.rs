@@ -1,8 +1,10 @@
 //! Where state lives: the domain's ports on SQLite and PostgreSQL through SeaORM.
 
+mod categories;
 mod convert;
 mod entities;
 mod tx;
+mod visibility;
 
 use async_trait::async_trait;
 use keyholder_domain::ports::{Store, Tx};

@@ -3,6 +3,7 @@
 use crate::convert::{self, to_us};
 use crate::db_err;
 use crate::entities::*;
+use crate::visibility::{self, restricting_memberships, visibility, visible_student_ids};
 use async_trait::async_trait;
 use keyholder_domain::ids::*;
 use keyholder_domain::model::*;
@@ -158,89 +159,6 @@ fn scim_condition(f: &ScimFilter, user: bool) -> Result<Condition> {
     })
 }
 
-/// The students of the org in an unarchived group of these kinds; with `outside_allow_lists_of`,
-/// only through groups whose allow-list does not name that user.
-fn restricting_memberships(
-    org: OrgId,
-    kinds: &[StudentGroupType],
-    outside_allow_lists_of: Option<UserId>,
-) -> sea_orm::sea_query::SelectStatement {
-    use sea_orm::sea_query::Query;
-    let kinds: Vec<&str> = kinds.iter().map(|t| t.as_str()).collect();
-    let mut q = Query::select()
-        .column((
-            student_group_members::Entity,
-            student_group_members::Column::StudentId,
-        ))
-        .from(student_group_members::Entity)
-        .inner_join(
-            student_groups::Entity,
-            Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
-                student_group_members::Entity,
-                student_group_members::Column::GroupId,
-            )),
-        )
-        .and_where(
-            Expr::col((
-                student_group_members::Entity,
-                student_group_members::Column::OrgId,
-            ))
-            .eq(org.0),
-        )
-        .and_where(Expr::col((student_groups::Entity, student_groups::Column::Kind)).is_in(kinds))
-        .and_where(Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false))
-        .to_owned();
-    if let Some(user) = outside_allow_lists_of {
-        q.and_where(
-            Expr::col((student_groups::Entity, student_groups::Column::Id)).not_in_subquery(
-                Query::select()
-                    .column(student_group_access::Column::GroupId)
-                    .from(student_group_access::Entity)
-                    .and_where(student_group_access::Column::OrgId.eq(org.0))
-                    .and_where(student_group_access::Column::UserId.eq(user.0))
-                    .to_owned(),
-            ),
-        );
-    }
-    q
-}
-
-/// R5 and R4 as SQL conditions on `students`: not blocked for the scope's user, and in no
-/// restricting group whose allow-list leaves the user off.
-fn visibility(org: OrgId, scope: &StudentScope) -> Condition {
-    use sea_orm::sea_query::Query;
-    let id = || Expr::col((students::Entity, students::Column::Id));
-    let mut c = Condition::all().add(
-        id().not_in_subquery(
-            Query::select()
-                .column(student_blocks::Column::StudentId)
-                .from(student_blocks::Entity)
-                .and_where(student_blocks::Column::OrgId.eq(org.0))
-                .and_where(student_blocks::Column::UserId.eq(scope.user.0))
-                .to_owned(),
-        ),
-    );
-    if !scope.restricting_types.is_empty() {
-        c = c.add(id().not_in_subquery(restricting_memberships(
-            org,
-            &scope.restricting_types,
-            Some(scope.user),
-        )));
-    }
-    c
-}
-
-/// R4 and R5 as a subquery: the ids of the students the scope's user may see.
-fn visible_student_ids(org: OrgId, scope: &StudentScope) -> sea_orm::sea_query::SelectStatement {
-    use sea_orm::sea_query::Query;
-    Query::select()
-        .column((students::Entity, students::Column::Id))
-        .from(students::Entity)
-        .and_where(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0))
-        .cond_where(visibility(org, scope))
-        .to_owned()
-}
-
 fn incident(m: incidents::Model) -> Incident {
     Incident {
         id: IncidentId(m.id),
@@ -252,6 +170,10 @@ fn incident(m: incidents::Model) -> Incident {
         reported_by: UserId(m.reported_by),
         created_at: convert::from_us(m.created_at),
     }
+}
+
+fn one_student(id: StudentId) -> Condition {
+    Condition::all().add(students::Column::Id.eq(id.0))
 }
 
 fn now_us() -> i64 {
@@ -399,6 +321,56 @@ impl Tx for SeaTx {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn update_category(&mut self, c: &Category, expected: i64) -> Result<bool> {
+        crate::categories::update(&self.txn, c, expected).await
+    }
+
+    async fn category_usage(&mut self, org: OrgId, id: CategoryId) -> Result<CategoryUsage> {
+        crate::categories::usage(&self.txn, org, id).await
+    }
+
+    async fn delete_category(&mut self, org: OrgId, id: CategoryId) -> Result<()> {
+        crate::categories::delete(&self.txn, org, id).await
+    }
+
+    async fn category_flags(
+        &mut self,
+        org: OrgId,
+        category: CategoryId,
+    ) -> Result<Vec<(GroupId, keyholder_domain::permission::CategoryFlags)>> {
+        crate::categories::flags(&self.txn, org, category).await
+    }
+
+    async fn grant_category_flags(
+        &mut self,
+        org: OrgId,
+        category: CategoryId,
+        grants: &[(GroupId, keyholder_domain::permission::CategoryFlags)],
+    ) -> Result<()> {
+        crate::categories::grant(&self.txn, org, category, grants).await
+    }
+
+    async fn monitored(
+        &mut self,
+        org: OrgId,
+        students: &[StudentId],
+        categories: &[CategoryId],
+    ) -> Result<Vec<(StudentId, CategoryId)>> {
+        crate::categories::monitored(&self.txn, org, students, categories).await
+    }
+
+    async fn set_monitored(
+        &mut self,
+        org: OrgId,
+        student: StudentId,
+        category: CategoryId,
+        monitored: bool,
+        by: UserId,
+    ) -> Result<bool> {
+        crate::categories::set_monitored(&self.txn, org, student, category, monitored, by, now_us())
+            .await
     }
 
     async fn categories(&mut self, org: OrgId) -> Result<Vec<Category>> {
@@ -1216,7 +1188,7 @@ impl Tx for SeaTx {
         .exec_without_returning(&self.txn)
         .await
         .map_err(db_err)?;
-        Ok(())
+        visibility::refresh_kinds_mask(&self.txn, org, one_student(student)).await
     }
 
     async fn add_group_access(
@@ -1783,7 +1755,9 @@ impl Tx for SeaTx {
             .exec(&self.txn)
             .await
             .map_err(db_err)?;
-        Ok(())
+        // Its kind or archiving may have changed: its members' masks follow.
+        visibility::refresh_kinds_mask(&self.txn, g.org_id, visibility::members_of(g.org_id, g.id))
+            .await
     }
 
     async fn all_group_members(&mut self, org: OrgId) -> Result<Vec<(StudentGroupId, StudentId)>> {
@@ -1815,7 +1789,15 @@ impl Tx for SeaTx {
         .exec_without_returning(&self.txn)
         .await
         .map_err(db_err)?;
-        Ok(())
+        let mut ids: Vec<uuid::Uuid> = members.iter().map(|(_, s)| s.0).collect();
+        ids.sort();
+        ids.dedup();
+        visibility::refresh_kinds_mask(
+            &self.txn,
+            org,
+            Condition::all().add(students::Column::Id.is_in(ids)),
+        )
+        .await
     }
 
     async fn remove_group_member(
@@ -1831,7 +1813,7 @@ impl Tx for SeaTx {
             .exec(&self.txn)
             .await
             .map_err(db_err)?;
-        Ok(())
+        visibility::refresh_kinds_mask(&self.txn, org, one_student(student)).await
     }
 
     async fn idempotent_response(
@@ -1976,9 +1958,7 @@ impl Tx for SeaTx {
     ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)> {
         use sea_orm::sea_query::Query;
         use students::Column as S;
-        let mut select = students::Entity::find()
-            .filter(S::OrgId.eq(org.0))
-            .filter(visibility(org, scope));
+        let mut select = students::Entity::find().filter(visibility(org, scope));
         if let Some(text) = &q.q {
             let pat = like_pattern(text);
             let like =
@@ -1998,6 +1978,18 @@ impl Tx for SeaTx {
         }
         if let Some(r) = q.on_roll {
             select = select.filter(S::OnRoll.eq(r));
+        }
+        if let Some(c) = q.monitored_category {
+            select = select.filter(
+                S::Id.in_subquery(
+                    Query::select()
+                        .column(student_monitoring::Column::StudentId)
+                        .from(student_monitoring::Entity)
+                        .and_where(student_monitoring::Column::OrgId.eq(org.0))
+                        .and_where(student_monitoring::Column::CategoryId.eq(c.0))
+                        .to_owned(),
+                ),
+            );
         }
         if let Some(g) = q.group_id {
             select = select.filter(

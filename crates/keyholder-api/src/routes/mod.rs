@@ -3,10 +3,12 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod categories;
 pub mod groups;
 pub mod incidents;
 pub mod integrations;
 pub mod me;
+pub mod monitoring;
 pub mod ops;
 pub mod orgs;
 pub mod people;

@@ -110,19 +110,3 @@ pub async fn patch_settings(
             .into(),
     ))
 }
-
-/// The org's categories and sub-categories.
-#[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
-    (status = 200, body = Vec<CategoryOut>),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-))]
-#[get("/v1/orgs/{org}/categories", wrap = "Require(Action::ListCategories)")]
-pub async fn categories(
-    state: web::Data<ApiState>,
-    who: Authed,
-    path: web::Path<String>,
-) -> ApiResult<web::Json<Vec<CategoryOut>>> {
-    let cats = state.kh.list_categories(&who.0, &path).await?;
-    Ok(web::Json(cats.into_iter().map(Into::into).collect()))
-}

@@ -7,7 +7,7 @@ use crate::guard::{Authed, Ctx, Require};
 use crate::state::ApiState;
 use actix_web::{HttpResponse, delete, get, post, web};
 use keyholder_domain::DomainError;
-use keyholder_domain::ids::{StudentGroupId, StudentId};
+use keyholder_domain::ids::{CategoryId, StudentGroupId, StudentId};
 use keyholder_domain::model::Student;
 use keyholder_domain::policy::Action;
 use keyholder_domain::services::{AccessSelection, CheckResource, StudentListParams};
@@ -27,10 +27,13 @@ pub struct StudentOut {
     pub date_of_birth: Option<String>,
     pub on_roll: bool,
     pub group_ids: Vec<Uuid>,
+    /// R9: the categories the pupil is monitored for, of those the caller holds view-students
+    /// on in this session.
+    pub monitored_category_ids: Vec<Uuid>,
 }
 
 impl StudentOut {
-    fn new(s: Student, groups: Vec<Uuid>) -> Self {
+    fn new(s: Student, groups: Vec<Uuid>, monitored: Vec<CategoryId>) -> Self {
         StudentOut {
             id: s.id.0,
             mis_id: s.mis_id,
@@ -39,6 +42,7 @@ impl StudentOut {
             date_of_birth: s.date_of_birth.map(ymd),
             on_roll: s.on_roll,
             group_ids: groups,
+            monitored_category_ids: monitored.into_iter().map(|c| c.0).collect(),
         }
     }
 }
@@ -74,6 +78,8 @@ pub struct StudentListQuery {
     pub on_roll: Option<bool>,
     /// Only members of this student group.
     pub group_id: Option<Uuid>,
+    /// R9: only pupils monitored for this category (needs view-students on it: 403 R9).
+    pub monitored_category_id: Option<Uuid>,
     pub page: Option<u64>,
     pub per_page: Option<u64>,
 }
@@ -112,6 +118,7 @@ pub async fn list(
         q: q.q,
         on_roll: q.on_roll,
         group_id: q.group_id.map(StudentGroupId),
+        monitored_category_id: q.monitored_category_id.map(CategoryId),
         page: q.page,
         per_page: q.per_page,
     };
@@ -120,7 +127,13 @@ pub async fn list(
         items: page
             .items
             .into_iter()
-            .map(|(s, g)| StudentOut::new(s, g.into_iter().map(|g| g.0).collect()))
+            .map(|v| {
+                StudentOut::new(
+                    v.student,
+                    v.groups.into_iter().map(|g| g.0).collect(),
+                    v.monitored_category_ids,
+                )
+            })
             .collect(),
         page: page.page,
         per_page: page.per_page,
@@ -176,11 +189,12 @@ pub async fn get(
     path: web::Path<(String, Uuid)>,
 ) -> ApiResult<web::Json<StudentDetail>> {
     let (org, id) = path.into_inner();
-    let (s, groups) = state.kh.get_student(&who.0, &org, StudentId(id)).await?;
-    let ids = groups.iter().map(|g| g.id.0).collect();
+    let v = state.kh.get_student(&who.0, &org, StudentId(id)).await?;
+    let ids = v.groups.iter().map(|g| g.id.0).collect();
     Ok(web::Json(StudentDetail {
-        student: StudentOut::new(s, ids),
-        groups: groups
+        student: StudentOut::new(v.student, ids, v.monitored_category_ids),
+        groups: v
+            .groups
             .into_iter()
             .map(|g| StudentGroupOut::new(g, 0))
             .collect(),
@@ -214,7 +228,7 @@ pub async fn without_restriction(
         items: page
             .items
             .into_iter()
-            .map(|s| StudentOut::new(s, vec![]))
+            .map(|s| StudentOut::new(s, vec![], vec![]))
             .collect(),
         page: page.page,
         per_page: page.per_page,

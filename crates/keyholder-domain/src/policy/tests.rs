@@ -89,6 +89,7 @@ fn g2_org_relaxation_never_covers_admin_or_sensitive_categories() {
         parent_id: None,
         sensitive: true,
         position: 0,
+        version: 1,
     };
     let sub = Category {
         id: CategoryId::new(),

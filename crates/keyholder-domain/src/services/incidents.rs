@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::error::FieldError;
-use crate::policy::{Action, StudentFacts, decide};
+use crate::policy::{Action, decide};
 use serde_json::json;
 
 #[derive(Debug, Clone)]
@@ -33,43 +33,16 @@ impl Keyholder {
         category: CategoryId,
         student: StudentId,
     ) -> Result<Option<crate::policy::Decision>> {
-        let Some((_, groups)) = tx.student(subject.org_id, student).await? else {
+        let Some(case) = self.student_facts(tx, subject, student).await? else {
             return Ok(None);
         };
-        let org = tx
-            .org_by_id(subject.org_id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        let restricting: Vec<StudentGroupId> = groups
-            .iter()
-            .filter(|g| !g.archived && org.settings.restricted_group_types.contains(&g.kind))
-            .map(|g| g.id)
-            .collect();
-        let mut s = subject.clone();
-        let mut allowed = tx
-            .allowed_among(subject.org_id, subject.user_id, &restricting)
-            .await?;
-        allowed.sort();
-        s.allowed_groups = allowed;
-        s.blocked_students = if tx
-            .is_blocked(subject.org_id, subject.user_id, student)
-            .await?
-        {
-            vec![student]
-        } else {
-            vec![]
-        };
-        let facts = StudentFacts {
-            id: student,
-            restricting_groups: restricting,
-        };
         Ok(Some(decide(
-            &s,
+            &case.subject,
             action,
             Resource::Incident {
                 org: subject.org_id,
                 category,
-                facts: &facts,
+                facts: &case.facts,
             },
         )))
     }

@@ -12,8 +12,41 @@ pub struct StudentListParams {
     pub q: Option<String>,
     pub on_roll: Option<bool>,
     pub group_id: Option<StudentGroupId>,
+    /// R9: only pupils monitored for this category (needs view-students on it).
+    pub monitored_category_id: Option<CategoryId>,
     pub page: Option<u64>,
     pub per_page: Option<u64>,
+}
+
+/// A pupil in a list or on its own: the record, its groups and the monitoring marks the
+/// caller may see (R9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentView<G> {
+    pub student: Student,
+    pub groups: Vec<G>,
+    pub monitored_category_ids: Vec<CategoryId>,
+}
+
+/// Attaches to each pupil the marks found for it.
+fn with_marks<G>(
+    rows: Vec<(Student, Vec<G>)>,
+    marks: &[(StudentId, CategoryId)],
+) -> Vec<StudentView<G>> {
+    rows.into_iter()
+        .map(|(student, groups)| {
+            let mut monitored_category_ids: Vec<CategoryId> = marks
+                .iter()
+                .filter(|(s, _)| *s == student.id)
+                .map(|(_, c)| *c)
+                .collect();
+            monitored_category_ids.sort();
+            StudentView {
+                student,
+                groups,
+                monitored_category_ids,
+            }
+        })
+        .collect()
 }
 
 /// R6: one user at a time, or every user matching a filter.
@@ -43,6 +76,15 @@ pub struct EffectivePermissions {
     pub without_second_factor: (PermissionSet, Vec<(CategoryId, CategoryFlags)>),
 }
 
+/// One pupil as the engine needs it: the subject with the allow-lists and block that bear on the
+/// pupil, the pupil's facts, and the record.
+pub(super) struct StudentCase {
+    pub subject: Subject,
+    pub facts: StudentFacts,
+    pub student: Student,
+    pub groups: Vec<StudentGroup>,
+}
+
 impl Keyholder {
     async fn scope(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<StudentScope> {
         let org = tx
@@ -55,22 +97,16 @@ impl Keyholder {
         })
     }
 
-    /// The facts of one pupil for R4/R5, and the subject's allow-lists and blocks that bear on it.
-    async fn student_decision(
+    /// The facts of one pupil for R4/R5, and the subject as the engine must see it for that
+    /// pupil: with the allow-lists and the block that bear on it. `None`: no such pupil here.
+    pub(super) async fn student_facts(
         &self,
         tx: &mut dyn Tx,
         subject: &Subject,
-        action: Action,
         id: StudentId,
-    ) -> Result<(Decision, Option<(Student, Vec<StudentGroup>)>)> {
+    ) -> Result<Option<StudentCase>> {
         let Some((student, groups)) = tx.student(subject.org_id, id).await? else {
-            return Ok((
-                Decision {
-                    allowed: false,
-                    reasons: vec![],
-                },
-                None,
-            ));
+            return Ok(None);
         };
         let org = tx
             .org_by_id(subject.org_id)
@@ -93,19 +129,43 @@ impl Keyholder {
             } else {
                 vec![]
             };
-        let facts = StudentFacts {
-            id,
-            restricting_groups: restricting,
+        Ok(Some(StudentCase {
+            subject: facts_subject,
+            facts: StudentFacts {
+                id,
+                restricting_groups: restricting,
+            },
+            student,
+            groups,
+        }))
+    }
+
+    /// The engine's decision about one pupil (R4/R5), with the pupil when it exists.
+    async fn student_decision(
+        &self,
+        tx: &mut dyn Tx,
+        subject: &Subject,
+        action: Action,
+        id: StudentId,
+    ) -> Result<(Decision, Option<(Student, Vec<StudentGroup>)>)> {
+        let Some(case) = self.student_facts(tx, subject, id).await? else {
+            return Ok((
+                Decision {
+                    allowed: false,
+                    reasons: vec![],
+                },
+                None,
+            ));
         };
         let d = decide(
-            &facts_subject,
+            &case.subject,
             action,
             Resource::Student {
                 org: subject.org_id,
-                facts: &facts,
+                facts: &case.facts,
             },
         );
-        Ok((d, Some((student, groups))))
+        Ok((d, Some((case.student, case.groups))))
     }
 
     /// R4: only the pupils the user may see, filtered, paged and counted in the query.
@@ -114,7 +174,7 @@ impl Keyholder {
         subject: &Subject,
         org: &str,
         params: StudentListParams,
-    ) -> Result<Page<(Student, Vec<StudentGroupId>)>> {
+    ) -> Result<Page<StudentView<StudentGroupId>>> {
         self.check_org(subject, org, Action::ListStudents)?;
         let (page, per_page) = paging(params.page, params.per_page)?;
         let mut tx = self.tx().await?;
@@ -126,12 +186,25 @@ impl Keyholder {
                 .filter(|q| !q.is_empty()),
             on_roll: params.on_roll,
             group_id: params.group_id,
+            monitored_category: params.monitored_category_id,
             page,
             per_page,
         };
-        let (items, total) = tx.students(subject.org_id, &scope, &query).await?;
+        if let Some(c) = params.monitored_category_id
+            && !monitoring::viewable_marks(subject).contains(&c)
+        {
+            return Err(DomainError::Forbidden {
+                rule: "R9",
+                detail: format!(
+                    "the user's group does not grant view students on category {c} in this session"
+                ),
+            });
+        }
+        let (rows, total) = tx.students(subject.org_id, &scope, &query).await?;
+        let ids: Vec<StudentId> = rows.iter().map(|(s, _)| s.id).collect();
+        let marks = self.visible_marks(tx.as_mut(), subject, &ids).await?;
         Ok(Page {
-            items,
+            items: with_marks(rows, &marks),
             page,
             per_page,
             total,
@@ -144,14 +217,17 @@ impl Keyholder {
         subject: &Subject,
         org: &str,
         id: StudentId,
-    ) -> Result<(Student, Vec<StudentGroup>)> {
+    ) -> Result<StudentView<StudentGroup>> {
         self.check_org(subject, org, Action::ViewStudent)?;
         let mut tx = self.tx().await?;
         match self
             .student_decision(tx.as_mut(), subject, Action::ViewStudent, id)
             .await?
         {
-            (d, Some(found)) if d.allowed => Ok(found),
+            (d, Some(found)) if d.allowed => {
+                let marks = self.visible_marks(tx.as_mut(), subject, &[id]).await?;
+                Ok(with_marks(vec![found], &marks).remove(0))
+            }
             _ => Err(DomainError::NotFound),
         }
     }
@@ -170,6 +246,7 @@ impl Keyholder {
             q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
             on_roll: Some(true),
             group_id: None,
+            monitored_category: None,
             page: 1,
             per_page: 20,
         };

@@ -1,0 +1,198 @@
+//! R4 and R5 as SQL. A restricted user's pupils are found from the user outward, so that a page
+//! costs what the user may see, not what the org holds:
+//! candidates are the members of the groups whose allow-list names the user, plus the pupils in
+//! no group of a restricting kind (an index lookup on `kinds_mask`); each candidate is then
+//! kept only if it is not blocked and in no restricting group whose allow-list leaves the user
+//! off. That last test alone decides who is shown: the candidates only narrow the search.
+
+use crate::db_err;
+use crate::entities::*;
+use keyholder_domain::Result;
+use keyholder_domain::ids::*;
+use keyholder_domain::model::StudentGroupType;
+use keyholder_domain::ports::StudentScope;
+use sea_orm::sea_query::{Expr, Query, SelectStatement, UnionType};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter};
+
+/// The bit a group kind sets in `students.kinds_mask` (the migration's expression agrees).
+fn kind_bit(kind: StudentGroupType) -> i32 {
+    match kind {
+        StudentGroupType::AcademicLevel => 1,
+        StudentGroupType::RegistrationGroup => 2,
+        StudentGroupType::House => 4,
+        StudentGroupType::Custom => 8,
+    }
+}
+
+/// The masks of pupils in no unarchived group of these kinds.
+pub(crate) fn free_masks(kinds: &[StudentGroupType]) -> Vec<i32> {
+    let restricting = kinds.iter().map(|k| kind_bit(*k)).fold(0, |a, b| a | b);
+    (0..16).filter(|m| m & restricting == 0).collect()
+}
+
+/// The groups whose allow-list names the user.
+fn allow_listed_groups(org: OrgId, user: UserId) -> SelectStatement {
+    Query::select()
+        .column(student_group_access::Column::GroupId)
+        .from(student_group_access::Entity)
+        .and_where(student_group_access::Column::OrgId.eq(org.0))
+        .and_where(student_group_access::Column::UserId.eq(user.0))
+        .to_owned()
+}
+
+/// The student ids of the org in an unarchived group of these kinds; with
+/// `outside_allow_lists_of`, only through groups whose allow-list does not name that user; with
+/// `of_student`, only that (outer) student's memberships.
+pub(crate) fn restricting_memberships(
+    org: OrgId,
+    kinds: &[StudentGroupType],
+    outside_allow_lists_of: Option<UserId>,
+) -> SelectStatement {
+    let kinds: Vec<&str> = kinds.iter().map(|t| t.as_str()).collect();
+    let mut q = Query::select()
+        .column((
+            student_group_members::Entity,
+            student_group_members::Column::StudentId,
+        ))
+        .from(student_group_members::Entity)
+        .inner_join(
+            student_groups::Entity,
+            Expr::col((student_groups::Entity, student_groups::Column::Id)).equals((
+                student_group_members::Entity,
+                student_group_members::Column::GroupId,
+            )),
+        )
+        .and_where(
+            Expr::col((
+                student_group_members::Entity,
+                student_group_members::Column::OrgId,
+            ))
+            .eq(org.0),
+        )
+        .and_where(Expr::col((student_groups::Entity, student_groups::Column::Kind)).is_in(kinds))
+        .and_where(Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false))
+        .to_owned();
+    if let Some(user) = outside_allow_lists_of {
+        q.and_where(
+            Expr::col((student_groups::Entity, student_groups::Column::Id))
+                .not_in_subquery(allow_listed_groups(org, user)),
+        );
+    }
+    q
+}
+
+/// T1, R5 and R4 as SQL conditions on `students`: the org's students the scope's user may see.
+/// Callers add no org condition of their own: with restrictions, every candidate is already
+/// the org's, and an outer `org_id` test would tempt the planner to scan the org's pupils.
+pub(crate) fn visibility(org: OrgId, scope: &StudentScope) -> Condition {
+    let id = || Expr::col((students::Entity, students::Column::Id));
+    let mut c = Condition::all().add(
+        id().not_in_subquery(
+            Query::select()
+                .column(student_blocks::Column::StudentId)
+                .from(student_blocks::Entity)
+                .and_where(student_blocks::Column::OrgId.eq(org.0))
+                .and_where(student_blocks::Column::UserId.eq(scope.user.0))
+                .to_owned(),
+        ),
+    );
+    if scope.restricting_types.is_empty() {
+        return c.add(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0));
+    }
+    let allowed_members = Query::select()
+        .column(student_group_members::Column::StudentId)
+        .from(student_group_members::Entity)
+        .and_where(student_group_members::Column::OrgId.eq(org.0))
+        .and_where(
+            student_group_members::Column::GroupId
+                .in_subquery(allow_listed_groups(org, scope.user)),
+        )
+        .to_owned();
+    let free = Query::select()
+        .column(students::Column::Id)
+        .from(students::Entity)
+        .and_where(students::Column::OrgId.eq(org.0))
+        .and_where(students::Column::KindsMask.is_in(free_masks(&scope.restricting_types)))
+        .to_owned();
+    let candidates = allowed_members
+        .clone()
+        .union(UnionType::Distinct, free)
+        .to_owned();
+    // The deciding test, per candidate: no restricting membership outside the allow-lists.
+    let hidden = restricting_memberships(org, &scope.restricting_types, Some(scope.user))
+        .and_where(
+            Expr::col((
+                student_group_members::Entity,
+                student_group_members::Column::StudentId,
+            ))
+            .equals((students::Entity, students::Column::Id)),
+        )
+        .to_owned();
+    c = c
+        .add(id().in_subquery(candidates))
+        .add(Expr::exists(hidden).not());
+    c
+}
+
+/// R4 and R5 as a subquery: the ids of the students the scope's user may see.
+pub(crate) fn visible_student_ids(org: OrgId, scope: &StudentScope) -> SelectStatement {
+    Query::select()
+        .column((students::Entity, students::Column::Id))
+        .from(students::Entity)
+        .cond_where(visibility(org, scope))
+        .to_owned()
+}
+
+/// Brings `kinds_mask` up to date for the students that `which` selects (a condition on
+/// `students`), after their memberships or their groups' kind or archiving changed.
+pub(crate) async fn refresh_kinds_mask(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    which: Condition,
+) -> Result<()> {
+    students::Entity::update_many()
+        .col_expr(
+            students::Column::KindsMask,
+            Expr::cust(migration::KINDS_MASK_SQL),
+        )
+        .filter(students::Column::OrgId.eq(org.0))
+        .filter(which)
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// The students of one group, as a condition for [`refresh_kinds_mask`].
+pub(crate) fn members_of(org: OrgId, group: StudentGroupId) -> Condition {
+    Condition::all().add(
+        students::Column::Id.in_subquery(
+            Query::select()
+                .column(student_group_members::Column::StudentId)
+                .from(student_group_members::Entity)
+                .and_where(student_group_members::Column::OrgId.eq(org.0))
+                .and_where(student_group_members::Column::GroupId.eq(group.0))
+                .to_owned(),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r4_free_masks_leave_out_every_restricting_kind() {
+        let masks = free_masks(&[StudentGroupType::RegistrationGroup]);
+        assert_eq!(masks, vec![0, 1, 4, 5, 8, 9, 12, 13]);
+        assert_eq!(
+            free_masks(&[
+                StudentGroupType::AcademicLevel,
+                StudentGroupType::RegistrationGroup,
+                StudentGroupType::House,
+                StudentGroupType::Custom
+            ]),
+            vec![0]
+        );
+    }
+}
