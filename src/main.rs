@@ -34,6 +34,20 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// The audit trail (AU3).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk an org's hash chain; prints JSON and exits 1 when an entry was edited or deleted.
+    Verify {
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +145,26 @@ async fn main() -> ExitCode {
                 Err(e) => fail(format!("{e} {}", field_errors(&e))),
             }
         }
+        Command::Audit {
+            command: AuditCommand::Verify { org },
+        } => match kh.system_verify_audit(&org).await {
+            Ok(v) => {
+                let out = serde_json::json!({
+                    "valid": v.valid,
+                    "checked": v.checked,
+                    "first_bad_id": v.first_bad_id,
+                    "detail": v.detail,
+                });
+                println!("{out:#}");
+                if v.valid {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(keyholder_domain::DomainError::NotFound) => fail(format!("no org `{org}`")),
+            Err(e) => fail(e),
+        },
         Command::Serve { demo } => {
             if demo {
                 match demo::system_seed(&kh).await {

@@ -12,6 +12,7 @@ mod m20261124_000005_scim;
 mod m20261124_000006_incidents;
 mod m20261201_000007_visibility;
 mod m20261201_000008_categories;
+mod m20261201_000009_audit_chain;
 
 pub use m20261201_000007_visibility::KINDS_MASK_SQL;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_incidents::Migration),
             Box::new(m20261201_000007_visibility::Migration),
             Box::new(m20261201_000008_categories::Migration),
+            Box::new(m20261201_000009_audit_chain::Migration),
         ]
     }
 }

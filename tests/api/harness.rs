@@ -18,6 +18,8 @@ enum Db {
 
 pub struct TestApp {
     pub base: String,
+    /// The test's own database, for tests that must reach around the service.
+    pub database_url: String,
     pub http: reqwest::Client,
     pub kh: Keyholder,
     handle: actix_web::dev::ServerHandle,
@@ -135,7 +137,7 @@ impl TestApp {
 
     pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
         let (url, db) = fresh_database().await;
-        let mut settings = test_settings(url);
+        let mut settings = test_settings(url.clone());
         tune(&mut settings);
         let (_store, kh) = open(&settings).await.expect("open the database");
         keyholder::start_mail_worker(&settings, kh.clone()).expect("mail worker");
@@ -144,6 +146,7 @@ impl TestApp {
         tokio::spawn(running.server);
         TestApp {
             base,
+            database_url: url,
             http: reqwest::Client::new(),
             kh,
             handle: running.handle,

@@ -5,6 +5,7 @@ mod harness;
 mod smtp;
 
 mod accounts;
+mod audit;
 mod auth;
 mod categories;
 mod contract;

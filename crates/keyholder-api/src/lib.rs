@@ -221,6 +221,8 @@ fn documented_app() -> (
         .service(scim::resources::delete_group)
         .service(scim::resources::scim_search)
         .service(audit::list)
+        .service(audit::export)
+        .service(audit::verify)
         .split_for_parts()
 }
 

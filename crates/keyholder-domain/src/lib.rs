@@ -2,6 +2,7 @@
 //! ports. No web and no database crate: the API reaches data only through [`services`], and
 //! every service method takes the acting [`policy::Subject`] first and asks the engine.
 
+pub mod audit_chain;
 pub mod defaults;
 pub mod error;
 pub mod ids;

@@ -250,6 +250,8 @@ pub struct AuditEntry {
     pub changes: serde_json::Value,
     pub ip: Option<String>,
     pub request_id: Option<String>,
+    /// AU3: its place in the org's hash chain, once the store has written it.
+    pub chain: Option<crate::audit_chain::ChainLink>,
 }
 
 /// Who asked, from where: carried into audit entries.

@@ -54,6 +54,11 @@ pub struct AuditQuery {
     pub kind: Option<String>,
     pub actor_id: Option<UserId>,
     pub target_id: Option<uuid::Uuid>,
+    /// Entries naming this staff record, or about it.
+    pub staff_id: Option<StaffId>,
+    /// `from <= at < to`.
+    pub from: Option<time::OffsetDateTime>,
+    pub to: Option<time::OffsetDateTime>,
     /// Entries strictly older than this position (newest first).
     pub before: Option<(time::OffsetDateTime, AuditId)>,
     pub limit: u64,
@@ -497,7 +502,19 @@ pub trait Tx: Send {
         per_page: u64,
     ) -> Result<(Vec<Incident>, u64)>;
 
-    // Audit (AU1).
+    // Audit (AU1, AU3).
+    /// Appends the entry to its org's hash chain (the entry's own `chain` is ignored).
     async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+    /// Entries of the org in chain order, from place `after_seq + 1`.
+    async fn audit_chain(
+        &mut self,
+        org: OrgId,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>>;
+    /// An entry of the org outside the chain (none, unless rows were written around the store).
+    async fn unchained_audit(&mut self, org: OrgId) -> Result<Option<AuditEntry>>;
+    /// The org's last place and hash, if it has entries.
+    async fn audit_head(&mut self, org: OrgId) -> Result<Option<(i64, String)>>;
     async fn audit(&mut self, org: OrgId, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 }

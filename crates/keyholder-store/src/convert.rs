@@ -241,6 +241,16 @@ pub fn audit(m: audit_log::Model) -> Result<AuditEntry, DomainError> {
         changes: serde_json::from_str(&m.changes).map_err(|_| corrupt("audit changes"))?,
         ip: m.ip,
         request_id: m.request_id,
+        chain: match (m.seq, m.prev_hash, m.hash) {
+            (Some(seq), Some(prev_hash), Some(hash)) => {
+                Some(keyholder_domain::audit_chain::ChainLink {
+                    seq,
+                    prev_hash,
+                    hash,
+                })
+            }
+            _ => None,
+        },
     })
 }
 

@@ -240,6 +240,22 @@ pub mod audit_log {
         pub changes: String,
         pub ip: Option<String>,
         pub request_id: Option<String>,
+        pub seq: Option<i64>,
+        pub hash: Option<String>,
+        pub prev_hash: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod audit_heads {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_heads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        pub seq: i64,
+        pub hash: String,
     }
     no_relations!();
 }

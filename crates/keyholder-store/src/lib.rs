@@ -1,5 +1,6 @@
 //! Where state lives: the domain's ports on SQLite and PostgreSQL through SeaORM.
 
+mod audit;
 mod categories;
 mod convert;
 mod entities;
@@ -57,8 +58,16 @@ impl SeaStore {
     }
 
     /// Brings the schema up to date (both engines run the same history).
+    /// Then chains audit entries written before the chain existed (AU3).
     pub async fn system_migrate(&self) -> Result<()> {
-        Migrator::up(&self.db, None).await.map_err(db_err)
+        Migrator::up(&self.db, None).await.map_err(db_err)?;
+        let txn = self.db.begin().await.map_err(db_err)?;
+        let sealed = audit::seal_unchained(&txn).await?;
+        txn.commit().await.map_err(db_err)?;
+        if sealed > 0 {
+            tracing::info!(sealed, "audit entries chained");
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> &'static str {

@@ -2374,23 +2374,24 @@ impl Tx for SeaTx {
     }
 
     async fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {
-        audit_log::Entity::insert(audit_log::ActiveModel {
-            id: Set(e.id.0),
-            org_id: Set(e.org_id.0),
-            at: Set(to_us(e.at)),
-            kind: Set(e.kind.clone()),
-            actor_id: Set(e.actor_id.map(|a| a.0)),
-            target_type: Set(e.target_type.clone()),
-            target_id: Set(e.target_id),
-            staff_id: Set(e.staff_id),
-            changes: Set(e.changes.to_string()),
-            ip: Set(e.ip.clone()),
-            request_id: Set(e.request_id.clone()),
-        })
-        .exec_without_returning(&self.txn)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        crate::audit::append(&self.txn, e).await
+    }
+
+    async fn audit_chain(
+        &mut self,
+        org: OrgId,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<AuditEntry>> {
+        crate::audit::chain(&self.txn, org, after_seq, limit).await
+    }
+
+    async fn unchained_audit(&mut self, org: OrgId) -> Result<Option<AuditEntry>> {
+        crate::audit::unchained(&self.txn, org).await
+    }
+
+    async fn audit_head(&mut self, org: OrgId) -> Result<Option<(i64, String)>> {
+        crate::audit::head(&self.txn, org).await
     }
 
     async fn audit(&mut self, org: OrgId, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
@@ -2404,6 +2405,21 @@ impl Tx for SeaTx {
         }
         if let Some(t) = q.target_id {
             select = select.filter(A::TargetId.eq(t));
+        }
+        if let Some(s) = q.staff_id {
+            select = select.filter(
+                Condition::any().add(A::StaffId.eq(s.0)).add(
+                    Condition::all()
+                        .add(A::TargetType.eq("staff"))
+                        .add(A::TargetId.eq(s.0)),
+                ),
+            );
+        }
+        if let Some(f) = q.from {
+            select = select.filter(A::At.gte(to_us(f)));
+        }
+        if let Some(t) = q.to {
+            select = select.filter(A::At.lt(to_us(t)));
         }
         if let Some((at, id)) = q.before {
             let at = to_us(at);

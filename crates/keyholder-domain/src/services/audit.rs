@@ -9,9 +9,18 @@ pub struct AuditListParams {
     pub kind: Option<String>,
     pub actor_id: Option<UserId>,
     pub target_user_id: Option<UserId>,
+    /// Entries about this staff record (its own changes, and account events naming it).
+    pub staff_id: Option<StaffId>,
+    /// From this time on (inclusive).
+    pub from: Option<OffsetDateTime>,
+    /// Before this time (exclusive).
+    pub to: Option<OffsetDateTime>,
     pub cursor: Option<String>,
     pub limit: Option<u64>,
 }
+
+/// At most this many entries in one CSV export; a longer span is asked for in parts.
+pub const AUDIT_EXPORT_MAX: u64 = 100_000;
 
 #[derive(Debug, Clone)]
 pub struct AuditPage {
@@ -32,7 +41,59 @@ fn decode_cursor(c: &str) -> Result<(OffsetDateTime, AuditId)> {
     Ok((at, AuditId(id)))
 }
 
+fn audit_query(params: &AuditListParams, limit: u64) -> Result<AuditQuery> {
+    if let (Some(f), Some(t)) = (params.from, params.to)
+        && f > t
+    {
+        return Err(DomainError::field(
+            "to",
+            "before_from",
+            "`to` is before `from`",
+        ));
+    }
+    Ok(AuditQuery {
+        kind: params.kind.clone().filter(|k| !k.is_empty()),
+        actor_id: params.actor_id,
+        target_id: params.target_user_id.map(|u| u.0),
+        staff_id: params.staff_id,
+        from: params.from,
+        to: params.to,
+        before: params.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit,
+    })
+}
+
 impl Keyholder {
+    /// AU2: every entry matching the filters, newest first, for a CSV export (at most
+    /// [`AUDIT_EXPORT_MAX`]; more is refused with a field error on `from`).
+    pub async fn export_audit(
+        &self,
+        subject: &Subject,
+        org: &str,
+        params: AuditListParams,
+    ) -> Result<Vec<AuditEntry>> {
+        self.check_org(subject, org, Action::ReadAudit)?;
+        let mut query = audit_query(&params, 1000)?;
+        let mut tx = self.tx().await?;
+        let mut out = Vec::new();
+        loop {
+            let page = tx.audit(subject.org_id, &query).await?;
+            let done = (page.len() as u64) < query.limit;
+            query.before = page.last().map(|e| (e.at, e.id));
+            out.extend(page);
+            if out.len() as u64 > AUDIT_EXPORT_MAX {
+                return Err(DomainError::field(
+                    "from",
+                    "too_many_entries",
+                    format!("more than {AUDIT_EXPORT_MAX} entries: export a shorter span"),
+                ));
+            }
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
     /// AU4: one account's own history, newest first.
     pub async fn user_history(
         &self,
@@ -76,14 +137,7 @@ impl Keyholder {
         if !(1..=200).contains(&limit) {
             return Err(DomainError::field("limit", "range", "between 1 and 200"));
         }
-        let before = params.cursor.as_deref().map(decode_cursor).transpose()?;
-        let query = AuditQuery {
-            kind: params.kind.filter(|k| !k.is_empty()),
-            actor_id: params.actor_id,
-            target_id: params.target_user_id.map(|u| u.0),
-            before,
-            limit: limit + 1,
-        };
+        let query = audit_query(&params, limit + 1)?;
         let mut tx = self.tx().await?;
         let mut items = tx.audit(subject.org_id, &query).await?;
         let more = items.len() as u64 > limit;
@@ -94,5 +148,58 @@ impl Keyholder {
             None
         };
         Ok(AuditPage { items, next_cursor })
+    }
+}
+
+impl Keyholder {
+    /// AU3: walks the org's chain and names the first entry that was edited, or that follows
+    /// a deleted one.
+    pub async fn verify_audit(
+        &self,
+        subject: &Subject,
+        org: &str,
+    ) -> Result<crate::audit_chain::Verification> {
+        self.check_org(subject, org, Action::ReadAudit)?;
+        self.verify_chain(subject.org_id).await
+    }
+
+    /// AU3 for the command line (`keyholder audit verify --org SLUG`): no subject, reads only.
+    pub async fn system_verify_audit(
+        &self,
+        org_slug: &str,
+    ) -> Result<crate::audit_chain::Verification> {
+        let org = {
+            let mut tx = self.tx().await?;
+            tx.org_by_slug(org_slug)
+                .await?
+                .ok_or(DomainError::NotFound)?
+        };
+        self.verify_chain(org.id).await
+    }
+
+    async fn verify_chain(&self, org: OrgId) -> Result<crate::audit_chain::Verification> {
+        const PAGE: u64 = 1000;
+        let mut tx = self.tx().await?;
+        let mut v = crate::audit_chain::Verifier::new();
+        loop {
+            let page = tx.audit_chain(org, v.last_seq(), PAGE).await?;
+            for e in &page {
+                v.check(e, e.chain.as_ref());
+            }
+            if v.failed() || (page.len() as u64) < PAGE {
+                break;
+            }
+        }
+        let head = tx.audit_head(org).await?;
+        let mut result = v.finish(head);
+        if result.valid
+            && let Some(e) = tx.unchained_audit(org).await?
+        {
+            result.valid = false;
+            result.first_bad_id = Some(e.id);
+            result.detail =
+                Some("an entry outside the chain was written around the service".into());
+        }
+        Ok(result)
     }
 }

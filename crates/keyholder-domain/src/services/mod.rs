@@ -196,6 +196,7 @@ impl Audit<'_> {
             changes: self.changes,
             ip: ctx.ip.clone(),
             request_id: ctx.request_id.clone(),
+            chain: None,
         };
         tx.insert_audit(&entry).await
     }

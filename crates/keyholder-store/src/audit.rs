@@ -1,0 +1,161 @@
+//! AU1–AU3: the audit trail, appended to each org's hash chain.
+
+use crate::convert::{self, to_us};
+use crate::db_err;
+use crate::entities::*;
+use keyholder_domain::Result;
+use keyholder_domain::audit_chain::{self, GENESIS};
+use keyholder_domain::ids::*;
+use keyholder_domain::model::AuditEntry;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+/// Takes the org's next place in the chain: answers it with the hash of the entry before. On
+/// PostgreSQL the update locks the org's head row until the transaction ends, so writers of
+/// one org take their places one at a time and the chain never forks.
+async fn next_place(db: &impl ConnectionTrait, org: OrgId) -> Result<(i64, String)> {
+    let advance = || {
+        audit_heads::Entity::update_many()
+            .col_expr(
+                audit_heads::Column::Seq,
+                Expr::col(audit_heads::Column::Seq).add(1),
+            )
+            .filter(audit_heads::Column::OrgId.eq(org.0))
+    };
+    if advance().exec(db).await.map_err(db_err)?.rows_affected == 0 {
+        audit_heads::Entity::insert(audit_heads::ActiveModel {
+            org_id: Set(org.0),
+            seq: Set(0),
+            hash: Set(GENESIS.to_owned()),
+        })
+        .on_conflict(
+            OnConflict::column(audit_heads::Column::OrgId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+        .map_err(db_err)?;
+        advance().exec(db).await.map_err(db_err)?;
+    }
+    let head = audit_heads::Entity::find_by_id(org.0)
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| keyholder_domain::DomainError::internal("audit head vanished"))?;
+    Ok((head.seq, head.hash))
+}
+
+pub(crate) async fn append(db: &impl ConnectionTrait, e: &AuditEntry) -> Result<()> {
+    let (seq, prev_hash) = next_place(db, e.org_id).await?;
+    let hash = audit_chain::entry_hash(e, seq, &prev_hash);
+    audit_log::Entity::insert(audit_log::ActiveModel {
+        id: Set(e.id.0),
+        org_id: Set(e.org_id.0),
+        at: Set(to_us(e.at)),
+        kind: Set(e.kind.clone()),
+        actor_id: Set(e.actor_id.map(|a| a.0)),
+        target_type: Set(e.target_type.clone()),
+        target_id: Set(e.target_id),
+        staff_id: Set(e.staff_id),
+        changes: Set(e.changes.to_string()),
+        ip: Set(e.ip.clone()),
+        request_id: Set(e.request_id.clone()),
+        seq: Set(Some(seq)),
+        hash: Set(Some(hash.clone())),
+        prev_hash: Set(Some(prev_hash)),
+    })
+    .exec_without_returning(db)
+    .await
+    .map_err(db_err)?;
+    audit_heads::Entity::update_many()
+        .col_expr(audit_heads::Column::Hash, Expr::value(hash))
+        .filter(audit_heads::Column::OrgId.eq(e.org_id.0))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+pub(crate) async fn chain(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<AuditEntry>> {
+    audit_log::Entity::find()
+        .filter(audit_log::Column::OrgId.eq(org.0))
+        .filter(audit_log::Column::Seq.gt(after_seq))
+        .order_by_asc(audit_log::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(convert::audit)
+        .collect()
+}
+
+pub(crate) async fn unchained(db: &impl ConnectionTrait, org: OrgId) -> Result<Option<AuditEntry>> {
+    audit_log::Entity::find()
+        .filter(audit_log::Column::OrgId.eq(org.0))
+        .filter(audit_log::Column::Seq.is_null())
+        .order_by_asc(audit_log::Column::At)
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .map(convert::audit)
+        .transpose()
+}
+
+pub(crate) async fn head(db: &impl ConnectionTrait, org: OrgId) -> Result<Option<(i64, String)>> {
+    Ok(audit_heads::Entity::find_by_id(org.0)
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .map(|h| (h.seq, h.hash)))
+}
+
+/// Entries written before the chain existed (the migration that added it leaves them
+/// unchained) are chained in the order they were written. Runs when the store opens; a no-op
+/// once every entry is chained.
+pub(crate) async fn seal_unchained(db: &impl ConnectionTrait) -> Result<u64> {
+    let mut sealed = 0;
+    loop {
+        let rows = audit_log::Entity::find()
+            .filter(audit_log::Column::Seq.is_null())
+            .order_by_asc(audit_log::Column::OrgId)
+            .order_by_asc(audit_log::Column::At)
+            .order_by_asc(audit_log::Column::Id)
+            .limit(500)
+            .all(db)
+            .await
+            .map_err(db_err)?;
+        if rows.is_empty() {
+            return Ok(sealed);
+        }
+        for m in rows {
+            let e = convert::audit(m)?;
+            let (seq, prev_hash) = next_place(db, e.org_id).await?;
+            let hash = audit_chain::entry_hash(&e, seq, &prev_hash);
+            audit_log::Entity::update_many()
+                .col_expr(audit_log::Column::Seq, Expr::value(seq))
+                .col_expr(audit_log::Column::PrevHash, Expr::value(prev_hash))
+                .col_expr(audit_log::Column::Hash, Expr::value(hash.clone()))
+                .filter(audit_log::Column::Id.eq(e.id.0))
+                .exec(db)
+                .await
+                .map_err(db_err)?;
+            audit_heads::Entity::update_many()
+                .col_expr(audit_heads::Column::Hash, Expr::value(hash))
+                .filter(audit_heads::Column::OrgId.eq(e.org_id.0))
+                .exec(db)
+                .await
+                .map_err(db_err)?;
+            sealed += 1;
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! AU1–AU3: the audit trail is filtered, exported, and a hash chain that finds any edited or
+//! deleted entry, through the API and the command line.
+
+use crate::harness::*;
+use reqwest::Method;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+/// Three audited changes after the org's own creation entries.
+async fn three_groups(app: &TestApp, admin: &str) {
+    for name in ["Pastoral", "Office", "Governors"] {
+        app.post(
+            "/v1/orgs/hill/user-groups",
+            Some(admin),
+            json!({"name": name}),
+        )
+        .await
+        .expect(201);
+    }
+}
+
+async fn verify(app: &TestApp, admin: &str) -> Value {
+    app.get("/v1/orgs/hill/audit/verify", admin)
+        .await
+        .expect(200)
+        .body
+}
+
+/// `keyholder audit verify --org hill` against the test's database.
+fn verify_cli(app: &TestApp) -> (bool, Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyholder"))
+        .args(["audit", "verify", "--org", "hill"])
+        .env("KEYHOLDER_DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run keyholder");
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.success(), json)
+}
+
+async fn raw(app: &TestApp, sql: &str) {
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connect");
+    db.execute_unprepared(sql).await.expect(sql);
+    db.close().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn au3_an_audit_row_edited_in_the_database_fails_verification_at_that_entry() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    three_groups(&app, &admin).await;
+    let v = verify(&app, &admin).await;
+    assert_eq!(v["valid"], true, "{v}");
+    let checked = v["checked"].as_u64().unwrap();
+    assert!(checked >= 4, "{v}");
+    assert_eq!(v["first_bad_id"], Value::Null);
+    // Every entry shows its place and both hashes; each links to the one before.
+    let items = app
+        .get("/v1/orgs/hill/audit?limit=200", &admin)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for w in items.windows(2) {
+        assert_eq!(w[0]["prev_hash"], w[1]["hash"], "newest first, each linked");
+        assert_eq!(
+            w[0]["seq"].as_i64().unwrap(),
+            w[1]["seq"].as_i64().unwrap() + 1
+        );
+    }
+    let (ok, out) = verify_cli(&app);
+    assert!(ok, "{out}");
+    assert_eq!(out["checked"], checked);
+    // Someone with database access rewrites history: the group was called something else.
+    let office = app.audit(&org, &admin, "user_group.created").await[1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // (Rows are picked by content: ids are stored differently by the two engines.)
+    raw(
+        &app,
+        "UPDATE audit_log SET changes = REPLACE(changes, 'Office', 'Staffroom') \
+         WHERE kind = 'user_group.created' AND changes LIKE '%Office%'",
+    )
+    .await;
+    let v = verify(&app, &admin).await;
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["first_bad_id"], office.as_str());
+    assert!(v["detail"].as_str().unwrap().contains("changed"), "{v}");
+    let (ok, out) = verify_cli(&app);
+    assert!(!ok, "the command fails on a broken chain");
+    assert_eq!(out["first_bad_id"], office.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn au3_a_deleted_audit_row_is_found_in_the_middle_and_at_the_end() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    three_groups(&app, &admin).await;
+    let created = app.audit(&org, &admin, "user_group.created").await;
+    // Newest first: Governors, Office, Pastoral.
+    let governors = created[0]["id"].as_str().unwrap().to_owned();
+    // An entry in the middle goes: the one after the gap is named.
+    // (Rows are picked by content: ids are stored differently by the two engines.)
+    raw(
+        &app,
+        "DELETE FROM audit_log WHERE kind = 'user_group.created' AND changes LIKE '%Office%'",
+    )
+    .await;
+    let v = verify(&app, &admin).await;
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["first_bad_id"], governors.as_str());
+    assert!(v["detail"].as_str().unwrap().contains("missing"), "{v}");
+    // The last entry written (Governors) goes too: nothing follows the gap now, but the org's
+    // head still counts what was written.
+    raw(
+        &app,
+        "DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)",
+    )
+    .await;
+    let v = verify(&app, &admin).await;
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["first_bad_id"], Value::Null);
+    assert!(
+        v["detail"].as_str().unwrap().contains("were written"),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn au2_the_trail_is_filtered_by_time_type_actor_and_target_and_exported_as_csv() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let start = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    three_groups(&app, &admin).await;
+    let q = |query: &str| {
+        let app = &app;
+        let admin = admin.clone();
+        let path = format!("/v1/orgs/hill/audit?{query}");
+        async move { app.get(&path, &admin).await }
+    };
+    let enc = |t: &str| t.replace(':', "%3A").replace('+', "%2B");
+    let since = q(&format!("from={}&limit=200", enc(&start)))
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        since
+            .iter()
+            .all(|e| e["at"].as_str().unwrap() >= start.as_str())
+    );
+    assert!(since.iter().any(|e| e["type"] == "user.created"));
+    let before = q(&format!("to={}&limit=200", enc(&start)))
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(before.iter().all(|e| e["type"] != "user.created"));
+    let about_teacher = q(&format!("target_user_id={teacher}")).await.expect(200);
+    assert_eq!(about_teacher.body["items"][0]["type"], "user.created");
+    let by_admin = q(&format!(
+        "actor_id={}&type=user_group.created",
+        org.admin_id
+    ))
+    .await
+    .expect(200);
+    assert_eq!(by_admin.body["items"].as_array().unwrap().len(), 3);
+    // Bad filters are named, all at once.
+    let bad = q("from=yesterday&to=soon")
+        .await
+        .problem(422, "validation_failed");
+    let mut codes = bad.field_codes();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            ("from".to_owned(), "invalid_time".to_owned()),
+            ("to".to_owned(), "invalid_time".to_owned())
+        ]
+    );
+    q(&format!("from={}&to=2020-01-01T00%3A00%3A00Z", enc(&start)))
+        .await
+        .problem(422, "validation_failed");
+    // The export: one CSV row per entry, the same filters.
+    let csv = app
+        .call(
+            Method::GET,
+            "/v1/orgs/hill/audit/export?type=user_group.created",
+            Some(&admin),
+            None,
+        )
+        .await
+        .expect(200);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.body.as_str().unwrap().to_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,at,type,actor_id,target_type,target_id,staff_id,changes,ip,request_id,seq,prev_hash,hash"
+    );
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[1].contains("Governors") && lines[1].contains("user_group.created"));
+    // Only with audits.view.
+    let t = app
+        .token_with_key("hill", "t@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
+    let denied = app
+        .get("/v1/orgs/hill/audit/export", &t)
+        .await
+        .problem(403, "permission_denied");
+    assert_eq!(denied.body["rule"], "G1");
+}
