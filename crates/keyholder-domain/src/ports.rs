@@ -13,6 +13,9 @@ pub trait Store: Send + Sync {
     async fn begin(&self) -> Result<Box<dyn Tx>>;
     /// Whether the database answers (readiness).
     async fn ping(&self) -> Result<()>;
+    /// After a bulk change (a large MIS batch), brings the planner's statistics of the people
+    /// tables up to date, so that R4's plan does not rest on what the tables held before.
+    async fn refresh_statistics(&self) -> Result<()>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,10 @@ pub const MAX_BATCH: usize = 10_000;
 
 /// A staff row as the MIS sends it; enums and dates arrive as text so that every bad row
 /// can be reported, not just the first.
+
+/// Rows changed by one batch from which the planner's statistics are refreshed.
+const BULK_CHANGE: u64 = 500;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StaffRow {
     pub mis_id: String,
@@ -186,6 +190,8 @@ impl Keyholder {
         }
     }
 
+    /// Commits a batch; one that changed [`BULK_CHANGE`] rows or more refreshes the planner's
+    /// statistics (a first sync of a trust changes every pupil's group kinds at once).
     async fn finish_batch(
         &self,
         mut tx: Box<dyn Tx>,
@@ -212,6 +218,9 @@ impl Keyholder {
         .write(tx.as_mut(), ctx)
         .await?;
         tx.commit().await?;
+        if counts.created + counts.updated + counts.left >= BULK_CHANGE {
+            self.store.refresh_statistics().await?;
+        }
         Ok(SyncOutcome {
             counts,
             replayed: false,
