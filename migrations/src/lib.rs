@@ -14,8 +14,6 @@ mod m20261201_000007_visibility;
 mod m20261201_000008_categories;
 mod m20261201_000009_audit_chain;
 
-pub use m20261201_000007_visibility::KINDS_MASK_SQL;
-
 pub struct Migrator;
 
 #[async_trait::async_trait]

@@ -112,9 +112,9 @@ impl MigrationTrait for Migration {
     }
 }
 
-/// The kinds mask of the `students` row being updated, from its memberships. The store uses the
-/// same expression to keep the column current.
-pub const KINDS_MASK_SQL: &str = "COALESCE((SELECT SUM(DISTINCT CASE g.kind \
+/// The kinds mask of the `students` row being updated, from its memberships (the bits agree
+/// with the store's `visibility::kind_bit`, which keeps the column current).
+const KINDS_MASK_SQL: &str = "COALESCE((SELECT SUM(DISTINCT CASE g.kind \
      WHEN 'academic_level' THEN 1 WHEN 'registration_group' THEN 2 WHEN 'house' THEN 4 ELSE 8 END) \
      FROM student_group_members m JOIN student_groups g ON g.id = m.group_id \
      WHERE m.org_id = students.org_id AND m.student_id = students.id AND g.archived = false), 0)";

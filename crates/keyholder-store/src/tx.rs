@@ -172,10 +172,6 @@ fn incident(m: incidents::Model) -> Incident {
     }
 }
 
-fn one_student(id: StudentId) -> Condition {
-    Condition::all().add(students::Column::Id.eq(id.0))
-}
-
 fn now_us() -> i64 {
     to_us(time::OffsetDateTime::now_utc())
 }
@@ -1188,7 +1184,7 @@ impl Tx for SeaTx {
         .exec_without_returning(&self.txn)
         .await
         .map_err(db_err)?;
-        visibility::refresh_kinds_mask(&self.txn, org, one_student(student)).await
+        visibility::refresh_kinds_mask(&self.txn, org, &[student.0]).await
     }
 
     async fn add_group_access(
@@ -1756,8 +1752,8 @@ impl Tx for SeaTx {
             .await
             .map_err(db_err)?;
         // Its kind or archiving may have changed: its members' masks follow.
-        visibility::refresh_kinds_mask(&self.txn, g.org_id, visibility::members_of(g.org_id, g.id))
-            .await
+        let members = visibility::members_of(&self.txn, g.org_id, g.id).await?;
+        visibility::refresh_kinds_mask(&self.txn, g.org_id, &members).await
     }
 
     async fn all_group_members(&mut self, org: OrgId) -> Result<Vec<(StudentGroupId, StudentId)>> {
@@ -1792,12 +1788,7 @@ impl Tx for SeaTx {
         let mut ids: Vec<uuid::Uuid> = members.iter().map(|(_, s)| s.0).collect();
         ids.sort();
         ids.dedup();
-        visibility::refresh_kinds_mask(
-            &self.txn,
-            org,
-            Condition::all().add(students::Column::Id.is_in(ids)),
-        )
-        .await
+        visibility::refresh_kinds_mask(&self.txn, org, &ids).await
     }
 
     async fn remove_group_member(
@@ -1813,7 +1804,7 @@ impl Tx for SeaTx {
             .exec(&self.txn)
             .await
             .map_err(db_err)?;
-        visibility::refresh_kinds_mask(&self.txn, org, one_student(student)).await
+        visibility::refresh_kinds_mask(&self.txn, org, &[student.0]).await
     }
 
     async fn idempotent_response(

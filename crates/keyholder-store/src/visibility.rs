@@ -12,7 +12,9 @@ use keyholder_domain::ids::*;
 use keyholder_domain::model::StudentGroupType;
 use keyholder_domain::ports::StudentScope;
 use sea_orm::sea_query::{Expr, Query, SelectStatement, UnionType};
-use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter, QuerySelect,
+};
 
 /// The bit a group kind sets in `students.kinds_mask` (the migration's expression agrees).
 fn kind_bit(kind: StudentGroupType) -> i32 {
@@ -143,38 +145,88 @@ pub(crate) fn visible_student_ids(org: OrgId, scope: &StudentScope) -> SelectSta
         .to_owned()
 }
 
-/// Brings `kinds_mask` up to date for the students that `which` selects (a condition on
-/// `students`), after their memberships or their groups' kind or archiving changed.
+/// Brings `kinds_mask` up to date for these students, after their memberships or their
+/// groups' kind or archiving changed. Computed here from two indexed reads and written with
+/// one update per distinct mask, so that the cost follows the students named, whatever the
+/// planner believes about tables that a batch is still filling.
 pub(crate) async fn refresh_kinds_mask(
     txn: &DatabaseTransaction,
     org: OrgId,
-    which: Condition,
+    students: &[uuid::Uuid],
 ) -> Result<()> {
-    students::Entity::update_many()
-        .col_expr(
-            students::Column::KindsMask,
-            Expr::cust(migration::KINDS_MASK_SQL),
-        )
-        .filter(students::Column::OrgId.eq(org.0))
-        .filter(which)
-        .exec(txn)
-        .await
-        .map_err(db_err)?;
+    use std::collections::{BTreeMap, HashMap};
+    for chunk in students.chunks(1000) {
+        let members: Vec<(uuid::Uuid, uuid::Uuid)> = student_group_members::Entity::find()
+            .select_only()
+            .column(student_group_members::Column::StudentId)
+            .column(student_group_members::Column::GroupId)
+            .filter(student_group_members::Column::OrgId.eq(org.0))
+            .filter(student_group_members::Column::StudentId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(txn)
+            .await
+            .map_err(db_err)?;
+        let mut group_ids: Vec<uuid::Uuid> = members.iter().map(|(_, g)| *g).collect();
+        group_ids.sort();
+        group_ids.dedup();
+        let mut bits: HashMap<uuid::Uuid, i32> = HashMap::new();
+        for ids in group_ids.chunks(1000) {
+            let rows: Vec<(uuid::Uuid, String)> = student_groups::Entity::find()
+                .select_only()
+                .column(student_groups::Column::Id)
+                .column(student_groups::Column::Kind)
+                .filter(student_groups::Column::OrgId.eq(org.0))
+                .filter(student_groups::Column::Archived.eq(false))
+                .filter(student_groups::Column::Id.is_in(ids.iter().copied()))
+                .into_tuple()
+                .all(txn)
+                .await
+                .map_err(db_err)?;
+            for (id, kind) in rows {
+                if let Some(k) = StudentGroupType::parse(&kind) {
+                    bits.insert(id, kind_bit(k));
+                }
+            }
+        }
+        let mut masks: HashMap<uuid::Uuid, i32> = chunk.iter().map(|s| (*s, 0)).collect();
+        for (s, g) in &members {
+            if let (Some(m), Some(b)) = (masks.get_mut(s), bits.get(g)) {
+                *m |= b;
+            }
+        }
+        let mut by_mask: BTreeMap<i32, Vec<uuid::Uuid>> = BTreeMap::new();
+        for (s, m) in masks {
+            by_mask.entry(m).or_default().push(s);
+        }
+        for (mask, ids) in by_mask {
+            students::Entity::update_many()
+                .col_expr(students::Column::KindsMask, Expr::value(mask))
+                .filter(students::Column::OrgId.eq(org.0))
+                .filter(students::Column::Id.is_in(ids))
+                .filter(students::Column::KindsMask.ne(mask))
+                .exec(txn)
+                .await
+                .map_err(db_err)?;
+        }
+    }
     Ok(())
 }
 
-/// The students of one group, as a condition for [`refresh_kinds_mask`].
-pub(crate) fn members_of(org: OrgId, group: StudentGroupId) -> Condition {
-    Condition::all().add(
-        students::Column::Id.in_subquery(
-            Query::select()
-                .column(student_group_members::Column::StudentId)
-                .from(student_group_members::Entity)
-                .and_where(student_group_members::Column::OrgId.eq(org.0))
-                .and_where(student_group_members::Column::GroupId.eq(group.0))
-                .to_owned(),
-        ),
-    )
+/// The students of one group.
+pub(crate) async fn members_of(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    group: StudentGroupId,
+) -> Result<Vec<uuid::Uuid>> {
+    student_group_members::Entity::find()
+        .select_only()
+        .column(student_group_members::Column::StudentId)
+        .filter(student_group_members::Column::OrgId.eq(org.0))
+        .filter(student_group_members::Column::GroupId.eq(group.0))
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)
 }
 
 #[cfg(test)]

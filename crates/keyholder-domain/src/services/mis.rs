@@ -11,12 +11,11 @@ use std::collections::{HashMap, HashSet};
 
 pub const MAX_BATCH: usize = 10_000;
 
-/// A staff row as the MIS sends it; enums and dates arrive as text so that every bad row
-/// can be reported, not just the first.
-
 /// Rows changed by one batch from which the planner's statistics are refreshed.
 const BULK_CHANGE: u64 = 500;
 
+/// A staff row as the MIS sends it; enums and dates arrive as text so that every bad row
+/// can be reported, not just the first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StaffRow {
     pub mis_id: String,
