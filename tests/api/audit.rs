@@ -231,3 +231,55 @@ async fn au2_the_trail_is_filtered_by_time_type_actor_and_target_and_exported_as
         .problem(403, "permission_denied");
     assert_eq!(denied.body["rule"], "G1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn au1_every_refused_request_on_a_protected_route_is_recorded() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let dale = app.org("dale").await;
+    let admin = app.admin(&org).await;
+    let teacher_id = app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let teacher = app
+        .token_with_key("hill", "t@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
+    app.get("/v1/orgs/hill/users", &teacher)
+        .await
+        .problem(403, "permission_denied");
+    let denied = app.audit(&org, &admin, "access.denied").await;
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0]["actor_id"], teacher_id.as_str());
+    assert_eq!(denied[0]["changes"]["rule"], "G1");
+    assert_eq!(denied[0]["changes"]["action"], "list_users");
+    assert_eq!(denied[0]["changes"]["path"], "/v1/orgs/hill/users");
+    assert!(denied[0]["request_id"].is_string());
+    // Another org's admin probing hill's paths: recorded in the prober's own org.
+    let dale_admin = app.admin(&dale).await;
+    app.get("/v1/orgs/hill/users", &dale_admin)
+        .await
+        .problem(404, "not_found");
+    let probes = app.audit(&dale, &dale_admin, "access.denied").await;
+    assert_eq!(probes[0]["changes"]["rule"], "T1");
+    assert_eq!(app.audit(&org, &admin, "access.denied").await.len(), 1);
+    // A service key on a person's door (A7).
+    let key = app
+        .post(
+            "/v1/orgs/hill/service-accounts",
+            Some(&admin),
+            json!({"name": "MIS", "scopes": ["mis.sync"]}),
+        )
+        .await
+        .expect(201)
+        .body["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get("/v1/orgs/hill/students", &key)
+        .await
+        .problem(403, "permission_denied");
+    let denied = app.audit(&org, &admin, "access.denied").await;
+    assert_eq!(denied[0]["changes"]["rule"], "A7");
+    assert_eq!(denied[0]["target_type"], "service_account");
+    // The chain still holds with refusals in it.
+    assert_eq!(verify(&app, &admin).await["valid"], true);
+}

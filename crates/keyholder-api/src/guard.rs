@@ -15,7 +15,7 @@ use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
 use keyholder_domain::DomainError;
 use keyholder_domain::model::RequestContext;
 use keyholder_domain::policy::{Action, ServiceSubject, Subject};
-use keyholder_domain::services::is_service_key;
+use keyholder_domain::services::{Refused, is_service_key};
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -76,15 +76,41 @@ async fn decide(req: &ServiceRequest, action: Action) -> Result<Principal, ApiEr
     let org = req.match_info().get("org");
     if is_service_key(token) {
         let service = state.kh.authenticate_service(token).await?;
-        state.kh.decide_service_route(&service, org, action)?;
+        if let Err(e) = state.kh.decide_service_route(&service, org, action) {
+            refused(req, state, Refused::Service(&service), action, &e).await;
+            return Err(e.into());
+        }
         return Ok(Principal::Service(service));
     }
     let subject = state.kh.authenticate(token).await?;
-    state
+    if let Err(e) = state
         .kh
-        .decide_route(&subject, org, action)?
-        .into_result()?;
+        .decide_route(&subject, org, action)
+        .and_then(|d| d.into_result())
+    {
+        refused(req, state, Refused::User(&subject), action, &e).await;
+        return Err(e.into());
+    }
     Ok(Principal::User(subject))
+}
+
+/// AU1: every refusal on a protected route goes into the audit trail. A failure to write it
+/// is logged; the caller is refused either way.
+async fn refused(
+    req: &ServiceRequest,
+    state: &ApiState,
+    who: Refused<'_>,
+    action: Action,
+    error: &DomainError,
+) {
+    let ctx = context(req.request());
+    if let Err(e) = state
+        .kh
+        .record_refusal(who, action, error, req.method().as_str(), req.path(), &ctx)
+        .await
+    {
+        tracing::error!(error = %e, "could not audit a refused request");
+    }
 }
 
 impl<S> Service<ServiceRequest> for RequireService<S>
@@ -183,23 +209,28 @@ pub struct Ctx(pub RequestContext);
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
+/// Where the request came from: the peer, or the proxy's forwarded address when trusted.
+fn context(req: &HttpRequest) -> RequestContext {
+    let trust_proxy = req
+        .app_data::<web::Data<ApiState>>()
+        .is_some_and(|s| s.trust_proxy);
+    let ip = if trust_proxy {
+        req.connection_info()
+            .realip_remote_addr()
+            .map(|s| s.to_owned())
+    } else {
+        req.peer_addr().map(|a| a.ip().to_string())
+    };
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    RequestContext { ip, request_id }
+}
+
 impl FromRequest for Ctx {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let trust_proxy = req
-            .app_data::<web::Data<ApiState>>()
-            .is_some_and(|s| s.trust_proxy);
-        let ip = if trust_proxy {
-            req.connection_info()
-                .realip_remote_addr()
-                .map(|s| s.to_owned())
-        } else {
-            req.peer_addr().map(|a| a.ip().to_string())
-        };
-        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-        ready(Ok(Ctx(RequestContext { ip, request_id })))
+        ready(Ok(Ctx(context(req))))
     }
 }
 

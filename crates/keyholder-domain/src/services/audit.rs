@@ -203,3 +203,52 @@ impl Keyholder {
         Ok(result)
     }
 }
+
+/// Who was refused (AU1).
+#[derive(Debug, Clone, Copy)]
+pub enum Refused<'a> {
+    User(&'a Subject),
+    Service(&'a crate::policy::ServiceSubject),
+}
+
+impl Keyholder {
+    /// AU1: a request refused on a protected route, recorded in the caller's own org (for a
+    /// foreign org's path too: probing is worth knowing about) in a transaction of its own.
+    pub async fn record_refusal(
+        &self,
+        who: Refused<'_>,
+        action: Action,
+        error: &DomainError,
+        method: &str,
+        path: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let (rule, detail) = match error {
+            DomainError::Forbidden { rule, detail } => (*rule, detail.clone()),
+            DomainError::NotFound => ("T1", "the path names another organisation".to_owned()),
+            DomainError::PasswordChangeRequired => (
+                "A3",
+                "the account must change its password first".to_owned(),
+            ),
+            _ => return Ok(()),
+        };
+        let (org, actor, target) = match who {
+            Refused::User(s) => (s.org_id, Some(s.user_id), Some(("user", s.user_id.0))),
+            Refused::Service(s) => (s.org_id, None, Some(("service_account", s.account_id.0))),
+        };
+        let mut tx = self.tx().await?;
+        Audit {
+            org,
+            kind: "access.denied",
+            actor,
+            target,
+            changes: serde_json::json!({
+                "action": action, "rule": rule, "detail": detail,
+                "method": method, "path": path,
+            }),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await
+    }
+}
