@@ -34,11 +34,23 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Access-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The audit trail (AU3).
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// A new key signs from now on; the previous one verifies until its tokens expire; older
+    /// ones are retired. Every replica sees it at once (keys live in the database).
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -145,6 +157,15 @@ async fn main() -> ExitCode {
                 Err(e) => fail(format!("{e} {}", field_errors(&e))),
             }
         }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => match kh.system_rotate_signing_key().await {
+            Ok((kid, retired)) => {
+                println!("{:#}", serde_json::json!({"kid": kid, "retired": retired}));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
         Command::Audit {
             command: AuditCommand::Verify { org },
         } => match kh.system_verify_audit(&org).await {

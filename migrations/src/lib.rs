@@ -13,6 +13,7 @@ mod m20261124_000006_incidents;
 mod m20261201_000007_visibility;
 mod m20261201_000008_categories;
 mod m20261201_000009_audit_chain;
+mod m20261201_000010_key_rotation;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_visibility::Migration),
             Box::new(m20261201_000008_categories::Migration),
             Box::new(m20261201_000009_audit_chain::Migration),
+            Box::new(m20261201_000010_key_rotation::Migration),
         ]
     }
 }

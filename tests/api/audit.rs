@@ -28,14 +28,7 @@ async fn verify(app: &TestApp, admin: &str) -> Value {
 
 /// `keyholder audit verify --org hill` against the test's database.
 fn verify_cli(app: &TestApp) -> (bool, Value) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyholder"))
-        .args(["audit", "verify", "--org", "hill"])
-        .env("KEYHOLDER_DATABASE_URL", &app.database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run keyholder");
-    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.success(), json)
+    app.command(&["audit", "verify", "--org", "hill"])
 }
 
 async fn raw(app: &TestApp, sql: &str) {

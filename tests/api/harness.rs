@@ -154,6 +154,31 @@ impl TestApp {
         }
     }
 
+    /// A second server on this test's database: another replica.
+    pub async fn replica(&self) -> Replica {
+        let settings = test_settings(self.database_url.clone());
+        let (_store, kh) = open(&settings).await.expect("open the database");
+        let running = serve(&settings, kh).expect("bind");
+        let base = format!("http://{}", running.addr);
+        tokio::spawn(running.server);
+        Replica {
+            base,
+            handle: running.handle,
+        }
+    }
+
+    /// Runs `keyholder ARGS` on this test's database; answers success and its JSON output.
+    pub fn command(&self, args: &[&str]) -> (bool, Value) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyholder"))
+            .args(args)
+            .env("KEYHOLDER_DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run keyholder");
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.success(), json)
+    }
+
     /// An org made as the command line makes it (T2), with a known admin password.
     pub async fn org(&self, slug: &str) -> Org {
         let email = format!("dsl@{slug}.school");
@@ -329,6 +354,19 @@ impl TestApp {
             .await
             .expect(200);
         r.body["items"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// Another server on the same database; stopped when dropped.
+pub struct Replica {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop(false).await });
     }
 }
 

@@ -15,4 +15,5 @@ mod people;
 mod scim;
 mod students;
 mod tenancy;
+mod tokens;
 mod users;

@@ -155,8 +155,11 @@ pub trait Tx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 
     // Keys shared by every replica.
-    async fn signing_secret(&mut self) -> Result<Option<Vec<u8>>>;
-    async fn insert_signing_secret(&mut self, secret: &[u8]) -> Result<()>;
+    /// The signing keys not retired, newest first.
+    async fn live_signing_keys(&mut self) -> Result<Vec<crate::tokens::SigningKey>>;
+    async fn insert_signing_key(&mut self, key: &crate::tokens::SigningKey) -> Result<()>;
+    /// Retires every live key but these; answers the retired `kid`s.
+    async fn retire_signing_keys_except(&mut self, keep: &[String]) -> Result<Vec<String>>;
 
     // Orgs (T1, T2).
     async fn insert_org(&mut self, org: &Org) -> Result<()>;

@@ -8,9 +8,17 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Who issues access tokens and for whom (`iss`, `aud`), and the JWT `typ` of an access token
+/// (RFC 9068): a token of another kind, or meant for another service, is refused.
+pub const ISSUER: &str = "keyholder";
+pub const AUDIENCE: &str = "keyholder-api";
+pub const ACCESS_TYP: &str = "at+jwt";
+
 /// Claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
+    pub iss: String,
+    pub aud: String,
     /// The user.
     pub sub: UserId,
     /// The org id and slug (T1).
@@ -32,37 +40,61 @@ impl Claims {
     }
 }
 
-/// Signs and checks access tokens with a key every replica shares.
-#[derive(Clone)]
-pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+/// A key that signs access tokens (HS256), named by the `kid` in each token's header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub kid: String,
+    pub secret: Vec<u8>,
 }
 
-impl TokenKeys {
-    pub fn new(secret: &[u8]) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        TokenKeys {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A new random key with a random `kid`.
+    pub fn generate() -> SigningKey {
+        SigningKey {
+            kid: random_token(9),
+            secret: random_bytes(32),
         }
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TYP.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(&self.secret))
             .map_err(DomainError::internal)
     }
 
-    /// Any failure (bad signature, expired, malformed) is simply "not authenticated".
+    /// Checks signature, algorithm, `exp`, `iss` and `aud`; any failure is simply "not
+    /// authenticated".
     pub fn verify(&self, token: &str) -> Result<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&self.secret), &validation)
             .map(|d| d.claims)
             .map_err(|_| DomainError::Unauthenticated)
     }
+}
+
+/// The `kid` of an access token, once its header passes the allow-list: HS256 only (no `none`,
+/// no key confusion with an asymmetric algorithm) and `typ` `at+jwt`.
+pub fn access_token_kid(token: &str) -> Result<String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| DomainError::Unauthenticated)?;
+    if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(ACCESS_TYP) {
+        return Err(DomainError::Unauthenticated);
+    }
+    header.kid.ok_or(DomainError::Unauthenticated)
 }
 
 /// `n` random bytes, URL-safe base64 without padding.
@@ -161,11 +193,11 @@ pub mod totp {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a1_tokens_round_trip_and_a_foreign_key_is_refused() {
-        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
+    fn claims(exp_in: i64) -> Claims {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = Claims {
+        Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
             sub: UserId::new(),
             org: OrgId::new(),
             org_slug: "demo".into(),
@@ -173,21 +205,65 @@ mod tests {
             ver: 1,
             amr: vec!["pwd".into(), "otp".into()],
             iat: now,
-            exp: now + 60,
-        };
-        let t = keys.sign(&claims).unwrap();
-        assert_eq!(keys.verify(&t).unwrap(), claims);
-        let other = TokenKeys::new(b"another key another key another k");
+            exp: now + exp_in,
+        }
+    }
+
+    #[test]
+    fn a1_tokens_round_trip_and_a_foreign_key_or_an_expired_token_is_refused() {
+        let key = SigningKey::generate();
+        let c = claims(60);
+        let t = key.sign(&c).unwrap();
+        assert_eq!(access_token_kid(&t).unwrap(), key.kid);
+        assert_eq!(key.verify(&t).unwrap(), c);
         assert!(matches!(
-            other.verify(&t),
+            SigningKey::generate().verify(&t),
             Err(DomainError::Unauthenticated)
         ));
-        let expired = Claims {
-            exp: now - 60,
-            ..claims
-        };
-        let t = keys.sign(&expired).unwrap();
-        assert!(keys.verify(&t).is_err());
+        let t = key.sign(&claims(-60)).unwrap();
+        assert!(key.verify(&t).is_err());
+    }
+
+    #[test]
+    fn a1_another_audience_issuer_algorithm_or_token_type_is_refused() {
+        let key = SigningKey::generate();
+        for c in [
+            Claims {
+                aud: "another-service".into(),
+                ..claims(60)
+            },
+            Claims {
+                iss: "someone-else".into(),
+                ..claims(60)
+            },
+        ] {
+            assert!(key.verify(&key.sign(&c).unwrap()).is_err());
+        }
+        let enc = EncodingKey::from_secret(&key.secret);
+        let mut header = Header::new(Algorithm::HS512);
+        header.typ = Some(ACCESS_TYP.into());
+        header.kid = Some(key.kid.clone());
+        let t = jsonwebtoken::encode(&header, &claims(60), &enc).unwrap();
+        assert!(
+            access_token_kid(&t).is_err(),
+            "HS512 is not on the allow-list"
+        );
+        assert!(key.verify(&t).is_err());
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        let t = jsonwebtoken::encode(&header, &claims(60), &enc).unwrap();
+        assert!(
+            access_token_kid(&t).is_err(),
+            "typ JWT is not an access token"
+        );
+        // alg none, hand-made: refused before any key is looked up.
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let none = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"at+jwt","kid":"x"}"#),
+            b64(&serde_json::to_string(&claims(60)).unwrap())
+        );
+        assert!(access_token_kid(&none).is_err());
     }
 
     #[test]

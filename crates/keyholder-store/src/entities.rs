@@ -15,8 +15,11 @@ pub mod signing_keys {
     #[sea_orm(table_name = "signing_keys")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
+        /// The key's `kid`.
         pub name: String,
         pub secret: Vec<u8>,
+        pub created_at: i64,
+        pub retired: bool,
     }
     no_relations!();
 }

@@ -248,27 +248,57 @@ impl Tx for SeaTx {
         self.txn.commit().await.map_err(db_err)
     }
 
-    async fn signing_secret(&mut self) -> Result<Option<Vec<u8>>> {
-        Ok(signing_keys::Entity::find_by_id("access".to_owned())
-            .one(&self.txn)
+    async fn live_signing_keys(&mut self) -> Result<Vec<keyholder_domain::tokens::SigningKey>> {
+        Ok(signing_keys::Entity::find()
+            .filter(signing_keys::Column::Retired.eq(false))
+            .order_by_desc(signing_keys::Column::CreatedAt)
+            .order_by_desc(signing_keys::Column::Name)
+            .all(&self.txn)
             .await
             .map_err(db_err)?
-            .map(|m| m.secret))
+            .into_iter()
+            .map(|m| keyholder_domain::tokens::SigningKey {
+                kid: m.name,
+                secret: m.secret,
+            })
+            .collect())
     }
 
-    async fn insert_signing_secret(&mut self, secret: &[u8]) -> Result<()> {
-        let row = signing_keys::ActiveModel {
-            name: Set("access".to_owned()),
-            secret: Set(secret.to_vec()),
-        };
-        match signing_keys::Entity::insert(row)
-            .on_conflict_do_nothing()
-            .exec(&self.txn)
+    async fn insert_signing_key(
+        &mut self,
+        key: &keyholder_domain::tokens::SigningKey,
+    ) -> Result<()> {
+        signing_keys::Entity::insert(signing_keys::ActiveModel {
+            name: Set(key.kid.clone()),
+            secret: Set(key.secret.clone()),
+            created_at: Set(now_us()),
+            retired: Set(false),
+        })
+        .exec_without_returning(&self.txn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys_except(&mut self, keep: &[String]) -> Result<Vec<String>> {
+        let retiring: Vec<String> = signing_keys::Entity::find()
+            .filter(signing_keys::Column::Retired.eq(false))
+            .filter(signing_keys::Column::Name.is_not_in(keep.iter().cloned()))
+            .all(&self.txn)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err(db_err(e)),
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        if !retiring.is_empty() {
+            signing_keys::Entity::update_many()
+                .col_expr(signing_keys::Column::Retired, Expr::value(true))
+                .filter(signing_keys::Column::Name.is_in(retiring.iter().cloned()))
+                .exec(&self.txn)
+                .await
+                .map_err(db_err)?;
         }
+        Ok(retiring)
     }
 
     async fn insert_org(&mut self, org: &Org) -> Result<()> {

@@ -306,6 +306,8 @@ impl Keyholder {
             amr.push("otp".to_owned());
         }
         let claims = Claims {
+            iss: crate::tokens::ISSUER.into(),
+            aud: crate::tokens::AUDIENCE.into(),
             sub: user.id,
             org: org.id,
             org_slug: org.slug.clone(),
@@ -316,7 +318,7 @@ impl Keyholder {
             exp: iat + self.config.access_ttl_secs,
         };
         Ok(TokenPair {
-            access_token: self.keys.sign(&claims)?,
+            access_token: self.signing_key(tx).await?.sign(&claims)?,
             expires_in: self.config.access_ttl_secs,
             refresh_token: refresh,
             second_factor: session.second_factor,
@@ -380,8 +382,13 @@ impl Keyholder {
     /// session, the account and its token version are still live (U5: a deactivated account's
     /// tokens stop working on the very next request).
     pub async fn authenticate(&self, bearer: &str) -> Result<Subject> {
-        let claims = self.keys.verify(bearer)?;
+        let kid = crate::tokens::access_token_kid(bearer)?;
         let mut tx = self.tx().await?;
+        let claims = self
+            .verification_key(tx.as_mut(), &kid)
+            .await?
+            .ok_or(DomainError::Unauthenticated)?
+            .verify(bearer)?;
         let facts = tx
             .auth_facts(claims.sid)
             .await?

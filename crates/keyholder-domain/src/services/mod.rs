@@ -43,7 +43,7 @@ use crate::model::*;
 use crate::password::PasswordHasherPool;
 use crate::policy::{Action, Decision, Resource, Subject, decide};
 use crate::ports::{Store, Tx};
-use crate::tokens::TokenKeys;
+use crate::tokens::SigningKey;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -97,23 +97,77 @@ impl Default for Config {
 pub struct Keyholder {
     store: Arc<dyn Store>,
     hasher: PasswordHasherPool,
-    keys: TokenKeys,
+    /// A key from configuration (`KEYHOLDER_JWT_SECRET`): then it alone signs and verifies,
+    /// and rotation is done by changing the setting.
+    configured_key: Option<SigningKey>,
     config: Config,
 }
 
 impl Keyholder {
-    /// Wires the domain to a migrated store; loads (or makes and keeps) the signing key.
+    /// Wires the domain to a migrated store; makes the first signing key if there is none.
     pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Keyholder> {
-        let secret = match &config.jwt_secret {
-            Some(s) => s.clone(),
-            None => shared_signing_secret(store.as_ref()).await?,
-        };
+        let configured_key = config.jwt_secret.as_ref().map(|s| SigningKey {
+            kid: "configured".into(),
+            secret: s.clone(),
+        });
+        if configured_key.is_none() {
+            let mut tx = store.begin().await?;
+            if tx.live_signing_keys().await?.is_empty() {
+                tx.insert_signing_key(&SigningKey::generate()).await?;
+                tx.commit().await?;
+            }
+        }
         Ok(Keyholder {
             store,
             hasher: PasswordHasherPool::new(config.hashes_in_flight)?,
-            keys: TokenKeys::new(&secret),
+            configured_key,
             config,
         })
+    }
+
+    /// The key that signs new access tokens: the newest live one.
+    async fn signing_key(&self, tx: &mut dyn Tx) -> Result<SigningKey> {
+        if let Some(k) = &self.configured_key {
+            return Ok(k.clone());
+        }
+        tx.live_signing_keys()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| DomainError::internal("no signing key"))
+    }
+
+    /// The live key named `kid`, looked up at each request so that a rotation or retirement
+    /// made by any replica (or `keyholder keys rotate`) holds on every replica at once.
+    async fn verification_key(&self, tx: &mut dyn Tx, kid: &str) -> Result<Option<SigningKey>> {
+        if let Some(k) = &self.configured_key {
+            return Ok((k.kid == kid).then(|| k.clone()));
+        }
+        Ok(tx
+            .live_signing_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.kid == kid))
+    }
+
+    /// `keyholder keys rotate`: a new key signs from now on; the previous one still verifies
+    /// the tokens it signed until they expire; any older one is retired. Answers the new key's
+    /// `kid` and the retired ones.
+    pub async fn system_rotate_signing_key(&self) -> Result<(String, Vec<String>)> {
+        if self.configured_key.is_some() {
+            return Err(DomainError::Conflict {
+                code: "configured_key",
+                detail: "KEYHOLDER_JWT_SECRET is set: rotate by changing it".into(),
+            });
+        }
+        let mut tx = self.tx().await?;
+        let key = SigningKey::generate();
+        tx.insert_signing_key(&key).await?;
+        let live = tx.live_signing_keys().await?;
+        let keep: Vec<String> = live.iter().take(2).map(|k| k.kid.clone()).collect();
+        let retired = tx.retire_signing_keys_except(&keep).await?;
+        tx.commit().await?;
+        Ok((key.kid, retired))
     }
 
     /// Readiness: the database answers.
@@ -152,21 +206,6 @@ impl Keyholder {
         }
         Ok(decide(subject, action, Resource::Org(subject.org_id)))
     }
-}
-
-async fn shared_signing_secret(store: &dyn Store) -> Result<Vec<u8>> {
-    let mut tx = store.begin().await?;
-    if let Some(s) = tx.signing_secret().await? {
-        return Ok(s);
-    }
-    let secret = crate::tokens::random_bytes(32);
-    tx.insert_signing_secret(&secret).await?;
-    tx.commit().await?;
-    // Another replica may have won the race: use what the database holds.
-    let mut tx = store.begin().await?;
-    tx.signing_secret()
-        .await?
-        .ok_or_else(|| DomainError::internal("signing key vanished"))
 }
 
 pub(crate) fn now() -> OffsetDateTime {
