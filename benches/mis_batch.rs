@@ -52,6 +52,7 @@ async fn run(label: &str, database_url: String) {
         trust_proxy: false,
         smtp_url: None,
         mail_from: "bench@keyholder.invalid".into(),
+        rate_limits: Default::default(),
         outbox_interval_ms: 1000,
         domain: Config::default(),
     };

@@ -24,6 +24,8 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub outbox_interval_ms: u64,
+    /// Requests a minute per client address at the sign-in, reset and SCIM doors.
+    pub rate_limits: keyholder_api::limits::RateLimitSettings,
     pub domain: DomainConfig,
 }
 
@@ -72,7 +74,18 @@ impl Settings {
         if let Some(v) = env_parse("KEYHOLDER_OUTBOX_RETRY_BASE_MS")? {
             domain.outbox_retry_base_ms = v;
         }
+        let mut rate_limits = keyholder_api::limits::RateLimitSettings::default();
+        if let Some(v) = env_parse("KEYHOLDER_RATE_SIGN_IN_PER_MINUTE")? {
+            rate_limits.sign_in_per_minute = v;
+        }
+        if let Some(v) = env_parse("KEYHOLDER_RATE_RESET_PER_MINUTE")? {
+            rate_limits.reset_per_minute = v;
+        }
+        if let Some(v) = env_parse("KEYHOLDER_RATE_SCIM_PER_MINUTE")? {
+            rate_limits.scim_per_minute = v;
+        }
         Ok(Settings {
+            rate_limits,
             database_url: env("KEYHOLDER_DATABASE_URL")
                 .unwrap_or_else(|| keyholder_store::DEFAULT_SQLITE_URL.to_owned()),
             bind: env("KEYHOLDER_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
@@ -118,6 +131,7 @@ pub fn serve(settings: &Settings, kh: Keyholder) -> std::io::Result<Running> {
         kh,
         operator_key: settings.operator_key.clone(),
         trust_proxy: settings.trust_proxy,
+        limits: keyholder_api::limits::RateLimits::new(settings.rate_limits),
     });
     let doc = keyholder_api::openapi();
     let server = HttpServer::new(move || keyholder_api::app(state.clone(), doc.clone()))

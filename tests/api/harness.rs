@@ -96,6 +96,7 @@ pub fn test_settings(database_url: String) -> Settings {
         trust_proxy: false,
         smtp_url: None,
         mail_from: "Keyholder <no-reply@keyholder.test>".into(),
+        rate_limits: Default::default(),
         outbox_interval_ms: 50,
         domain: Config {
             hashes_in_flight: 2,

@@ -10,6 +10,7 @@ mod auth;
 mod categories;
 mod contract;
 mod groups;
+mod hardening;
 mod integrations;
 mod people;
 mod scim;

@@ -66,6 +66,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("no such route")]
     RouteNotFound,
+    /// Too many requests from one address at a rate-limited door.
+    #[error("too many requests from this address; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
 }
 
 impl ApiError {
@@ -166,6 +169,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported_media_type", "Unsupported media type"),
             ApiError::PayloadTooLarge => ("payload_too_large", "Payload too large"),
             ApiError::RouteNotFound => ("not_found", "Not found"),
+            ApiError::RateLimited { .. } => ("rate_limited", "Too many requests"),
         };
         p.code = code.to_owned();
         p.title = title.to_owned();
@@ -207,13 +211,16 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status_code());
         res.content_type("application/problem+json");
-        if let ApiError::Domain(DomainError::AccountLocked { retry_after_secs }) = self {
+        if let ApiError::Domain(DomainError::AccountLocked { retry_after_secs })
+        | ApiError::RateLimited { retry_after_secs } = self
+        {
             res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         if self.status_code() == StatusCode::UNAUTHORIZED {

@@ -209,20 +209,35 @@ pub struct Ctx(pub RequestContext);
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
-/// Where the request came from: the peer, or the proxy's forwarded address when trusted.
-fn context(req: &HttpRequest) -> RequestContext {
+/// The client's address as text: the peer, or the proxy's forwarded address when trusted.
+fn client_addr(req: &HttpRequest) -> Option<String> {
     let trust_proxy = req
         .app_data::<web::Data<ApiState>>()
         .is_some_and(|s| s.trust_proxy);
-    let ip = if trust_proxy {
+    if trust_proxy {
         req.connection_info()
             .realip_remote_addr()
             .map(|s| s.to_owned())
     } else {
         req.peer_addr().map(|a| a.ip().to_string())
-    };
+    }
+}
+
+/// The client's address, for per-address limits.
+pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let a = client_addr(req)?;
+    a.parse()
+        .ok()
+        .or_else(|| a.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// Where the request came from, for the audit trail.
+fn context(req: &HttpRequest) -> RequestContext {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    RequestContext { ip, request_id }
+    RequestContext {
+        ip: client_addr(req),
+        request_id,
+    }
 }
 
 impl FromRequest for Ctx {

@@ -4,6 +4,7 @@
 pub mod dto;
 pub mod error;
 pub mod guard;
+pub mod limits;
 mod routes;
 pub mod state;
 
@@ -265,5 +266,7 @@ pub fn app(
         )
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(not_found))
+        .wrap(actix_web::middleware::from_fn(limits::rate_limit))
+        .wrap(actix_web::middleware::from_fn(limits::security_headers))
         .wrap(actix_web::middleware::from_fn(guard::request_log))
 }

@@ -7,4 +7,6 @@ pub struct ApiState {
     /// Take the client address from `X-Forwarded-For` / `Forwarded` (behind a proxy you run);
     /// otherwise the peer address, which a client cannot forge.
     pub trust_proxy: bool,
+    /// Per-address quotas of the sign-in, reset and SCIM doors.
+    pub limits: crate::limits::RateLimits,
 }

@@ -34,7 +34,7 @@ impl Keyholder {
     pub async fn login(&self, req: LoginRequest, ctx: &RequestContext) -> Result<TokenPair> {
         let login = req.login.trim().to_lowercase();
         // One short read: the org, the account and its lockout counter (A2).
-        let (org, user, throttle_key) = {
+        let (org, user, throttle_key, locked) = {
             let mut tx = self.tx().await?;
             let org = tx.org_by_slug(req.org.trim()).await?;
             let user = match &org {
@@ -45,17 +45,31 @@ impl Keyholder {
                 Some(u) => format!("user:{}", u.id),
                 None => format!("login:{login}"),
             };
+            let mut locked = None;
             if let Some(org) = &org
                 && let Some(t) = tx.throttle(org.id, &throttle_key).await?
                 && let Some(until) = t.locked_until
                 && until > now()
             {
                 let secs = (until - now()).whole_seconds().max(1) as u64;
-                return Err(DomainError::AccountLocked {
-                    retry_after_secs: secs,
-                });
+                // A lock cannot shut an enrolled account out for good (an attacker failing on
+                // purpose every hour): the right password with a valid authenticator code gets
+                // through it. Anything less is answered "locked", right password or not.
+                if req.totp_code.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                    return Err(DomainError::AccountLocked {
+                        retry_after_secs: secs,
+                    });
+                }
+                locked = Some(secs);
             }
-            (org, user, throttle_key)
+            (org, user, throttle_key, locked)
+        };
+        // While locked, every failure is answered as the lock: no oracle for the password.
+        let refuse = |normal: DomainError| match locked {
+            Some(secs) => DomainError::AccountLocked {
+                retry_after_secs: secs,
+            },
+            None => normal,
         };
         let hash = user
             .as_ref()
@@ -68,7 +82,7 @@ impl Keyholder {
         let Some(user) = user else {
             self.login_failed(&org, None, &throttle_key, &login, Failure::Password, ctx)
                 .await?;
-            return Err(DomainError::InvalidCredentials);
+            return Err(refuse(DomainError::InvalidCredentials));
         };
         if verified == Verified::No {
             self.login_failed(
@@ -80,7 +94,7 @@ impl Keyholder {
                 ctx,
             )
             .await?;
-            return Err(DomainError::InvalidCredentials);
+            return Err(refuse(DomainError::InvalidCredentials));
         }
         let rehash = match verified {
             Verified::YesRehashed(h) => Some(h),
@@ -112,12 +126,19 @@ impl Keyholder {
             }
             // A2: a lock that came into force while this password was being checked holds.
             let throttle = tx.throttle(org.id, &throttle_key).await?;
-            if let Some(until) = throttle.as_ref().and_then(|t| t.locked_until)
-                && until > now()
+            let lock = throttle
+                .as_ref()
+                .and_then(|t| t.locked_until)
+                .filter(|until| *until > now())
+                .map(|until| (until - now()).whole_seconds().max(1) as u64);
+            let locked_error = |secs: u64| DomainError::AccountLocked {
+                retry_after_secs: secs,
+            };
+            // Only a fresh authenticator code passes a lock (checked just below).
+            if let Some(secs) = lock
+                && totp_step.is_none()
             {
-                return Err(DomainError::AccountLocked {
-                    retry_after_secs: (until - now()).whole_seconds().max(1) as u64,
-                });
+                return Err(locked_error(secs));
             }
             has_failures = throttle.is_some();
             let mut second_factor = false;
@@ -133,7 +154,10 @@ impl Keyholder {
                         ctx,
                     )
                     .await?;
-                    return Err(DomainError::InvalidSecondFactor);
+                    return Err(match lock {
+                        Some(secs) => locked_error(secs),
+                        None => refuse(DomainError::InvalidSecondFactor),
+                    });
                 }
                 fresh.totp.last_step = Some(step);
                 second_factor = true;

@@ -1,0 +1,179 @@
+//! Abuse: per-address limits on the sign-in, reset and SCIM doors (429 with Retry-After), a
+//! lockout that cannot shut an enrolled admin out for good, body limits and security headers.
+
+use crate::harness::*;
+use reqwest::Method;
+use serde_json::json;
+
+fn retry_after(r: &Res) -> u64 {
+    r.headers["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_and_reset_doors_answer_429_with_retry_after_past_their_quota() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits.sign_in_per_minute = 4;
+        s.rate_limits.reset_per_minute = 2;
+    })
+    .await;
+    let org = app.org("hill").await;
+    for _ in 0..4 {
+        app.login("hill", &org.admin_email, "not the password", None)
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    let r = app
+        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+        .await
+        .problem(429, "rate_limited");
+    assert!((1..=60).contains(&retry_after(&r)), "{:?}", r.headers);
+    for _ in 0..2 {
+        app.post(
+            "/v1/auth/password-reset",
+            None,
+            json!({"org": "hill", "email": org.admin_email}),
+        )
+        .await
+        .expect(202);
+    }
+    let r = app
+        .post(
+            "/v1/auth/password-reset",
+            None,
+            json!({"org": "hill", "email": org.admin_email}),
+        )
+        .await
+        .problem(429, "rate_limited");
+    assert!(retry_after(&r) >= 1);
+    // Other doors are not limited by these quotas.
+    app.call(Method::GET, "/healthz", None, None)
+        .await
+        .expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scim_door_answers_429_in_scim_s_own_error_shape() {
+    let app = TestApp::spawn_with(|s| s.rate_limits.scim_per_minute = 2).await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let key = app
+        .post(
+            "/v1/orgs/hill/service-accounts",
+            Some(&admin),
+            json!({"name": "Entra ID", "scopes": ["scim"]}),
+        )
+        .await
+        .expect(201)
+        .body["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        app.get("/scim/v2/hill/Users", &key).await.expect(200);
+    }
+    let r = app.get("/scim/v2/hill/Users", &key).await;
+    assert_eq!(r.status.as_u16(), 429);
+    assert_eq!(
+        r.body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    assert_eq!(r.body["status"], "429");
+    assert!(retry_after(&r) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a2_a_locked_admin_gets_in_with_password_and_authenticator_code_and_nothing_less() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let t = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
+    let secret = app
+        .post("/v1/me/totp/setup", Some(&t), json!({}))
+        .await
+        .expect(200)
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        "/v1/me/totp/confirm",
+        Some(&t),
+        json!({"code": code(&secret, 0)}),
+    )
+    .await
+    .expect(200);
+    // Someone fails on purpose until the admin is locked.
+    for _ in 0..5 {
+        app.login("hill", &org.admin_email, "guessing the password", None)
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+        .await
+        .problem(429, "account_locked");
+    // While locked, a wrong password or a wrong code is answered as the lock: no oracle.
+    app.login(
+        "hill",
+        &org.admin_email,
+        "guessing the password",
+        Some(&code(&secret, 30)),
+    )
+    .await
+    .problem(429, "account_locked");
+    app.login("hill", &org.admin_email, ADMIN_PASSWORD, Some("000000"))
+        .await
+        .problem(429, "account_locked");
+    // Both factors pass the lock, and clear it.
+    let ok = app
+        .login(
+            "hill",
+            &org.admin_email,
+            ADMIN_PASSWORD,
+            Some(&code(&secret, 30)),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ok.body["second_factor"], true);
+    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+        .await
+        .expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_security_headers_and_oversized_bodies_are_refused() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    for r in [
+        app.get("/v1/me", &admin).await,
+        app.call(Method::GET, "/v1/me", None, None).await,
+        app.call(Method::GET, "/healthz", None, None).await,
+    ] {
+        assert_eq!(r.headers["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers["x-frame-options"], "DENY");
+        assert_eq!(r.headers["cache-control"], "no-store");
+        assert_eq!(
+            r.headers["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+        assert!(r.headers.contains_key("strict-transport-security"));
+        assert_eq!(r.headers["referrer-policy"], "no-referrer");
+    }
+    // A body past 16 MiB is refused before it is parsed, and nothing is written.
+    let huge = "x".repeat(17 * 1024 * 1024);
+    app.post(
+        "/v1/orgs/hill/user-groups",
+        Some(&admin),
+        json!({"name": huge}),
+    )
+    .await
+    .problem(413, "payload_too_large");
+    assert!(
+        app.audit(&org, &admin, "user_group.created")
+            .await
+            .is_empty()
+    );
+    // Pages have a ceiling.
+    app.get("/v1/orgs/hill/users?per_page=201", &admin)
+        .await
+        .problem(422, "validation_failed");
+}
