@@ -228,9 +228,16 @@ async fn run(label: &str, database_url: String) {
         trust_proxy: false,
         smtp_url: None,
         mail_from: "bench@keyholder.invalid".into(),
+        mail_dir: std::env::temp_dir()
+            .join("keyholder-bench-mail")
+            .display()
+            .to_string(),
         rate_limits: Default::default(),
         outbox_interval_ms: 1000,
-        domain: Config::default(),
+        domain: Config {
+            data_key: Some([42; 32]),
+            ..Config::default()
+        },
     };
     let (_store, kh) = open(&settings).await.expect("open");
     let running = serve(&settings, kh.clone()).expect("serve");

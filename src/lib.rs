@@ -23,6 +23,8 @@ pub struct Settings {
     /// SMTP server for the outbox; `None` writes mail to the log.
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// Without SMTP, where emails are written as files.
+    pub mail_dir: String,
     pub outbox_interval_ms: u64,
     /// Requests a minute per client address at the sign-in, reset and SCIM doors.
     pub rate_limits: keyholder_api::limits::RateLimitSettings,
@@ -42,6 +44,59 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
             .map(Some)
             .map_err(|_| format!("{name}={v} is not valid")),
     }
+}
+
+/// `KEYHOLDER_DATA_KEY`: 32 bytes, base64.
+fn parse_data_key(v: &str) -> Result<[u8; 32], String> {
+    use base64::Engine;
+    let v = v.trim();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(v))
+        .map_err(|_| "KEYHOLDER_DATA_KEY is not base64".to_owned())?;
+    bytes
+        .try_into()
+        .map_err(|_| "KEYHOLDER_DATA_KEY must be 32 bytes (openssl rand -base64 32)".to_owned())
+}
+
+/// The data key that seals TOTP seeds. From `KEYHOLDER_DATA_KEY`; without it, on SQLite, a key
+/// file beside the database (made once, readable by its owner only), so that one command still
+/// runs the service. On PostgreSQL it must be set: every replica needs the same key.
+fn data_key(database_url: &str) -> Result<[u8; 32], String> {
+    if let Some(v) = env("KEYHOLDER_DATA_KEY") {
+        return parse_data_key(&v);
+    }
+    let Some(path) = database_url.strip_prefix("sqlite://") else {
+        return Err(
+            "KEYHOLDER_DATA_KEY must be set (the same on every replica): \
+                    openssl rand -base64 32"
+                .into(),
+        );
+    };
+    let db = std::path::Path::new(path.split('?').next().unwrap_or(path));
+    let file = db.with_extension("data-key");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return parse_data_key(&text);
+    }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let key: [u8; 32] = keyholder_domain::tokens::random_bytes(32)
+        .try_into()
+        .map_err(|_| "random key".to_owned())?;
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(key);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(&file)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    tracing::warn!(file = %file.display(), "KEYHOLDER_DATA_KEY is not set: made a data key file; keep it with the database, and back it up");
+    Ok(key)
 }
 
 impl Settings {
@@ -84,10 +139,12 @@ impl Settings {
         if let Some(v) = env_parse("KEYHOLDER_RATE_SCIM_PER_MINUTE")? {
             rate_limits.scim_per_minute = v;
         }
+        let database_url = env("KEYHOLDER_DATABASE_URL")
+            .unwrap_or_else(|| keyholder_store::DEFAULT_SQLITE_URL.to_owned());
+        domain.data_key = Some(data_key(&database_url)?);
         Ok(Settings {
             rate_limits,
-            database_url: env("KEYHOLDER_DATABASE_URL")
-                .unwrap_or_else(|| keyholder_store::DEFAULT_SQLITE_URL.to_owned()),
+            database_url,
             bind: env("KEYHOLDER_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             db_max_connections: env_parse("KEYHOLDER_DB_MAX_CONNECTIONS")?.unwrap_or(10),
             workers: env_parse("KEYHOLDER_WORKERS")?.unwrap_or_else(|| {
@@ -100,6 +157,7 @@ impl Settings {
             smtp_url: env("KEYHOLDER_SMTP_URL"),
             mail_from: env("KEYHOLDER_MAIL_FROM")
                 .unwrap_or_else(|| "Keyholder <no-reply@keyholder.invalid>".to_owned()),
+            mail_dir: env("KEYHOLDER_MAIL_DIR").unwrap_or_else(|| "data/mail".to_owned()),
             outbox_interval_ms: env_parse("KEYHOLDER_OUTBOX_INTERVAL_MS")?.unwrap_or(1000),
             domain,
         })
@@ -159,7 +217,7 @@ pub fn start_mail_worker(
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     let mailer: Box<dyn keyholder_domain::ports::Mailer> = match &settings.smtp_url {
         Some(url) => Box::new(mail::SmtpMailer::new(url, &settings.mail_from)?),
-        None => Box::new(mail::LogMailer),
+        None => Box::new(mail::DirMailer::new(&settings.mail_dir)?),
     };
     Ok(mail::spawn_worker(
         kh,

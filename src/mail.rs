@@ -1,5 +1,6 @@
-//! N1 delivery: a worker that sends the outbox over SMTP (lettre), or writes it to the log
-//! when no `KEYHOLDER_SMTP_URL` is set so that the demo still works.
+//! N1 delivery: a worker that sends the outbox over SMTP (lettre), or, when no
+//! `KEYHOLDER_SMTP_URL` is set, writes each message to a file in `KEYHOLDER_MAIL_DIR` so that
+//! the demo still works. Never to the log: invitations and resets carry single-use tokens.
 
 use async_trait::async_trait;
 use keyholder_domain::ports::{MailError, Mailer};
@@ -49,13 +50,37 @@ impl Mailer for SmtpMailer {
     }
 }
 
-/// Without SMTP: the message goes to the log (and counts as delivered).
-pub struct LogMailer;
+/// Without SMTP: each message is a file `<time>-<id>.eml` in a folder (and counts as
+/// delivered); the log says only that one was written.
+pub struct DirMailer {
+    dir: std::path::PathBuf,
+}
+
+impl DirMailer {
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Result<DirMailer, String> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(DirMailer { dir })
+    }
+}
 
 #[async_trait]
-impl Mailer for LogMailer {
+impl Mailer for DirMailer {
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
-        tracing::info!(%to, %subject, %body, "email (KEYHOLDER_SMTP_URL is not set: logged, not sent)");
+        let now = time::OffsetDateTime::now_utc();
+        let name = format!(
+            "{:020}-{}.eml",
+            now.unix_timestamp_nanos(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let path = self.dir.join(&name);
+        let text = format!("To: {to}\nSubject: {subject}\n\n{body}");
+        let written = path.clone();
+        tokio::task::spawn_blocking(move || std::fs::write(&written, text))
+            .await
+            .map_err(|e| MailError::Transient(e.to_string()))?
+            .map_err(|e| MailError::Transient(format!("{}: {e}", path.display())))?;
+        tracing::info!(file = %name, "email written to KEYHOLDER_MAIL_DIR (KEYHOLDER_SMTP_URL is not set)");
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! A real server on a free port with a fresh database per test: SQLite in a temp dir, or, when
 //! `KEYHOLDER_TEST_POSTGRES_URL` is set, a new PostgreSQL database dropped when the test ends.
 
+use base64::Engine;
 use keyholder::{Settings, open, serve};
 use keyholder_domain::model::RequestContext;
 use keyholder_domain::services::{Config, Keyholder, NewOrg};
@@ -9,6 +10,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+/// The data key every test server (and replica) seals TOTP seeds with.
+pub const TEST_DATA_KEY: [u8; 32] = [42; 32];
 pub const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
 
 enum Db {
@@ -96,10 +99,15 @@ pub fn test_settings(database_url: String) -> Settings {
         trust_proxy: false,
         smtp_url: None,
         mail_from: "Keyholder <no-reply@keyholder.test>".into(),
+        mail_dir: std::env::temp_dir()
+            .join("keyholder-test-mail")
+            .display()
+            .to_string(),
         rate_limits: Default::default(),
         outbox_interval_ms: 50,
         domain: Config {
             hashes_in_flight: 2,
+            data_key: Some(TEST_DATA_KEY),
             ..Config::default()
         },
     }
@@ -173,6 +181,10 @@ impl TestApp {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyholder"))
             .args(args)
             .env("KEYHOLDER_DATABASE_URL", &self.database_url)
+            .env(
+                "KEYHOLDER_DATA_KEY",
+                base64::engine::general_purpose::STANDARD.encode(TEST_DATA_KEY),
+            )
             .env("RUST_LOG", "warn")
             .output()
             .expect("run keyholder");

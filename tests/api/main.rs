@@ -12,6 +12,7 @@ mod contract;
 mod groups;
 mod hardening;
 mod integrations;
+mod logs;
 mod people;
 mod scim;
 mod students;

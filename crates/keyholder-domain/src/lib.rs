@@ -11,6 +11,7 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod ports;
+pub mod sealing;
 pub mod services;
 pub mod tokens;
 

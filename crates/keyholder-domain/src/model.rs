@@ -105,7 +105,8 @@ impl std::fmt::Display for UserStatus {
 /// Second-factor state of an account (A5).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TotpState {
-    /// Base32 secret, set at setup.
+    /// The base32 secret set at setup, sealed with the data key for this account
+    /// ([`crate::sealing`]); opened only to check a code.
     pub secret: Option<String>,
     /// True once confirmed with a code: from then on the key is enrolled.
     pub confirmed: bool,

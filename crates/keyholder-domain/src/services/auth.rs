@@ -105,7 +105,10 @@ impl Keyholder {
         if user.totp.enrolled()
             && let Some(code) = req.totp_code.as_deref().filter(|c| !c.trim().is_empty())
         {
-            let secret = user.totp.secret.clone().unwrap_or_default();
+            let secret = match &user.totp.secret {
+                Some(sealed) => self.sealer.open(sealed, user.id.0)?,
+                None => String::new(),
+            };
             match totp::matching_step(&secret, code, now().unix_timestamp() as u64)? {
                 Some(step) => totp_step = Some(step),
                 None => recovery_hash = Some(secret_hash(&normalise_recovery_code(code))),

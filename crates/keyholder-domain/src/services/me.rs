@@ -96,7 +96,7 @@ impl Keyholder {
             totp::enrolment(&secret, &format!("{} ({})", account, subject.org_slug))?;
         let mut after = before.clone();
         after.totp = TotpState {
-            secret: Some(secret.clone()),
+            secret: Some(self.sealer.seal(&secret, before.id.0)?),
             confirmed: false,
             last_step: None,
         };
@@ -141,9 +141,10 @@ impl Keyholder {
         if before.totp.enrolled() {
             return Err(DomainError::SecondFactorAlreadyEnrolled);
         }
-        let Some(secret) = before.totp.secret.clone() else {
+        let Some(sealed) = before.totp.secret.clone() else {
             return Err(DomainError::SecondFactorNotStarted);
         };
+        let secret = self.sealer.open(&sealed, before.id.0)?;
         let Some(step) = totp::matching_step(&secret, code, now().unix_timestamp() as u64)? else {
             return Err(DomainError::field(
                 "code",
@@ -153,7 +154,7 @@ impl Keyholder {
         };
         let mut after = before.clone();
         after.totp = TotpState {
-            secret: Some(secret),
+            secret: Some(sealed),
             confirmed: true,
             last_step: Some(step),
         };

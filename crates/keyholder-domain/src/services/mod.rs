@@ -70,6 +70,8 @@ pub struct Config {
     pub outbox_retry_base_ms: u64,
     pub invitation_ttl_secs: i64,
     pub reset_ttl_secs: i64,
+    /// The data key that seals TOTP seeds (`KEYHOLDER_DATA_KEY`); required to start.
+    pub data_key: Option<[u8; 32]>,
 }
 
 impl Default for Config {
@@ -88,6 +90,7 @@ impl Default for Config {
             outbox_retry_base_ms: 2_000,
             invitation_ttl_secs: 72 * 60 * 60,
             reset_ttl_secs: 60 * 60,
+            data_key: None,
         }
     }
 }
@@ -100,12 +103,19 @@ pub struct Keyholder {
     /// A key from configuration (`KEYHOLDER_JWT_SECRET`): then it alone signs and verifies,
     /// and rotation is done by changing the setting.
     configured_key: Option<SigningKey>,
+    sealer: crate::sealing::Sealer,
     config: Config,
 }
 
 impl Keyholder {
     /// Wires the domain to a migrated store; makes the first signing key if there is none.
     pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Keyholder> {
+        let sealer = crate::sealing::Sealer::new(
+            config
+                .data_key
+                .as_ref()
+                .ok_or_else(|| DomainError::internal("no data key is configured"))?,
+        );
         let configured_key = config.jwt_secret.as_ref().map(|s| SigningKey {
             kid: "configured".into(),
             secret: s.clone(),
@@ -121,6 +131,7 @@ impl Keyholder {
             store,
             hasher: PasswordHasherPool::new(config.hashes_in_flight)?,
             configured_key,
+            sealer,
             config,
         })
     }
