@@ -177,3 +177,28 @@ async fn every_answer_carries_security_headers_and_oversized_bodies_are_refused(
         .await
         .problem(422, "validation_failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_a_documented_path_does_not_take_is_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let r = app
+        .call(Method::PUT, "/v1/me", Some(&admin), Some(json!({})))
+        .await
+        .problem(405, "method_not_allowed");
+    assert_eq!(r.headers["allow"], "GET, PATCH");
+    let r = app
+        .call(
+            Method::DELETE,
+            "/v1/orgs/hill/categories",
+            Some(&admin),
+            None,
+        )
+        .await
+        .problem(405, "method_not_allowed");
+    assert_eq!(r.headers["allow"], "GET, POST");
+    app.call(Method::GET, "/v1/nowhere", Some(&admin), None)
+        .await
+        .problem(404, "not_found");
+}

@@ -66,6 +66,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("no such route")]
     RouteNotFound,
+    /// A documented path asked with a method it does not take (the `Allow` list).
+    #[error("this path takes {0}")]
+    MethodNotAllowed(String),
     /// Too many requests from one address at a rate-limited door.
     #[error("too many requests from this address; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -170,6 +173,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => ("payload_too_large", "Payload too large"),
             ApiError::RouteNotFound => ("not_found", "Not found"),
             ApiError::RateLimited { .. } => ("rate_limited", "Too many requests"),
+            ApiError::MethodNotAllowed(_) => ("method_not_allowed", "Method not allowed"),
         };
         p.code = code.to_owned();
         p.title = title.to_owned();
@@ -212,6 +216,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 

@@ -1,6 +1,7 @@
 //! How the world talks to Keyholder: actix-web routes, authentication, problem+json and the
 //! OpenAPI document. This crate reaches data only through `keyholder_domain::services`.
 
+pub mod contract;
 pub mod dto;
 pub mod error;
 pub mod guard;
@@ -109,10 +110,6 @@ fn query_config() -> web::QueryConfig {
 fn path_config() -> web::PathConfig {
     web::PathConfig::default()
         .error_handler(|err, _req: &HttpRequest| ApiError::MalformedPath(err.to_string()).into())
-}
-
-async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::RouteNotFound)
 }
 
 fn documented_app() -> (
@@ -231,6 +228,7 @@ fn documented_app() -> (
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = documented_app().1;
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    contract::complete(&mut doc);
     doc
 }
 
@@ -248,10 +246,12 @@ pub fn app(
     >,
 > {
     let (app, _) = documented_app();
+    let routes = web::Data::new(contract::Routes::new(&doc));
     let read_only = |path: &'static str| {
         web::resource(path).route(web::route().to(routes::scim::resources::method_not_allowed))
     };
     app.app_data(state)
+        .app_data(routes)
         .service(read_only("/scim/v2/{org}/ServiceProviderConfig"))
         .service(read_only("/scim/v2/{org}/ResourceTypes"))
         .service(read_only("/scim/v2/{org}/Schemas"))
@@ -265,7 +265,7 @@ pub fn app(
                 .config(Config::default().validator_url("none")),
         )
         .service(web::redirect("/docs", "/docs/"))
-        .default_service(web::to(not_found))
+        .default_service(web::to(contract::fallback))
         .wrap(actix_web::middleware::from_fn(limits::rate_limit))
         .wrap(actix_web::middleware::from_fn(limits::security_headers))
         .wrap(actix_web::middleware::from_fn(guard::request_log))

@@ -579,12 +579,17 @@ pub async fn scim_search(
 }
 
 /// 405 for writes to the discovery endpoints.
-pub async fn method_not_allowed() -> ScimResult<HttpResponse> {
-    Err(ScimError::new(
+pub async fn method_not_allowed() -> HttpResponse {
+    let mut res = actix_web::ResponseError::error_response(&ScimError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         None,
         "this endpoint is read-only",
-    ))
+    ));
+    res.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        actix_web::http::header::HeaderValue::from_static("GET"),
+    );
+    res
 }
 
 /// 404 for any other path under the SCIM base.
