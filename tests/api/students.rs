@@ -721,3 +721,117 @@ async fn r8_incidents_are_recorded_and_read_by_category_permission_and_pupil_vis
         .await
         .problem(404, "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r8_g1_a_sub_category_without_view_incidents_and_a_group_switched_inactive() {
+    let s = school().await;
+    let behaviour = category(&s, "Behaviour").await;
+    let peers = category(&s, "Against Peers").await;
+    let teachers = s
+        .app
+        .get("/v1/orgs/hill/user-groups?q=Teachers", &s.admin)
+        .await
+        .expect(200)
+        .body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Teachers read Behaviour, but its sub-category Against Peers only takes their reports.
+    s.app
+        .patch(
+            &format!("/v1/orgs/hill/user-groups/{teachers}"),
+            &s.admin,
+            json!({"category_permissions": [
+                {"category_id": behaviour, "view_students": true, "view_incidents": true, "add_incidents": true},
+                {"category_id": peers, "view_students": false, "view_incidents": false, "add_incidents": true}
+            ]}),
+        )
+        .await
+        .expect(200);
+    let report = |cat: &str| json!({"student_id": s.pupils["P1"], "category_id": cat, "description": "Name-calling in the line", "occurred_at": "2026-11-30T08:50:00Z"});
+    let seen = s
+        .app
+        .post(
+            "/v1/orgs/hill/incidents",
+            Some(&s.teacher),
+            report(&behaviour),
+        )
+        .await
+        .expect(201);
+    let unseen = s
+        .app
+        .post("/v1/orgs/hill/incidents", Some(&s.teacher), report(&peers))
+        .await
+        .expect(201);
+    let list = s
+        .app
+        .get("/v1/orgs/hill/incidents", &s.teacher)
+        .await
+        .expect(200);
+    assert_eq!(
+        list.body["total"], 1,
+        "the sub-category keeps its own flags"
+    );
+    assert_eq!(list.body["items"][0]["id"], seen.body["id"]);
+    let r = s
+        .app
+        .get(
+            &format!(
+                "/v1/orgs/hill/incidents/{}",
+                unseen.body["id"].as_str().unwrap()
+            ),
+            &s.teacher,
+        )
+        .await
+        .problem(404, "not_found");
+    assert!(r.body.get("rule").is_none());
+    // The DSL, on Year 1's allow-list, reads both.
+    let admin_id = s.app.get("/v1/me", &s.admin).await.expect(200).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.grant("Y1", &admin_id).await;
+    let admin_list = s
+        .app
+        .get("/v1/orgs/hill/incidents", &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(admin_list.body["total"], 2);
+    // The group switched inactive grants nothing from the teacher's very next request.
+    s.app
+        .patch(
+            &format!("/v1/orgs/hill/user-groups/{teachers}"),
+            &s.admin,
+            json!({"status": "inactive"}),
+        )
+        .await
+        .expect(200);
+    let denied = s
+        .app
+        .get("/v1/orgs/hill/students", &s.teacher)
+        .await
+        .problem(403, "permission_denied");
+    assert_eq!(denied.body["rule"], "G1");
+    s.app
+        .get("/v1/orgs/hill/students/picker", &s.teacher)
+        .await
+        .problem(403, "permission_denied");
+    assert_eq!(
+        s.app
+            .get("/v1/orgs/hill/incidents", &s.teacher)
+            .await
+            .expect(200)
+            .body["total"],
+        0
+    );
+    s.app
+        .get(
+            &format!(
+                "/v1/orgs/hill/incidents/{}",
+                seen.body["id"].as_str().unwrap()
+            ),
+            &s.teacher,
+        )
+        .await
+        .problem(404, "not_found");
+}
