@@ -293,8 +293,15 @@ async fn a5_removing_a_key_needs_a_session_that_proved_it() {
     app.call(Method::DELETE, "/v1/me/totp", Some(&keyed.token), None)
         .await
         .expect(204);
-    let me = app.get("/v1/me", &low).await.expect(200);
+    // The factor removed ends the account's other sessions (ASVS 7.4.3); this one stays.
+    app.get("/v1/me", &low).await.problem(401, "unauthenticated");
+    app.get("/v1/me", &keyed.token).await.expect(200);
+    let again = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
+    let me = app.get("/v1/me", &again).await.expect(200);
     assert_eq!(me.body["second_factor"], false);
+    let removed = app.audit(&org, &keyed.token, "second_factor.removed").await;
+    // The enrolment's own password-only session and `low`.
+    assert_eq!(removed[0]["changes"]["other_sessions_ended"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,3 +102,53 @@ async fn logout_and_deactivation_end_sessions_on_every_replica_at_once() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(me(&app.http, &app.base, &t).await, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_ends_the_other_sessions_and_wrong_current_passwords_lock() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let here = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    let elsewhere = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    app.post(
+        "/v1/me/password",
+        Some(&here),
+        json!({"current_password": ADMIN_PASSWORD, "new_password": "a fresh pass phrase for term"}),
+    )
+    .await
+    .expect(204);
+    assert_eq!(
+        me(&app.http, &app.base, &here).await,
+        200,
+        "this session stays"
+    );
+    assert_eq!(me(&app.http, &app.base, &elsewhere).await, 401);
+    let changed = app.audit(&org, &admin, "user.password_changed").await;
+    assert_eq!(changed[0]["changes"]["other_sessions_ended"], 1);
+    // Guessing the current password through this door counts toward the account's lock.
+    for _ in 0..5 {
+        app.post(
+            "/v1/me/password",
+            Some(&here),
+            json!({"current_password": "a guess at the password", "new_password": "another pass phrase entirely"}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    }
+    app.post(
+        "/v1/me/password",
+        Some(&here),
+        json!({"current_password": "a fresh pass phrase for term", "new_password": "another pass phrase entirely"}),
+    )
+    .await
+    .problem(429, "account_locked");
+    app.login(
+        "hill",
+        "t@hill.school",
+        "a fresh pass phrase for term",
+        None,
+    )
+    .await
+    .problem(429, "account_locked");
+}

@@ -255,6 +255,13 @@ pub trait Tx: Send {
     async fn insert_session(&mut self, session: &Session) -> Result<()>;
     async fn auth_facts(&mut self, session: SessionId) -> Result<Option<AuthFacts>>;
     async fn revoke_session(&mut self, session: SessionId) -> Result<()>;
+    /// Ends every live session of the account but `keep`; answers how many ended.
+    async fn revoke_other_sessions(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        keep: SessionId,
+    ) -> Result<u64>;
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> Result<()>;
     async fn refresh_token(&mut self, hash: &str) -> Result<Option<RefreshToken>>;
     /// Marks the token spent; false if it already was (a concurrent refresh won).

@@ -117,18 +117,20 @@ pub fn secret_hash(secret: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Ten recovery codes, `xxxxx-xxxxx` from an unambiguous alphabet.
+/// Ten recovery codes, `xxxxx-xxxxx-xxxxx-xxxxx-xxxxx` from an unambiguous alphabet of 32:
+/// 125 random bits each, so that a fast hash is enough to keep them (ASVS 6.5.2: 112 bits).
 pub fn recovery_codes() -> Vec<String> {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz234567890";
     let mut rng = rand::rng();
     (0..10)
         .map(|_| {
-            let mut s = String::with_capacity(11);
-            for i in 0..10 {
-                if i == 5 {
+            let mut s = String::with_capacity(29);
+            for i in 0..25 {
+                if i > 0 && i % 5 == 0 {
                     s.push('-');
                 }
-                s.push(ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char);
+                // 32 symbols: the low five bits of a random byte, without bias.
+                s.push(ALPHABET[(rng.next_u32() & 31) as usize] as char);
             }
             s
         })
@@ -279,6 +281,11 @@ mod tests {
         let codes = recovery_codes();
         let distinct: std::collections::HashSet<_> = codes.iter().collect();
         assert_eq!(distinct.len(), 10);
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 29 && c.split('-').count() == 5)
+        );
         let (uri, qr) = totp::enrolment(&secret, "head@school.example").unwrap();
         assert!(uri.starts_with("otpauth://totp/"));
         assert!(!qr.is_empty());

@@ -906,6 +906,24 @@ impl Tx for SeaTx {
         Ok(())
     }
 
+    async fn revoke_other_sessions(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        keep: SessionId,
+    ) -> Result<u64> {
+        Ok(sessions::Entity::update_many()
+            .col_expr(sessions::Column::Revoked, Expr::value(true))
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::UserId.eq(user.0))
+            .filter(sessions::Column::Id.ne(keep.0))
+            .filter(sessions::Column::Revoked.eq(false))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?
+            .rows_affected)
+    }
+
     async fn insert_refresh_token(&mut self, t: &RefreshToken) -> Result<()> {
         refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
             hash: Set(t.hash.clone()),

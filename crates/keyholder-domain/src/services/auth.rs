@@ -24,7 +24,7 @@ pub struct TokenPair {
 }
 
 /// Why a login attempt failed, as the audit trail records it (the caller sees less).
-enum Failure {
+pub(super) enum Failure {
     Password,
     SecondFactor,
 }
@@ -219,7 +219,7 @@ impl Keyholder {
         Ok(pair)
     }
 
-    async fn login_failed(
+    pub(super) async fn login_failed(
         &self,
         org: &Org,
         user: Option<&User>,

@@ -212,12 +212,19 @@ impl Keyholder {
         }
         tx.replace_recovery_codes(subject.org_id, subject.user_id, &[])
             .await?;
+        // ASVS 7.4.3: a factor removed ends the account's other sessions.
+        let ended = tx
+            .revoke_other_sessions(subject.org_id, subject.user_id, subject.session_id)
+            .await?;
         Audit {
             org: subject.org_id,
             kind: "second_factor.removed",
             actor: Some(subject.user_id),
             target: Some(("user", subject.user_id.0)),
-            changes: json!({"second_factor": [before.totp.enrolled(), false]}),
+            changes: json!({
+                "second_factor": [before.totp.enrolled(), false],
+                "other_sessions_ended": ended,
+            }),
         }
         .write(tx.as_mut(), ctx)
         .await?;
@@ -225,6 +232,7 @@ impl Keyholder {
     }
 
     /// A3, A4: change one's own password (the only thing an account that must change it can do).
+    /// The account's other sessions end; a wrong current password counts toward its lock (A2).
     pub async fn change_own_password(
         &self,
         subject: &Subject,
@@ -237,9 +245,24 @@ impl Keyholder {
             Action::ReadOwnAccount,
             Resource::Org(subject.org_id),
         )?;
-        let user = {
+        let throttle_key = format!("user:{}", subject.user_id);
+        let (user, org) = {
             let mut tx = self.tx().await?;
-            self.own_user(tx.as_mut(), subject).await?
+            let user = self.own_user(tx.as_mut(), subject).await?;
+            let org = tx
+                .org_by_id(subject.org_id)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+            // A2: the account's lock holds here too, so this door cannot be used to guess.
+            if let Some(t) = tx.throttle(org.id, &throttle_key).await?
+                && let Some(until) = t.locked_until
+                && until > now()
+            {
+                return Err(DomainError::AccountLocked {
+                    retry_after_secs: (until - now()).whole_seconds().max(1) as u64,
+                });
+            }
+            (user, org)
         };
         let inputs: Vec<&str> = [user.email.as_deref(), user.username.as_deref()]
             .into_iter()
@@ -263,6 +286,21 @@ impl Keyholder {
             .await?
             == Verified::No
         {
+            // A wrong current password counts as a failed login of the account (A2).
+            let login = user
+                .email
+                .clone()
+                .or(user.username.clone())
+                .unwrap_or_default();
+            self.login_failed(
+                &org,
+                Some(&user),
+                &throttle_key,
+                &login,
+                super::auth::Failure::Password,
+                ctx,
+            )
+            .await?;
             errors.push(crate::error::FieldError::new(
                 "current_password",
                 "wrong_password",
@@ -286,12 +324,19 @@ impl Keyholder {
                 expected: before.version,
             });
         }
+        // Whoever else held the account's old password loses its sessions; this one stays.
+        let ended = tx
+            .revoke_other_sessions(subject.org_id, subject.user_id, subject.session_id)
+            .await?;
         Audit {
             org: subject.org_id,
             kind: "user.password_changed",
             actor: Some(subject.user_id),
             target: Some(("user", subject.user_id.0)),
-            changes: json!({"must_change_password": [before.must_change_password, false]}),
+            changes: json!({
+                "must_change_password": [before.must_change_password, false],
+                "other_sessions_ended": ended,
+            }),
         }
         .write(tx.as_mut(), ctx)
         .await?;
