@@ -255,18 +255,7 @@ async fn au1_every_refused_request_on_a_protected_route_is_recorded() {
     assert_eq!(probes[0]["changes"]["rule"], "T1");
     assert_eq!(app.audit(&org, &admin, "access.denied").await.len(), 1);
     // A service key on a person's door (A7).
-    let key = app
-        .post(
-            "/v1/orgs/hill/service-accounts",
-            Some(&admin),
-            json!({"name": "MIS", "scopes": ["mis.sync"]}),
-        )
-        .await
-        .expect(201)
-        .body["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = app.service_key("hill", &admin, "mis.sync").await;
     app.get("/v1/orgs/hill/students", &key)
         .await
         .problem(403, "permission_denied");

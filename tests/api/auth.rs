@@ -294,7 +294,9 @@ async fn a5_removing_a_key_needs_a_session_that_proved_it() {
         .await
         .expect(204);
     // The factor removed ends the account's other sessions (ASVS 7.4.3); this one stays.
-    app.get("/v1/me", &low).await.problem(401, "unauthenticated");
+    app.get("/v1/me", &low)
+        .await
+        .problem(401, "unauthenticated");
     app.get("/v1/me", &keyed.token).await.expect(200);
     let again = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
     let me = app.get("/v1/me", &again).await.expect(200);

@@ -26,18 +26,7 @@ async fn category_id(app: &TestApp, token: &str, slug: &str, name: &str) -> Stri
 
 /// One pupil on roll, pushed through the MIS; answers its id.
 async fn pupil(app: &TestApp, admin: &str, slug: &str) -> String {
-    let key = app
-        .post(
-            &format!("/v1/orgs/{slug}/service-accounts"),
-            Some(admin),
-            json!({"name": "MIS", "scopes": ["mis.sync"]}),
-        )
-        .await
-        .expect(201)
-        .body["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = app.service_key(slug, admin, "mis.sync").await;
     app.call(
         Method::PUT,
         &format!("/v1/orgs/{slug}/mis/students"),

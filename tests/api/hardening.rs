@@ -56,18 +56,7 @@ async fn the_scim_door_answers_429_in_scim_s_own_error_shape() {
     let app = TestApp::spawn_with(|s| s.rate_limits.scim_per_minute = 2).await;
     let org = app.org("hill").await;
     let admin = app.admin(&org).await;
-    let key = app
-        .post(
-            "/v1/orgs/hill/service-accounts",
-            Some(&admin),
-            json!({"name": "Entra ID", "scopes": ["scim"]}),
-        )
-        .await
-        .expect(201)
-        .body["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = app.service_key("hill", &admin, "scim").await;
     for _ in 0..2 {
         app.get("/scim/v2/hill/Users", &key).await.expect(200);
     }

@@ -163,6 +163,21 @@ impl TestApp {
         }
     }
 
+    /// A service account's key (A7) with one scope, made by the org's admin.
+    pub async fn service_key(&self, slug: &str, admin: &str, scope: &str) -> String {
+        self.post(
+            &format!("/v1/orgs/{slug}/service-accounts"),
+            Some(admin),
+            json!({"name": format!("{scope} integration"), "scopes": [scope]}),
+        )
+        .await
+        .expect(201)
+        .body["api_key"]
+            .as_str()
+            .expect("api_key")
+            .to_owned()
+    }
+
     /// A second server on this test's database: another replica.
     pub async fn replica(&self) -> Replica {
         let settings = test_settings(self.database_url.clone());

@@ -71,9 +71,14 @@ pub(crate) async fn append(db: &impl ConnectionTrait, e: &AuditEntry) -> Result<
     .exec_without_returning(db)
     .await
     .map_err(db_err)?;
+    set_head_hash(db, e.org_id, hash).await
+}
+
+/// The org's head now ends at an entry with this hash.
+async fn set_head_hash(db: &impl ConnectionTrait, org: OrgId, hash: String) -> Result<()> {
     audit_heads::Entity::update_many()
         .col_expr(audit_heads::Column::Hash, Expr::value(hash))
-        .filter(audit_heads::Column::OrgId.eq(e.org_id.0))
+        .filter(audit_heads::Column::OrgId.eq(org.0))
         .exec(db)
         .await
         .map_err(db_err)?;
@@ -149,12 +154,7 @@ pub(crate) async fn seal_unchained(db: &impl ConnectionTrait) -> Result<u64> {
                 .exec(db)
                 .await
                 .map_err(db_err)?;
-            audit_heads::Entity::update_many()
-                .col_expr(audit_heads::Column::Hash, Expr::value(hash))
-                .filter(audit_heads::Column::OrgId.eq(e.org_id.0))
-                .exec(db)
-                .await
-                .map_err(db_err)?;
+            set_head_hash(db, e.org_id, hash).await?;
             sealed += 1;
         }
     }
