@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The data key the bench servers seal TOTP seeds with (required on PostgreSQL).
+const BENCH_DATA_KEY: &str = "YmVuY2ggZGF0YSBrZXkgYmVuY2ggZGF0YSBrZXkgYmU=";
+
 const USERS: usize = 200;
 const ROUNDS: usize = 3;
 const PASSWORD: &str = "storm bench pass phrase 2026";
@@ -109,6 +112,7 @@ async fn main() {
             PASSWORD,
         ])
         .env("KEYHOLDER_DATABASE_URL", &db)
+        .env("KEYHOLDER_DATA_KEY", BENCH_DATA_KEY)
         .env("RUST_LOG", "warn")
         .output()
         .expect("org create");
@@ -133,6 +137,7 @@ async fn main() {
                     .unwrap_or_default(),
             )
             .env("KEYHOLDER_DATABASE_URL", &db)
+            .env("KEYHOLDER_DATA_KEY", BENCH_DATA_KEY)
             .env("KEYHOLDER_BIND", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

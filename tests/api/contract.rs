@@ -27,6 +27,8 @@ const ANY_MEMBER: &[(&str, &str)] = &[
     ("post", "/v1/me/totp/setup"),
     ("post", "/v1/me/totp/confirm"),
     ("delete", "/v1/me/totp"),
+    ("get", "/v1/me/sessions"),
+    ("delete", "/v1/me/sessions/{id}"),
     ("get", "/v1/permissions"),
     ("get", "/v1/orgs/{org}"),
     ("get", "/v1/orgs/{org}/categories"),

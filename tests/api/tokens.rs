@@ -152,3 +152,79 @@ async fn a_password_change_ends_the_other_sessions_and_wrong_current_passwords_l
     .await
     .problem(429, "account_locked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_ends_every_session_of_an_account_on_every_replica() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let other = app.replica().await;
+    let id = app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let a = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    let b = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    app.post(
+        &format!("/v1/orgs/hill/users/{id}/end-sessions"),
+        Some(&admin),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(me(&app.http, &app.base, &a).await, 401);
+    assert_eq!(me(&app.http, &other.base, &b).await, 401);
+    assert_eq!(
+        app.audit(&org, &admin, "user.sessions_ended").await.len(),
+        1
+    );
+    // The account itself is untouched: the user signs in again.
+    app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    // A teacher cannot end anyone's sessions (G1).
+    let t = app
+        .token_with_key("hill", "t@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
+    app.post(
+        &format!("/v1/orgs/hill/users/{}/end-sessions", org.admin_id),
+        Some(&t),
+        json!({}),
+    )
+    .await
+    .problem(403, "permission_denied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_sees_where_they_are_signed_in_and_ends_a_session_left_open() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let classroom = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    let phone = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    let list = app.get("/v1/me/sessions", &phone).await.expect(200);
+    let sessions = list.body.as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0]["current"], true, "newest first: this one");
+    assert_eq!(sessions[1]["current"], false);
+    let left_open = sessions[1]["id"].as_str().unwrap().to_owned();
+    app.call(
+        Method::DELETE,
+        &format!("/v1/me/sessions/{left_open}"),
+        Some(&phone),
+        None,
+    )
+    .await
+    .expect(204);
+    assert_eq!(me(&app.http, &app.base, &classroom).await, 401);
+    assert_eq!(me(&app.http, &app.base, &phone).await, 200);
+    // Another account's session is not found, exactly like a missing one.
+    let admins = app.get("/v1/me/sessions", &admin).await.expect(200);
+    let theirs = admins.body[0]["id"].as_str().unwrap().to_owned();
+    app.call(
+        Method::DELETE,
+        &format!("/v1/me/sessions/{theirs}"),
+        Some(&phone),
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+    assert_eq!(me(&app.http, &app.base, &admin).await, 200);
+}

@@ -120,7 +120,8 @@ fn tightened(place: ParameterIn, name: &str, path: &str) -> Option<Object> {
     };
     match (place, name) {
         (ParameterIn::Header, n) if n.eq_ignore_ascii_case("if-match") => {
-            Some(pattern(r#"^(W/)?"[0-9]+"$"#))
+            // An ETag this server gave (`"3"`, weak `W/"3"`); the bare number is taken too.
+            Some(pattern(r#"^(W/)?"?[0-9]+"?$"#))
         }
         (ParameterIn::Query, _) if path.starts_with("/scim/") => None,
         (ParameterIn::Query, "page") => Some(int(1, None)),

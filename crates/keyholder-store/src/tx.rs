@@ -906,6 +906,21 @@ impl Tx for SeaTx {
         Ok(())
     }
 
+    async fn live_sessions(&mut self, org: OrgId, user: UserId) -> Result<Vec<Session>> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::UserId.eq(user.0))
+            .filter(sessions::Column::Revoked.eq(false))
+            .filter(sessions::Column::ExpiresAt.gt(now_us()))
+            .order_by_desc(sessions::Column::CreatedAt)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::session)
+            .collect())
+    }
+
     async fn revoke_other_sessions(
         &mut self,
         org: OrgId,

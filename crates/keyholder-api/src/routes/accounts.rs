@@ -166,6 +166,31 @@ pub async fn send_invitation(
     Ok(HttpResponse::Accepted().finish())
 }
 
+/// ASVS 7.4.5: end every session of the account on its next request (every replica).
+#[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
+    (status = 200, body = UserOut),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[post(
+    "/v1/orgs/{org}/users/{id}/end-sessions",
+    wrap = "Require(Action::EditUser)"
+)]
+pub async fn end_sessions(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<(String, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (org, id) = path.into_inner();
+    Ok(ok(state
+        .kh
+        .end_sessions(&who.0, &org, user_id(id), &ctx.0)
+        .await?
+        .into()))
+}
+
 /// A5: an admin resets a lost key; the user enrols again. The account's sessions end.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = UserOut),

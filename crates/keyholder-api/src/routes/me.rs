@@ -166,3 +166,69 @@ pub async fn totp_remove(
     state.kh.totp_remove(&who.0, &ctx.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// One of the caller's sessions (ASVS 7.5.2).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionOut {
+    pub id: uuid::Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: time::OffsetDateTime,
+    /// The session proved a second factor at sign-in.
+    pub second_factor: bool,
+    /// The session this request was made in.
+    pub current: bool,
+}
+
+/// Where the caller is signed in: their live sessions, newest first.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses(
+    (status = 200, body = Vec<SessionOut>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/me/sessions", wrap = "Require(Action::ReadOwnAccount)")]
+pub async fn sessions(
+    state: web::Data<ApiState>,
+    who: Authed,
+) -> ApiResult<web::Json<Vec<SessionOut>>> {
+    let current = who.0.session_id;
+    Ok(web::Json(
+        state
+            .kh
+            .own_sessions(&who.0)
+            .await?
+            .into_iter()
+            .map(|s| SessionOut {
+                id: s.id.0,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+                second_factor: s.second_factor,
+                current: s.id == current,
+            })
+            .collect(),
+    ))
+}
+
+/// End one of the caller's own sessions (a PC left signed in); its tokens stop at once.
+#[utoipa::path(tag = "me", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses(
+    (status = 204),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/v1/me/sessions/{id}", wrap = "Require(Action::ReadOwnAccount)")]
+pub async fn end_session(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<uuid::Uuid>,
+) -> ApiResult<HttpResponse> {
+    state
+        .kh
+        .end_own_session(
+            &who.0,
+            keyholder_domain::ids::SessionId(path.into_inner()),
+            &ctx.0,
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -343,6 +343,34 @@ impl Keyholder {
         Ok(view)
     }
 
+    /// ASVS 7.4.5: an admin ends every session of an account (a lost phone, a shared PC left
+    /// signed in); the user signs in again. Audited.
+    pub async fn end_sessions(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: UserId,
+        ctx: &RequestContext,
+    ) -> Result<UserView> {
+        self.check_org(subject, org, Action::EditUser)?;
+        let mut tx = self.tx().await?;
+        let before = self.managed_user(tx.as_mut(), subject, id).await?;
+        let mut after = before.clone();
+        after.token_version += 1;
+        let view = self
+            .save_user(
+                tx.as_mut(),
+                subject,
+                &before,
+                after,
+                "user.sessions_ended",
+                ctx,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
     /// U10: a new account copying the group (G4), the staff links (only where several staff
     /// per user are allowed), the allow-lists (R6) and notification preferences; no second
     /// factor, no blocks, no history.

@@ -491,3 +491,50 @@ impl Keyholder {
         self.me(subject).await
     }
 }
+
+impl Keyholder {
+    /// ASVS 7.5.2: the caller's own live sessions (where they are signed in), newest first.
+    pub async fn own_sessions(&self, subject: &Subject) -> Result<Vec<Session>> {
+        self.authorize(
+            subject,
+            Action::ReadOwnAccount,
+            Resource::Org(subject.org_id),
+        )?;
+        let mut tx = self.tx().await?;
+        tx.live_sessions(subject.org_id, subject.user_id).await
+    }
+
+    /// ASVS 7.5.2: end one of one's own sessions (a PC left signed in). Audited.
+    pub async fn end_own_session(
+        &self,
+        subject: &Subject,
+        session: SessionId,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        self.authorize(
+            subject,
+            Action::ReadOwnAccount,
+            Resource::Org(subject.org_id),
+        )?;
+        let mut tx = self.tx().await?;
+        if !tx
+            .live_sessions(subject.org_id, subject.user_id)
+            .await?
+            .iter()
+            .any(|s| s.id == session)
+        {
+            return Err(DomainError::NotFound);
+        }
+        tx.revoke_session(session).await?;
+        Audit {
+            org: subject.org_id,
+            kind: "auth.session_ended",
+            actor: Some(subject.user_id),
+            target: Some(("user", subject.user_id.0)),
+            changes: json!({"session_id": session}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await
+    }
+}
