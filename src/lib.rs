@@ -114,6 +114,9 @@ impl Settings {
         if let Some(v) = env_parse("KEYHOLDER_SESSION_TTL_SECS")? {
             domain.session_ttl_secs = v;
         }
+        if let Some(v) = env_parse("KEYHOLDER_SESSION_IDLE_SECS")? {
+            domain.session_idle_secs = v;
+        }
         if let Some(v) = env_parse("KEYHOLDER_LOCKOUT_THRESHOLD")? {
             domain.lockout_threshold = v;
         }

@@ -586,7 +586,7 @@ async fn u12_u8_a_user_edits_their_own_profile_and_the_old_address_is_told_of_a_
         .unwrap()["id"]
         .clone();
     let me = app
-        .patch("/v1/me", &t, json!({"forename": "Tess", "phone": "+44 7700 900123", "email": "tess@hill.school",
+        .patch("/v1/me", &t, json!({"forename": "Tess", "phone": "+44 7700 900123", "email": "tess@hill.school", "current_password": ADMIN_PASSWORD,
                                     "notification_preferences": [{"category_id": behaviour, "mode": "digest"}]}))
         .await
         .expect(200);
@@ -613,9 +613,30 @@ async fn u12_u8_a_user_edits_their_own_profile_and_the_old_address_is_told_of_a_
         .await
         .problem(422, "validation_failed");
     assert_eq!(bad.field_codes().len(), 3);
-    app.patch("/v1/me", &t, json!({"email": org.admin_email}))
+    app.patch(
+        "/v1/me",
+        &t,
+        json!({"email": org.admin_email, "current_password": ADMIN_PASSWORD}),
+    )
+    .await
+    .problem(409, "email_in_use");
+    // ASVS 7.5.1: the email (where resets go) changes only with the current password.
+    let r = app
+        .patch("/v1/me", &t, json!({"email": "someone.else@hill.school"}))
         .await
-        .problem(409, "email_in_use");
+        .problem(422, "validation_failed");
+    assert_eq!(
+        r.field_codes(),
+        [("current_password".to_owned(), "required".to_owned())]
+    );
+    let r = app
+        .patch("/v1/me", &t, json!({"email": "someone.else@hill.school", "current_password": "not my password at all"}))
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        r.field_codes(),
+        [("current_password".to_owned(), "wrong_password".to_owned())]
+    );
     let audit = app.audit(&org, &admin, "user.profile_updated").await;
     assert_eq!(
         audit[0]["changes"]["email"],

@@ -228,3 +228,24 @@ async fn a_user_sees_where_they_are_signed_in_and_ends_a_session_left_open() {
     .problem(404, "not_found");
     assert_eq!(me(&app.http, &app.base, &admin).await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_not_refreshed_within_its_idle_time_ends() {
+    let app = TestApp::spawn_with(|s| s.domain.session_idle_secs = 1).await;
+    let org = app.org("hill").await;
+    let r = app
+        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+        .await
+        .expect(200);
+    let refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
+    // Refreshed in time: a new pair, whose refresh token is again good for the idle time.
+    let again = app
+        .post("/v1/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await
+        .expect(200);
+    let refresh = again.body["refresh_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.post("/v1/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await
+        .problem(401, "invalid_refresh_token");
+}

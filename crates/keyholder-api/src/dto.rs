@@ -510,6 +510,8 @@ pub struct UpdateMeIn {
     pub phone: Option<Option<String>>,
     pub email: Option<String>,
     pub notification_preferences: Option<Vec<NotificationPreference>>,
+    /// Needed with a new `email` (where password resets are sent).
+    pub current_password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -193,6 +193,10 @@ fn verify_with(parsed: &PasswordHash, password: &str, memory: &mut Vec<Block>) -
 
 /// A4: refuses weak and common passwords with a reason. `field` names the request field;
 /// `user_inputs` are the account's own names and addresses, which make a password guessable.
+/// ASVS 6.1.2: words of this service that make a password easy to guess, added to the
+/// account's own names and logins (and, where known, the org's slug and name).
+pub const CONTEXT_WORDS: &[&str] = &["keyholder", "safeguarding", "cpoms", "school"];
+
 pub fn check_strength(field: &str, password: &str, user_inputs: &[&str]) -> Option<FieldError> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_LEN {
@@ -209,7 +213,12 @@ pub fn check_strength(field: &str, password: &str, user_inputs: &[&str]) -> Opti
             format!("use at most {MAX_PASSWORD_LEN} characters"),
         ));
     }
-    let entropy = zxcvbn::zxcvbn(password, user_inputs);
+    let inputs: Vec<&str> = user_inputs
+        .iter()
+        .copied()
+        .chain(CONTEXT_WORDS.iter().copied())
+        .collect();
+    let entropy = zxcvbn::zxcvbn(password, &inputs);
     if (entropy.score() as u8) < 3 {
         let mut reason = entropy
             .feedback()
@@ -227,6 +236,19 @@ pub fn check_strength(field: &str, password: &str, user_inputs: &[&str]) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a4_the_services_own_words_and_the_orgs_make_a_password_weak() {
+        for (pw, inputs) in [
+            ("keyholder2026", vec![]),
+            ("safeguarding12", vec![]),
+            ("hillcrestprimary", vec!["hillcrest", "primary"]),
+            ("hillcrest2026", vec!["hillcrest"]),
+        ] {
+            let e = check_strength("password", pw, &inputs);
+            assert_eq!(e.map(|e| e.code).as_deref(), Some("weak_password"), "{pw}");
+        }
+    }
 
     #[test]
     fn a4_common_and_short_passwords_are_refused_with_a_reason() {

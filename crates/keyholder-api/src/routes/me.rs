@@ -70,6 +70,7 @@ pub async fn update_me(
         surname: b.surname,
         phone: b.phone,
         email: b.email,
+        current_password: b.current_password,
         notification_preferences: b.notification_preferences.map(|v| {
             v.into_iter()
                 .map(|p| {

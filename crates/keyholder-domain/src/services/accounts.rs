@@ -407,6 +407,7 @@ impl Keyholder {
                 username.as_deref(),
                 Some(source.forename.as_str()),
                 Some(source.surname.as_str()),
+                Some(subject.org_slug.as_str()),
             ]
             .into_iter()
             .flatten()

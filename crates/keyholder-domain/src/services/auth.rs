@@ -324,7 +324,9 @@ impl Keyholder {
             session_id: session.id,
             org_id: org.id,
             spent: false,
-            expires_at: session.expires_at,
+            expires_at: session
+                .expires_at
+                .min(now() + time::Duration::seconds(self.config.session_idle_secs)),
         })
         .await?;
         let iat = now().unix_timestamp();

@@ -29,6 +29,8 @@ pub struct ProfilePatch {
     pub phone: Option<Option<String>>,
     pub email: Option<String>,
     pub notification_preferences: Option<Vec<(CategoryId, NotificationMode)>>,
+    /// ASVS 7.5.1: needed to change the email (where resets are sent).
+    pub current_password: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -267,7 +269,12 @@ impl Keyholder {
         let inputs: Vec<&str> = [user.email.as_deref(), user.username.as_deref()]
             .into_iter()
             .flatten()
-            .chain([user.forename.as_str(), user.surname.as_str()])
+            .chain([
+                user.forename.as_str(),
+                user.surname.as_str(),
+                org.slug.as_str(),
+            ])
+            .chain(org.name.split_whitespace())
             .collect();
         let mut errors = Vec::new();
         if let Some(e) = check_strength("new_password", new, &inputs) {
@@ -408,6 +415,31 @@ impl Keyholder {
                     "email",
                     "not an email address",
                 ));
+            }
+            let changed = before.email.as_deref().map(str::to_lowercase) != Some(e.to_lowercase());
+            // ASVS 7.5.1: the email is where password resets go; changing it needs the password.
+            if changed && valid_email(&e) {
+                match patch.current_password.as_deref() {
+                    None => errors.push(crate::error::FieldError::new(
+                        "current_password",
+                        "required",
+                        "give your current password to change your email",
+                    )),
+                    Some(p) => {
+                        if self
+                            .hasher
+                            .verify(p, before.password_hash.as_deref())
+                            .await?
+                            == Verified::No
+                        {
+                            errors.push(crate::error::FieldError::new(
+                                "current_password",
+                                "wrong_password",
+                                "the current password is wrong",
+                            ));
+                        }
+                    }
+                }
             }
             after.email = Some(e);
         }

@@ -54,6 +54,9 @@ pub struct Config {
     pub access_ttl_secs: i64,
     /// Lifetime of a session (and its refresh tokens).
     pub session_ttl_secs: i64,
+    /// A session not refreshed for this long ends (ASVS 7.3.1): each refresh token expires
+    /// this long after it is issued, and never after its session.
+    pub session_idle_secs: i64,
     /// Failures in a row before an account locks (A2).
     pub lockout_threshold: i32,
     /// The first lock lasts this long; each further failure doubles it, up to `lockout_max_secs`.
@@ -79,6 +82,7 @@ impl Default for Config {
         Config {
             access_ttl_secs: 15 * 60,
             session_ttl_secs: 12 * 60 * 60,
+            session_idle_secs: 30 * 60,
             lockout_threshold: 5,
             lockout_base_secs: 60,
             lockout_max_secs: 60 * 60,

@@ -259,7 +259,11 @@ impl Keyholder {
             let inputs: Vec<&str> = [email.as_deref(), username.as_deref()]
                 .into_iter()
                 .flatten()
-                .chain([forename.as_str(), surname.as_str()])
+                .chain([
+                    forename.as_str(),
+                    surname.as_str(),
+                    subject.org_slug.as_str(),
+                ])
                 .collect();
             if let Some(e) = check_strength("password", p, &inputs) {
                 errors.push(e);
