@@ -249,3 +249,45 @@ async fn a_session_not_refreshed_within_its_idle_time_ends() {
         .await
         .problem(401, "invalid_refresh_token");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_ends_every_session_in_the_org_but_their_own() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let dale = app.org("dale").await;
+    let admin = app.admin(&org).await;
+    app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let teacher = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    let elsewhere = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
+    let other_org = app.token("dale", &dale.admin_email, ADMIN_PASSWORD).await;
+    let r = app
+        .post("/v1/orgs/hill/sessions/end-all", Some(&admin), json!({}))
+        .await
+        .expect(200);
+    assert!(r.body["sessions_ended"].as_u64().unwrap() >= 2);
+    assert_eq!(me(&app.http, &app.base, &teacher).await, 401);
+    assert_eq!(me(&app.http, &app.base, &elsewhere).await, 401);
+    assert_eq!(
+        me(&app.http, &app.base, &admin).await,
+        200,
+        "the caller's stays"
+    );
+    assert_eq!(
+        me(&app.http, &app.base, &other_org).await,
+        200,
+        "T1: only this org"
+    );
+    let audit = app.audit(&org, &admin, "org.sessions_ended").await;
+    assert_eq!(
+        audit[0]["changes"]["sessions_ended"],
+        r.body["sessions_ended"]
+    );
+    // Admins only (G1).
+    let t = app
+        .token_with_key("hill", "t@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
+    app.post("/v1/orgs/hill/sessions/end-all", Some(&t), json!({}))
+        .await
+        .problem(403, "permission_denied");
+}

@@ -167,6 +167,7 @@ fn documented_app() -> (
         .service(accounts::send_invitation)
         .service(accounts::reset_second_factor)
         .service(accounts::end_sessions)
+        .service(accounts::end_all_sessions)
         .service(accounts::clone)
         .service(accounts::history)
         .service(groups::list)

@@ -77,6 +77,8 @@ pub enum Action {
     ListCategories,
     /// G1: create, edit and delete categories.
     EditCategories,
+    /// ASVS 7.4.5: end every session in the org (a suspected breach).
+    EndAllSessions,
     /// S1/S2: staff records, to make accounts from.
     ListStaff,
     ReadStaff,
@@ -126,7 +128,7 @@ impl Action {
             | ReadCatalogue
             | ListCategories
             | GrantGroup => None,
-            ReadOrgSettings | EditOrgSettings | EditCategories => {
+            ReadOrgSettings | EditOrgSettings | EditCategories | EndAllSessions => {
                 Some(Permission::AdminManageSystem)
             }
             ListUsers | ReadUser | CreateUser | EditUser | ListUserGroups | ReadUserGroup

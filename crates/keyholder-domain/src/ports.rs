@@ -255,6 +255,8 @@ pub trait Tx: Send {
     async fn insert_session(&mut self, session: &Session) -> Result<()>;
     async fn auth_facts(&mut self, session: SessionId) -> Result<Option<AuthFacts>>;
     async fn revoke_session(&mut self, session: SessionId) -> Result<()>;
+    /// Ends every live session of the org but `keep`; answers how many ended.
+    async fn revoke_org_sessions(&mut self, org: OrgId, keep: SessionId) -> Result<u64>;
     /// The account's live sessions (not revoked, not expired), newest first.
     async fn live_sessions(&mut self, org: OrgId, user: UserId) -> Result<Vec<Session>>;
     /// Ends every live session of the account but `keep`; answers how many ended.

@@ -906,6 +906,18 @@ impl Tx for SeaTx {
         Ok(())
     }
 
+    async fn revoke_org_sessions(&mut self, org: OrgId, keep: SessionId) -> Result<u64> {
+        Ok(sessions::Entity::update_many()
+            .col_expr(sessions::Column::Revoked, Expr::value(true))
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::Id.ne(keep.0))
+            .filter(sessions::Column::Revoked.eq(false))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?
+            .rows_affected)
+    }
+
     async fn live_sessions(&mut self, org: OrgId, user: UserId) -> Result<Vec<Session>> {
         Ok(sessions::Entity::find()
             .filter(sessions::Column::OrgId.eq(org.0))

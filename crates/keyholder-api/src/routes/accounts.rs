@@ -166,6 +166,34 @@ pub async fn send_invitation(
     Ok(HttpResponse::Accepted().finish())
 }
 
+/// What ending every session did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionsEndedOut {
+    pub sessions_ended: u64,
+}
+
+/// ASVS 7.4.5: end every session in the org but the caller's (a suspected breach), on every
+/// replica at once (admins).
+#[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
+    (status = 200, body = SessionsEndedOut),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[post(
+    "/v1/orgs/{org}/sessions/end-all",
+    wrap = "Require(Action::EndAllSessions)"
+)]
+pub async fn end_all_sessions(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<SessionsEndedOut>> {
+    let sessions_ended = state.kh.end_all_sessions(&who.0, &path, &ctx.0).await?;
+    Ok(web::Json(SessionsEndedOut { sessions_ended }))
+}
+
 /// ASVS 7.4.5: end every session of the account on its next request (every replica).
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = UserOut),

@@ -371,6 +371,32 @@ impl Keyholder {
         Ok(view)
     }
 
+    /// ASVS 7.4.5: every session in the org ends (a suspected breach), the caller's own
+    /// excepted; everyone signs in again. Answers how many ended. Audited.
+    pub async fn end_all_sessions(
+        &self,
+        subject: &Subject,
+        org: &str,
+        ctx: &RequestContext,
+    ) -> Result<u64> {
+        self.check_org(subject, org, Action::EndAllSessions)?;
+        let mut tx = self.tx().await?;
+        let ended = tx
+            .revoke_org_sessions(subject.org_id, subject.session_id)
+            .await?;
+        Audit {
+            org: subject.org_id,
+            kind: "org.sessions_ended",
+            actor: Some(subject.user_id),
+            target: Some(("org", subject.org_id.0)),
+            changes: serde_json::json!({"sessions_ended": ended}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
     /// U10: a new account copying the group (G4), the staff links (only where several staff
     /// per user are allowed), the allow-lists (R6) and notification preferences; no second
     /// factor, no blocks, no history.
