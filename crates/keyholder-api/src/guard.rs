@@ -276,6 +276,10 @@ pub async fn request_log(
     let ms = started.elapsed().as_secs_f64() * 1e3;
     if status >= 500 {
         tracing::error!(%method, %path, status, ms, request_id = %id, "request");
+    } else if matches!(status, 401 | 403 | 413 | 429) {
+        // ASVS 16.3.3: refused credentials, refused access, oversized bodies and rate limiting
+        // are security events, at a level an operator alerts on.
+        tracing::warn!(%method, %path, status, ms, request_id = %id, security_event = true, "request refused");
     } else {
         tracing::info!(%method, %path, status, ms, request_id = %id, "request");
     }
