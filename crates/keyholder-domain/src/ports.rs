@@ -409,11 +409,11 @@ pub trait Tx: Send {
         org: OrgId,
         members: &[(StudentGroupId, StudentId)],
     ) -> Result<()>;
-    async fn remove_group_member(
+    /// Takes these pupils out of these groups, in few statements.
+    async fn remove_group_members(
         &mut self,
         org: OrgId,
-        group: StudentGroupId,
-        student: StudentId,
+        members: &[(StudentGroupId, StudentId)],
     ) -> Result<()>;
     /// An earlier answer to the same idempotency key: (endpoint, request hash, status, body).
     async fn idempotent_response(

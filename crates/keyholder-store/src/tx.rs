@@ -1866,20 +1866,29 @@ impl Tx for SeaTx {
         visibility::refresh_kinds_mask(&self.txn, org, &ids).await
     }
 
-    async fn remove_group_member(
+    async fn remove_group_members(
         &mut self,
         org: OrgId,
-        group: StudentGroupId,
-        student: StudentId,
+        members: &[(StudentGroupId, StudentId)],
     ) -> Result<()> {
-        student_group_members::Entity::delete_many()
-            .filter(student_group_members::Column::OrgId.eq(org.0))
-            .filter(student_group_members::Column::GroupId.eq(group.0))
-            .filter(student_group_members::Column::StudentId.eq(student.0))
-            .exec(&self.txn)
-            .await
-            .map_err(db_err)?;
-        visibility::refresh_kinds_mask(&self.txn, org, &[student.0]).await
+        let mut by_group: std::collections::BTreeMap<uuid::Uuid, Vec<uuid::Uuid>> =
+            Default::default();
+        for (g, s) in members {
+            by_group.entry(g.0).or_default().push(s.0);
+        }
+        for (group, students) in by_group {
+            student_group_members::Entity::delete_many()
+                .filter(student_group_members::Column::OrgId.eq(org.0))
+                .filter(student_group_members::Column::GroupId.eq(group))
+                .filter(student_group_members::Column::StudentId.is_in(students))
+                .exec(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        let mut ids: Vec<uuid::Uuid> = members.iter().map(|(_, s)| s.0).collect();
+        ids.sort();
+        ids.dedup();
+        visibility::refresh_kinds_mask(&self.txn, org, &ids).await
     }
 
     async fn idempotent_response(

@@ -559,6 +559,7 @@ impl Keyholder {
         }
         let mut counts = SyncCounts::default();
         let mut adds = Vec::new();
+        let mut removes = Vec::new();
         for (mut g, members) in parsed {
             let key = g.mis_id.clone().unwrap_or_default();
             let wanted: HashSet<StudentId> = members.into_iter().collect();
@@ -576,7 +577,7 @@ impl Keyholder {
                         tx.update_student_group(&g).await?;
                     }
                     for s in have.difference(&wanted) {
-                        tx.remove_group_member(svc.org_id, g.id, *s).await?;
+                        removes.push((g.id, *s));
                         changed = true;
                     }
                     for s in wanted.difference(&have) {
@@ -599,6 +600,9 @@ impl Keyholder {
                     counts.left += 1;
                 }
             }
+        }
+        for chunk in removes.chunks(2000) {
+            tx.remove_group_members(svc.org_id, chunk).await?;
         }
         for chunk in adds.chunks(2000) {
             tx.add_group_members(svc.org_id, chunk).await?;
