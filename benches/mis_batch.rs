@@ -149,6 +149,51 @@ async fn run(label: &str, database_url: String) {
             took.as_secs_f64() * 1e3
         );
     }
+    // A new school year: 10 000 pupils in 300 classes, then every pupil moves to another class
+    // (10 000 memberships removed and 10 000 added in one batch of 300 groups).
+    let put = |path: &str, body: Value| {
+        let req = http
+            .put(format!("{base}/v1/orgs/bench/mis/{path}"))
+            .bearer_auth(&key)
+            .json(&body);
+        async move {
+            let t = Instant::now();
+            let res = req.send().await.expect("put");
+            let status = res.status();
+            let counts: Value = res.json().await.unwrap_or(Value::Null);
+            assert!(status.is_success(), "{status} {counts}");
+            (t.elapsed(), counts)
+        }
+    };
+    let pupils: Vec<Value> = (0..ROWS)
+        .map(|i| json!({"mis_id": format!("P{i:05}"), "forename": "Pupil", "surname": format!("Number{i}"), "on_roll": true}))
+        .collect();
+    put("students", json!({ "items": pupils })).await;
+    let classes = |shift: usize| {
+        let groups: Vec<Value> = (0..300)
+            .map(|c| {
+                let members: Vec<String> = (0..ROWS)
+                    .filter(|i| (i + shift) % 300 == c)
+                    .map(|i| format!("P{i:05}"))
+                    .collect();
+                json!({"mis_id": format!("C{c:03}"), "type": "registration_group", "name": format!("Class {c}"), "member_mis_ids": members})
+            })
+            .collect();
+        json!({ "items": groups })
+    };
+    let (first, _) = put("student-groups", classes(0)).await;
+    let (moved, counts) = put("student-groups", classes(1)).await;
+    println!("MIS student groups, 300 classes of 10 000 pupils, {label}:");
+    println!(
+        "  {:<30} {:>8.1} ms",
+        "first batch",
+        first.as_secs_f64() * 1e3
+    );
+    println!(
+        "  {:<30} {:>8.1} ms   {counts}",
+        "every pupil moved",
+        moved.as_secs_f64() * 1e3
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
