@@ -404,16 +404,12 @@ pub trait Tx: Send {
     async fn all_student_groups(&mut self, org: OrgId) -> Result<Vec<StudentGroup>>;
     async fn update_student_group(&mut self, group: &StudentGroup) -> Result<()>;
     async fn all_group_members(&mut self, org: OrgId) -> Result<Vec<(StudentGroupId, StudentId)>>;
-    async fn add_group_members(
+    /// Takes these pupils out of these groups and puts those in, in few statements.
+    async fn change_group_members(
         &mut self,
         org: OrgId,
-        members: &[(StudentGroupId, StudentId)],
-    ) -> Result<()>;
-    /// Takes these pupils out of these groups, in few statements.
-    async fn remove_group_members(
-        &mut self,
-        org: OrgId,
-        members: &[(StudentGroupId, StudentId)],
+        removes: &[(StudentGroupId, StudentId)],
+        adds: &[(StudentGroupId, StudentId)],
     ) -> Result<()>;
     /// An earlier answer to the same idempotency key: (endpoint, request hash, status, body).
     async fn idempotent_response(

@@ -1842,50 +1842,38 @@ impl Tx for SeaTx {
             .collect())
     }
 
-    async fn add_group_members(
+    async fn change_group_members(
         &mut self,
         org: OrgId,
-        members: &[(StudentGroupId, StudentId)],
+        removes: &[(StudentGroupId, StudentId)],
+        adds: &[(StudentGroupId, StudentId)],
     ) -> Result<()> {
-        if members.is_empty() {
-            return Ok(());
-        }
-        student_group_members::Entity::insert_many(members.iter().map(|(g, s)| {
-            student_group_members::ActiveModel {
-                org_id: Set(org.0),
-                group_id: Set(g.0),
-                student_id: Set(s.0),
-            }
-        }))
-        .exec_without_returning(&self.txn)
-        .await
-        .map_err(db_err)?;
-        let mut ids: Vec<uuid::Uuid> = members.iter().map(|(_, s)| s.0).collect();
-        ids.sort();
-        ids.dedup();
-        visibility::refresh_kinds_mask(&self.txn, org, &ids).await
-    }
-
-    async fn remove_group_members(
-        &mut self,
-        org: OrgId,
-        members: &[(StudentGroupId, StudentId)],
-    ) -> Result<()> {
-        let mut by_group: std::collections::BTreeMap<uuid::Uuid, Vec<uuid::Uuid>> =
-            Default::default();
-        for (g, s) in members {
-            by_group.entry(g.0).or_default().push(s.0);
-        }
-        for (group, students) in by_group {
+        use student_group_members::Column as M;
+        for chunk in removes.chunks(1000) {
             student_group_members::Entity::delete_many()
-                .filter(student_group_members::Column::OrgId.eq(org.0))
-                .filter(student_group_members::Column::GroupId.eq(group))
-                .filter(student_group_members::Column::StudentId.is_in(students))
+                .filter(M::OrgId.eq(org.0))
+                .filter(
+                    Expr::tuple([Expr::col(M::GroupId), Expr::col(M::StudentId)])
+                        .in_tuples(chunk.iter().map(|(g, s)| (g.0, s.0))),
+                )
                 .exec(&self.txn)
                 .await
                 .map_err(db_err)?;
         }
-        let mut ids: Vec<uuid::Uuid> = members.iter().map(|(_, s)| s.0).collect();
+        for chunk in adds.chunks(2000) {
+            student_group_members::Entity::insert_many(chunk.iter().map(|(g, s)| {
+                student_group_members::ActiveModel {
+                    org_id: Set(org.0),
+                    group_id: Set(g.0),
+                    student_id: Set(s.0),
+                }
+            }))
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
+        }
+        // Each moved pupil's mask once, after both halves.
+        let mut ids: Vec<uuid::Uuid> = removes.iter().chain(adds).map(|(_, s)| s.0).collect();
         ids.sort();
         ids.dedup();
         visibility::refresh_kinds_mask(&self.txn, org, &ids).await

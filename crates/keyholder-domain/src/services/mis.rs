@@ -601,12 +601,7 @@ impl Keyholder {
                 }
             }
         }
-        for chunk in removes.chunks(2000) {
-            tx.remove_group_members(svc.org_id, chunk).await?;
-        }
-        for chunk in adds.chunks(2000) {
-            tx.add_group_members(svc.org_id, chunk).await?;
-        }
+        tx.change_group_members(svc.org_id, &removes, &adds).await?;
         self.finish_batch(
             tx,
             svc,
