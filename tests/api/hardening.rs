@@ -111,6 +111,17 @@ async fn a2_a_locked_admin_gets_in_with_password_and_authenticator_code_and_noth
     app.login("hill", &org.admin_email, ADMIN_PASSWORD, Some("000000"))
         .await
         .problem(429, "account_locked");
+    // Someone without the password keeps failing with codes: the bypass stays open.
+    for _ in 0..8 {
+        app.login(
+            "hill",
+            &org.admin_email,
+            "still guessing the password",
+            Some("123456"),
+        )
+        .await
+        .problem(429, "account_locked");
+    }
     // Both factors pass the lock, and clear it.
     let ok = app
         .login(
@@ -190,4 +201,45 @@ async fn a_method_a_documented_path_does_not_take_is_405_with_allow() {
     app.call(Method::GET, "/v1/nowhere", Some(&admin), None)
         .await
         .problem(404, "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a2_whoever_holds_the_password_cannot_guess_codes_through_a_lock() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let t = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
+    let secret = app
+        .post("/v1/me/totp/setup", Some(&t), json!({}))
+        .await
+        .expect(200)
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        "/v1/me/totp/confirm",
+        Some(&t),
+        json!({"code": code(&secret, 0)}),
+    )
+    .await
+    .expect(200);
+    for _ in 0..5 {
+        app.login("hill", &org.admin_email, "guessing the password", None)
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    // Five wrong codes behind the right password turn the bypass off until its own lock ends.
+    for guess in ["000001", "000002", "000003", "000004", "000005"] {
+        app.login("hill", &org.admin_email, ADMIN_PASSWORD, Some(guess))
+            .await
+            .problem(429, "account_locked");
+    }
+    app.login(
+        "hill",
+        &org.admin_email,
+        ADMIN_PASSWORD,
+        Some(&code(&secret, 30)),
+    )
+    .await
+    .problem(429, "account_locked");
 }

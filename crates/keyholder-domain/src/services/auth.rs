@@ -23,6 +23,12 @@ pub struct TokenPair {
     pub must_change_password: bool,
 }
 
+/// The throttle key of wrong codes presented with the right password while the account is
+/// locked: its own lock turns the lock's bypass off (A2).
+fn bypass_key(user: &User) -> String {
+    format!("bypass:{}", user.id)
+}
+
 /// Why a login attempt failed, as the audit trail records it (the caller sees less).
 pub(super) enum Failure {
     Password,
@@ -53,9 +59,24 @@ impl Keyholder {
             {
                 let secs = (until - now()).whole_seconds().max(1) as u64;
                 // A lock cannot shut an enrolled account out for good (an attacker failing on
-                // purpose every hour): the right password with a valid authenticator code gets
-                // through it. Anything less is answered "locked", right password or not.
-                if req.totp_code.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                // purpose every hour): the right password with a fresh authenticator code gets
+                // through it. Anything less is answered "locked", right password or not. Wrong
+                // codes behind a right password are counted on a key of their own, so that
+                // whoever holds the password cannot guess codes through the lock either.
+                let enrolled = user.as_ref().is_some_and(|u| u.totp.enrolled());
+                let with_code = req
+                    .totp_code
+                    .as_deref()
+                    .is_some_and(|c| !c.trim().is_empty());
+                let bypass_locked = match &user {
+                    Some(u) => tx
+                        .throttle(org.id, &bypass_key(u))
+                        .await?
+                        .and_then(|b| b.locked_until)
+                        .is_some_and(|b| b > now()),
+                    None => true,
+                };
+                if !enrolled || !with_code || bypass_locked {
                     return Err(DomainError::AccountLocked {
                         retry_after_secs: secs,
                     });
@@ -137,10 +158,18 @@ impl Keyholder {
             let locked_error = |secs: u64| DomainError::AccountLocked {
                 retry_after_secs: secs,
             };
-            // Only a fresh authenticator code passes a lock (checked just below).
+            // Only a fresh authenticator code passes a lock: a wrong, reused or recovery code
+            // behind the right password counts as a failure of the account and of its bypass.
+            let stale =
+                totp_step.is_none_or(|step| fresh.totp.last_step.is_some_and(|l| step <= l));
             if let Some(secs) = lock
-                && totp_step.is_none()
+                && stale
             {
+                drop(tx);
+                for key in [throttle_key.clone(), bypass_key(&user)] {
+                    self.login_failed(&org, Some(&user), &key, &login, Failure::SecondFactor, ctx)
+                        .await?;
+                }
                 return Err(locked_error(secs));
             }
             has_failures = throttle.is_some();
@@ -200,6 +229,9 @@ impl Keyholder {
         if has_failures && (second_factor || !updated.totp.enrolled()) {
             tx.clear_throttle(org.id, &throttle_key).await?;
         }
+        if second_factor {
+            tx.clear_throttle(org.id, &bypass_key(&updated)).await?;
+        }
         let pair = self
             .open_session(tx.as_mut(), &org, &updated, second_factor)
             .await?;
@@ -230,6 +262,8 @@ impl Keyholder {
     ) -> Result<()> {
         let mut tx = self.tx().await?;
         let mut t = tx.record_login_failure(org.id, key).await?;
+        // Failures while already locked extend the lock but tell the owner only once.
+        let already_locked = t.locked_until.is_some_and(|u| u > now());
         let over = t.failures - self.config.lockout_threshold;
         let locks = over >= 0;
         if locks {
@@ -266,7 +300,10 @@ impl Keyholder {
             }
             .write(tx.as_mut(), ctx)
             .await?;
-            if let Some(email) = user.and_then(|u| u.email.as_deref()) {
+            if let Some(email) = user
+                .filter(|_| !already_locked && !key.starts_with("bypass:"))
+                .and_then(|u| u.email.as_deref())
+            {
                 let minutes = t
                     .locked_until
                     .map(|u| ((u - now()).whole_seconds().max(60) + 59) / 60)
