@@ -107,8 +107,10 @@ pub async fn rate_limit(
     req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    // The decoded path, as the router reads it: `/v1/auth/%6cogin` is the login door too.
+    let path = req.match_info().as_str().to_owned();
     let limited = match (
-        door(req.method(), req.path()),
+        door(req.method(), &path),
         req.app_data::<web::Data<ApiState>>(),
     ) {
         (Some(d), Some(state)) => crate::guard::client_ip(req.request())
