@@ -306,3 +306,31 @@ async fn the_sign_in_quota_holds_for_an_encoded_path_and_a_forged_forwarded_addr
     );
     assert!(failed.iter().all(|e| e["ip"] != "198.51.100.0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_the_password_through_an_email_change_locks_the_account() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    for _ in 0..5 {
+        app.patch(
+            "/v1/me",
+            &t,
+            json!({"email": "stolen@elsewhere.example", "current_password": "a guess at it"}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    }
+    app.patch(
+        "/v1/me",
+        &t,
+        json!({"email": "stolen@elsewhere.example", "current_password": ADMIN_PASSWORD}),
+    )
+    .await
+    .problem(429, "account_locked");
+    app.login("hill", "t@hill.school", ADMIN_PASSWORD, None)
+        .await
+        .problem(429, "account_locked");
+}

@@ -233,6 +233,57 @@ impl Keyholder {
         tx.commit().await
     }
 
+    /// The caller's current password, checked as a login checks it (A2): refused while the
+    /// account is locked, and a wrong one counts toward the lock. Runs outside any open
+    /// transaction (argon2 takes a while). Answers the account, its org and whether it matched.
+    async fn check_own_password(
+        &self,
+        subject: &Subject,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<(User, Org, bool)> {
+        let throttle_key = format!("user:{}", subject.user_id);
+        let (user, org) = {
+            let mut tx = self.tx().await?;
+            let user = self.own_user(tx.as_mut(), subject).await?;
+            let org = tx
+                .org_by_id(subject.org_id)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+            if let Some(t) = tx.throttle(org.id, &throttle_key).await?
+                && let Some(until) = t.locked_until
+                && until > now()
+            {
+                return Err(DomainError::AccountLocked {
+                    retry_after_secs: (until - now()).whole_seconds().max(1) as u64,
+                });
+            }
+            (user, org)
+        };
+        let ok = self
+            .hasher
+            .verify(password, user.password_hash.as_deref())
+            .await?
+            != Verified::No;
+        if !ok {
+            let login = user
+                .email
+                .clone()
+                .or(user.username.clone())
+                .unwrap_or_default();
+            self.login_failed(
+                &org,
+                Some(&user),
+                &throttle_key,
+                &login,
+                super::auth::Failure::Password,
+                ctx,
+            )
+            .await?;
+        }
+        Ok((user, org, ok))
+    }
+
     /// A3, A4: change one's own password (the only thing an account that must change it can do).
     /// The account's other sessions end; a wrong current password counts toward its lock (A2).
     pub async fn change_own_password(
@@ -247,25 +298,7 @@ impl Keyholder {
             Action::ReadOwnAccount,
             Resource::Org(subject.org_id),
         )?;
-        let throttle_key = format!("user:{}", subject.user_id);
-        let (user, org) = {
-            let mut tx = self.tx().await?;
-            let user = self.own_user(tx.as_mut(), subject).await?;
-            let org = tx
-                .org_by_id(subject.org_id)
-                .await?
-                .ok_or(DomainError::NotFound)?;
-            // A2: the account's lock holds here too, so this door cannot be used to guess.
-            if let Some(t) = tx.throttle(org.id, &throttle_key).await?
-                && let Some(until) = t.locked_until
-                && until > now()
-            {
-                return Err(DomainError::AccountLocked {
-                    retry_after_secs: (until - now()).whole_seconds().max(1) as u64,
-                });
-            }
-            (user, org)
-        };
+        let (user, org, current_ok) = self.check_own_password(subject, current, ctx).await?;
         let inputs: Vec<&str> = [user.email.as_deref(), user.username.as_deref()]
             .into_iter()
             .flatten()
@@ -287,27 +320,7 @@ impl Keyholder {
                 "choose a password you have not just used",
             ));
         }
-        if self
-            .hasher
-            .verify(current, user.password_hash.as_deref())
-            .await?
-            == Verified::No
-        {
-            // A wrong current password counts as a failed login of the account (A2).
-            let login = user
-                .email
-                .clone()
-                .or(user.username.clone())
-                .unwrap_or_default();
-            self.login_failed(
-                &org,
-                Some(&user),
-                &throttle_key,
-                &login,
-                super::auth::Failure::Password,
-                ctx,
-            )
-            .await?;
+        if !current_ok {
             errors.push(crate::error::FieldError::new(
                 "current_password",
                 "wrong_password",
@@ -366,6 +379,11 @@ impl Keyholder {
             Action::EditOwnProfile,
             Resource::Org(subject.org_id),
         )?;
+        // ASVS 7.5.1: checked before the transaction, and counted like a login (A2).
+        let password_ok = match (&patch.email, patch.current_password.as_deref()) {
+            (Some(_), Some(p)) => Some(self.check_own_password(subject, p, ctx).await?.2),
+            _ => None,
+        };
         let mut tx = self.tx().await?;
         let before = self.own_user(tx.as_mut(), subject).await?;
         if let Some(v) = if_match
@@ -419,26 +437,18 @@ impl Keyholder {
             let changed = before.email.as_deref().map(str::to_lowercase) != Some(e.to_lowercase());
             // ASVS 7.5.1: the email is where password resets go; changing it needs the password.
             if changed && valid_email(&e) {
-                match patch.current_password.as_deref() {
+                match password_ok {
                     None => errors.push(crate::error::FieldError::new(
                         "current_password",
                         "required",
                         "give your current password to change your email",
                     )),
-                    Some(p) => {
-                        if self
-                            .hasher
-                            .verify(p, before.password_hash.as_deref())
-                            .await?
-                            == Verified::No
-                        {
-                            errors.push(crate::error::FieldError::new(
-                                "current_password",
-                                "wrong_password",
-                                "the current password is wrong",
-                            ));
-                        }
-                    }
+                    Some(false) => errors.push(crate::error::FieldError::new(
+                        "current_password",
+                        "wrong_password",
+                        "the current password is wrong",
+                    )),
+                    Some(true) => {}
                 }
             }
             after.email = Some(e);
