@@ -213,6 +213,28 @@ async fn au2_the_trail_is_filtered_by_time_type_actor_and_target_and_exported_as
     );
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[1].contains("Governors") && lines[1].contains("user_group.created"));
+    // A caller-chosen request id that a spreadsheet would run as a formula is quoted.
+    app.call_with(
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({"org": "hill", "login": org.admin_email, "password": ADMIN_PASSWORD})),
+        &[("x-request-id", "=HYPERLINK(\"http://evil.example\")")],
+    )
+    .await
+    .expect(200);
+    let csv = app
+        .call(
+            Method::GET,
+            "/v1/orgs/hill/audit/export?type=auth.login_succeeded",
+            Some(&admin),
+            None,
+        )
+        .await
+        .expect(200);
+    let text = csv.body.as_str().unwrap().to_owned();
+    assert!(text.contains("'=HYPERLINK("), "{text}");
+    assert!(!text.contains(",=HYPERLINK("), "{text}");
     // Only with audits.view.
     let t = app
         .token_with_key("hill", "t@hill.school", ADMIN_PASSWORD)

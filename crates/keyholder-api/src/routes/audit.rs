@@ -113,7 +113,16 @@ pub async fn export(
         "hash",
     ])
     .map_err(csv_err)?;
-    let text = |v: Option<String>| v.unwrap_or_default();
+    // A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) is quoted first:
+    // request ids and some changes come from callers (CSV injection).
+    let cell = |v: String| {
+        if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{v}")
+        } else {
+            v
+        }
+    };
+    let text = |v: Option<String>| cell(v.unwrap_or_default());
     for e in entries {
         let at = e.at.format(&Rfc3339).map_err(DomainError::internal)?;
         let (seq, prev, hash) = match e.chain {
@@ -123,12 +132,12 @@ pub async fn export(
         w.write_record([
             e.id.to_string(),
             at,
-            e.kind,
+            cell(e.kind),
             text(e.actor_id.map(|a| a.to_string())),
             text(e.target_type),
             text(e.target_id.map(|t| t.to_string())),
             text(e.staff_id.map(|s| s.to_string())),
-            e.changes.to_string(),
+            cell(e.changes.to_string()),
             text(e.ip),
             text(e.request_id),
             seq,

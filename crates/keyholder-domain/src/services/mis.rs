@@ -217,8 +217,11 @@ impl Keyholder {
         .write(tx.as_mut(), ctx)
         .await?;
         tx.commit().await?;
-        if counts.created + counts.updated + counts.left >= BULK_CHANGE {
-            self.store.refresh_statistics().await?;
+        if counts.created + counts.updated + counts.left >= BULK_CHANGE
+            && let Err(e) = self.store.refresh_statistics().await
+        {
+            // The batch is committed: a failed refresh costs speed, never the answer.
+            tracing::warn!(error = %e, "could not refresh the planner's statistics");
         }
         Ok(SyncOutcome {
             counts,
