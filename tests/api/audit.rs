@@ -287,3 +287,36 @@ async fn au1_every_refused_request_on_a_protected_route_is_recorded() {
     // The chain still holds with refusals in it.
     assert_eq!(verify(&app, &admin).await["valid"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn au3_a_row_written_around_the_service_stays_outside_the_chain_after_a_restart() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    three_groups(&app, &admin).await;
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connect");
+    let new_id = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "gen_random_uuid()",
+        _ => "randomblob(16)",
+    };
+    db.execute_unprepared(&format!(
+        "INSERT INTO audit_log (id, org_id, at, kind, actor_id, target_type, target_id, staff_id, changes, ip, request_id, seq, hash, prev_hash) \
+         SELECT {new_id}, org_id, at, 'user.forged', actor_id, target_type, target_id, staff_id, changes, ip, request_id, NULL, NULL, NULL \
+         FROM audit_log WHERE seq = 1"
+    ))
+    .await
+    .expect("insert");
+    db.close().await.ok();
+    let v = verify(&app, &admin).await;
+    assert_eq!(v["valid"], false);
+    assert!(
+        v["detail"].as_str().unwrap().contains("around the service"),
+        "{v}"
+    );
+    // The command line opens the store as a restart does (migrations, sealing): still refused.
+    let (ok, out) = verify_cli(&app);
+    assert!(!ok, "{out}");
+    assert_eq!(out["first_bad_id"], v["first_bad_id"]);
+}

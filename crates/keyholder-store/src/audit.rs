@@ -125,37 +125,66 @@ pub(crate) async fn head(db: &impl ConnectionTrait, org: OrgId) -> Result<Option
 }
 
 /// Entries written before the chain existed (the migration that added it leaves them
-/// unchained) are chained in the order they were written. Runs when the store opens; a no-op
-/// once every entry is chained.
+/// unchained) are chained in the order they were written, for orgs that have no chain yet. Runs
+/// when the store opens; a no-op once every such org is chained. An org that has a chain never
+/// gets rows chained here: a row written around the service stays outside it, and verification
+/// names it. On PostgreSQL an advisory lock keeps two replicas starting at once from both sealing.
 pub(crate) async fn seal_unchained(db: &impl ConnectionTrait) -> Result<u64> {
-    let mut sealed = 0;
-    loop {
-        let rows = audit_log::Entity::find()
-            .filter(audit_log::Column::Seq.is_null())
-            .order_by_asc(audit_log::Column::OrgId)
-            .order_by_asc(audit_log::Column::At)
-            .order_by_asc(audit_log::Column::Id)
-            .limit(500)
-            .all(db)
+    use sea_orm::sea_query::Query;
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared("SELECT pg_advisory_xact_lock(7274653)")
             .await
             .map_err(db_err)?;
-        if rows.is_empty() {
-            return Ok(sealed);
-        }
-        for m in rows {
-            let e = convert::audit(m)?;
-            let (seq, prev_hash) = next_place(db, e.org_id).await?;
-            let hash = audit_chain::entry_hash(&e, seq, &prev_hash);
-            audit_log::Entity::update_many()
-                .col_expr(audit_log::Column::Seq, Expr::value(seq))
-                .col_expr(audit_log::Column::PrevHash, Expr::value(prev_hash))
-                .col_expr(audit_log::Column::Hash, Expr::value(hash.clone()))
-                .filter(audit_log::Column::Id.eq(e.id.0))
-                .exec(db)
+    }
+    let orgs: Vec<uuid::Uuid> = audit_log::Entity::find()
+        .select_only()
+        .column(audit_log::Column::OrgId)
+        .distinct()
+        .filter(audit_log::Column::Seq.is_null())
+        .filter(
+            audit_log::Column::OrgId.not_in_subquery(
+                Query::select()
+                    .column(audit_heads::Column::OrgId)
+                    .from(audit_heads::Entity)
+                    .to_owned(),
+            ),
+        )
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_err)?;
+    let mut sealed = 0;
+    for org in orgs {
+        loop {
+            let rows = audit_log::Entity::find()
+                .filter(audit_log::Column::OrgId.eq(org))
+                .filter(audit_log::Column::Seq.is_null())
+                .order_by_asc(audit_log::Column::At)
+                .order_by_asc(audit_log::Column::Id)
+                .limit(500)
+                .all(db)
                 .await
                 .map_err(db_err)?;
-            set_head_hash(db, e.org_id, hash).await?;
-            sealed += 1;
+            if rows.is_empty() {
+                break;
+            }
+            for m in rows {
+                let e = convert::audit(m)?;
+                let (seq, prev_hash) = next_place(db, e.org_id).await?;
+                let hash = audit_chain::entry_hash(&e, seq, &prev_hash);
+                audit_log::Entity::update_many()
+                    .col_expr(audit_log::Column::Seq, Expr::value(seq))
+                    .col_expr(audit_log::Column::PrevHash, Expr::value(prev_hash))
+                    .col_expr(audit_log::Column::Hash, Expr::value(hash.clone()))
+                    .filter(audit_log::Column::Id.eq(e.id.0))
+                    .filter(audit_log::Column::Seq.is_null())
+                    .exec(db)
+                    .await
+                    .map_err(db_err)?;
+                set_head_hash(db, e.org_id, hash).await?;
+                sealed += 1;
+            }
         }
     }
+    Ok(sealed)
 }
