@@ -274,3 +274,55 @@ async fn nothing_secret_reaches_the_log_of_a_full_run() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_stored_before_sealing_is_sealed_at_start_and_still_works() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let t = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
+    let secret = app
+        .post("/v1/me/totp/setup", Some(&t), json!({}))
+        .await
+        .expect(200)
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        "/v1/me/totp/confirm",
+        Some(&t),
+        json!({"code": code(&secret, 0)}),
+    )
+    .await
+    .expect(200);
+    // As an older version stored it: the seed in plain text.
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE users SET totp_secret = '{secret}' WHERE totp_secret IS NOT NULL"
+    ))
+    .await
+    .unwrap();
+    // A replica starting on the database seals it; the account signs in with its key.
+    let _replica = app.replica().await;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL",
+        ))
+        .await
+        .unwrap()
+        .expect("a row");
+    let stored: String = row.try_get("", "totp_secret").unwrap();
+    db.close().await.ok();
+    assert!(stored.starts_with("v1.") && !stored.contains(&secret));
+    let r = app
+        .login(
+            "hill",
+            &org.admin_email,
+            ADMIN_PASSWORD,
+            Some(&code(&secret, 30)),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["second_factor"], true);
+}

@@ -155,6 +155,9 @@ pub trait Tx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 
     // Keys shared by every replica.
+    /// TOTP seeds stored before seeds were sealed (no `v1.` prefix).
+    async fn unsealed_totp_seeds(&mut self) -> Result<Vec<(OrgId, UserId, String)>>;
+    async fn set_totp_seed(&mut self, org: OrgId, user: UserId, sealed: &str) -> Result<()>;
     /// The signing keys not retired, newest first.
     async fn live_signing_keys(&mut self) -> Result<Vec<crate::tokens::SigningKey>>;
     async fn insert_signing_key(&mut self, key: &crate::tokens::SigningKey) -> Result<()>;

@@ -248,6 +248,34 @@ impl Tx for SeaTx {
         self.txn.commit().await.map_err(db_err)
     }
 
+    async fn unsealed_totp_seeds(&mut self) -> Result<Vec<(OrgId, UserId, String)>> {
+        Ok(users::Entity::find()
+            .select_only()
+            .column(users::Column::OrgId)
+            .column(users::Column::Id)
+            .column(users::Column::TotpSecret)
+            .filter(users::Column::TotpSecret.is_not_null())
+            .filter(users::Column::TotpSecret.not_like("v1.%"))
+            .into_tuple::<(uuid::Uuid, uuid::Uuid, String)>()
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|(o, u, s)| (OrgId(o), UserId(u), s))
+            .collect())
+    }
+
+    async fn set_totp_seed(&mut self, org: OrgId, user: UserId, sealed: &str) -> Result<()> {
+        users::Entity::update_many()
+            .col_expr(users::Column::TotpSecret, Expr::value(sealed))
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(user.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn live_signing_keys(&mut self) -> Result<Vec<keyholder_domain::tokens::SigningKey>> {
         Ok(signing_keys::Entity::find()
             .filter(signing_keys::Column::Retired.eq(false))

@@ -131,6 +131,19 @@ impl Keyholder {
                 tx.commit().await?;
             }
         }
+        // Seeds enrolled before seeds were sealed are sealed now, once.
+        {
+            let mut tx = store.begin().await?;
+            let plain = tx.unsealed_totp_seeds().await?;
+            if !plain.is_empty() {
+                for (org, user, seed) in &plain {
+                    tx.set_totp_seed(*org, *user, &sealer.seal(seed, user.0)?)
+                        .await?;
+                }
+                tx.commit().await?;
+                tracing::info!(sealed = plain.len(), "TOTP seeds sealed with the data key");
+            }
+        }
         Ok(Keyholder {
             store,
             hasher: PasswordHasherPool::new(config.hashes_in_flight)?,
