@@ -494,6 +494,9 @@ impl Keyholder {
     ) -> Result<SyncOutcome> {
         self.check_service(svc, org)?;
         let mut tx = self.tx().await?;
+        // One group sync of an org at a time: two at once would each compute pupils' group
+        // kinds from their own snapshot, and the later could leave a pupil out of lists.
+        tx.lock_org(svc.org_id).await?;
         let students: HashMap<String, StudentId> = tx
             .all_students(svc.org_id)
             .await?
