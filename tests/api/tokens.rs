@@ -244,10 +244,24 @@ async fn a_session_not_refreshed_within_its_idle_time_ends() {
         .await
         .expect(200);
     let refresh = again.body["refresh_token"].as_str().unwrap().to_owned();
+    let access = again.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/v1/me/sessions", &access)
+            .await
+            .expect(200)
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     app.post("/v1/auth/refresh", None, json!({"refresh_token": refresh}))
         .await
         .problem(401, "invalid_refresh_token");
+    // An idle session is no longer listed as a place one is signed in.
+    let listed = app.get("/v1/me/sessions", &access).await.expect(200);
+    assert_eq!(listed.body, json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

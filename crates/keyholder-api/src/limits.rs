@@ -81,8 +81,17 @@ impl RateLimits {
         }
     }
 
-    /// `Some(seconds to wait)` when the address has used its quota at this door.
+    /// `Some(seconds to wait)` when the address has used its quota at this door. An IPv6
+    /// client is counted by its /64, the block one subscriber is given, so that rotating
+    /// addresses inside it buys nothing.
     fn check(&self, door: Door, ip: IpAddr) -> Option<u64> {
+        let ip = match ip {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            v4 => v4,
+        };
         let limiter = match door {
             Door::SignIn => &self.sign_in,
             Door::Reset => &self.reset,

@@ -947,11 +947,24 @@ impl Tx for SeaTx {
     }
 
     async fn live_sessions(&mut self, org: OrgId, user: UserId) -> Result<Vec<Session>> {
+        use sea_orm::sea_query::Query;
         Ok(sessions::Entity::find()
             .filter(sessions::Column::OrgId.eq(org.0))
             .filter(sessions::Column::UserId.eq(user.0))
             .filter(sessions::Column::Revoked.eq(false))
             .filter(sessions::Column::ExpiresAt.gt(now_us()))
+            // Still refreshable: an unspent refresh token inside its idle window.
+            .filter(
+                sessions::Column::Id.in_subquery(
+                    Query::select()
+                        .column(refresh_tokens::Column::SessionId)
+                        .from(refresh_tokens::Entity)
+                        .and_where(refresh_tokens::Column::OrgId.eq(org.0))
+                        .and_where(refresh_tokens::Column::Spent.eq(false))
+                        .and_where(refresh_tokens::Column::ExpiresAt.gt(now_us()))
+                        .to_owned(),
+                ),
+            )
             .order_by_desc(sessions::Column::CreatedAt)
             .all(&self.txn)
             .await
