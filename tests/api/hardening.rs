@@ -74,22 +74,9 @@ async fn the_scim_door_answers_429_in_scim_s_own_error_shape() {
 async fn a2_a_locked_admin_gets_in_with_password_and_authenticator_code_and_nothing_less() {
     let app = TestApp::spawn().await;
     let org = app.org("hill").await;
-    let t = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
     let secret = app
-        .post("/v1/me/totp/setup", Some(&t), json!({}))
-        .await
-        .expect(200)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.post(
-        "/v1/me/totp/confirm",
-        Some(&t),
-        json!({"code": code(&secret, 0)}),
-    )
-    .await
-    .expect(200);
+        .enrol_key("hill", &org.admin_email, ADMIN_PASSWORD)
+        .await;
     // Someone fails on purpose until the admin is locked.
     for _ in 0..5 {
         app.login("hill", &org.admin_email, "guessing the password", None)
@@ -207,22 +194,9 @@ async fn a_method_a_documented_path_does_not_take_is_405_with_allow() {
 async fn a2_whoever_holds_the_password_cannot_guess_codes_through_a_lock() {
     let app = TestApp::spawn().await;
     let org = app.org("hill").await;
-    let t = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
     let secret = app
-        .post("/v1/me/totp/setup", Some(&t), json!({}))
-        .await
-        .expect(200)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.post(
-        "/v1/me/totp/confirm",
-        Some(&t),
-        json!({"code": code(&secret, 0)}),
-    )
-    .await
-    .expect(200);
+        .enrol_key("hill", &org.admin_email, ADMIN_PASSWORD)
+        .await;
     for _ in 0..5 {
         app.login("hill", &org.admin_email, "guessing the password", None)
             .await

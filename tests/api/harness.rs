@@ -297,6 +297,27 @@ impl TestApp {
         r.body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// Enrols a key for the account (set up and confirmed); answers its TOTP secret.
+    pub async fn enrol_key(&self, org: &str, login: &str, password: &str) -> String {
+        let t = self.token(org, login, password).await;
+        let secret = self
+            .post("/v1/me/totp/setup", Some(&t), json!({}))
+            .await
+            .expect(200)
+            .body["secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned();
+        self.post(
+            "/v1/me/totp/confirm",
+            Some(&t),
+            json!({"code": code(&secret, 0)}),
+        )
+        .await
+        .expect(200);
+        secret
+    }
+
     /// Enrols a key for the account and logs in with a code: a session with every permission
     /// of its group.
     pub async fn token_with_key(&self, org: &str, login: &str, password: &str) -> Keyed {

@@ -279,22 +279,9 @@ async fn nothing_secret_reaches_the_log_of_a_full_run() {
 async fn a_seed_stored_before_sealing_is_sealed_at_start_and_still_works() {
     let app = TestApp::spawn().await;
     let org = app.org("hill").await;
-    let t = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
     let secret = app
-        .post("/v1/me/totp/setup", Some(&t), json!({}))
-        .await
-        .expect(200)
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.post(
-        "/v1/me/totp/confirm",
-        Some(&t),
-        json!({"code": code(&secret, 0)}),
-    )
-    .await
-    .expect(200);
+        .enrol_key("hill", &org.admin_email, ADMIN_PASSWORD)
+        .await;
     // As an older version stored it: the seed in plain text.
     let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
     db.execute_unprepared(&format!(
