@@ -226,51 +226,39 @@ async fn the_sign_in_quota_holds_for_an_encoded_path_and_a_forged_forwarded_addr
     })
     .await;
     let org = app.org("hill").await;
-    let body =
-        json!({"org": "hill", "login": "nobody@hill.school", "password": "not the password"});
+    let attempt = |path: &'static str, forwarded: String| {
+        let app = &app;
+        let body =
+            json!({"org": "hill", "login": "nobody@hill.school", "password": "not the password"});
+        async move {
+            app.call_with(
+                Method::POST,
+                path,
+                None,
+                Some(body),
+                &[("x-forwarded-for", forwarded.as_str())],
+            )
+            .await
+        }
+    };
     // Behind our proxy the last X-Forwarded-For hop is the client; what the client wrote before
     // it is not believed, so a fresh forged address per request buys nothing.
     for i in 0..3 {
-        let forged = format!("198.51.100.{i}, 203.0.113.7");
-        app.call_with(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(body.clone()),
-            &[("x-forwarded-for", forged.as_str())],
-        )
+        attempt("/v1/auth/login", format!("198.51.100.{i}, 203.0.113.7"))
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    attempt("/v1/auth/%6cogin", "192.0.2.1, 203.0.113.7".into())
+        .await
+        .problem(429, "rate_limited");
+    // Another client behind the same proxy has its own quota.
+    attempt("/v1/auth/login", "203.0.113.8".into())
         .await
         .problem(401, "invalid_credentials");
-    }
-    app.call_with(
-        Method::POST,
-        "/v1/auth/%6cogin",
-        None,
-        Some(body.clone()),
-        &[("x-forwarded-for", "192.0.2.1, 203.0.113.7")],
-    )
-    .await
-    .problem(429, "rate_limited");
-    // Another client behind the same proxy has its own quota.
-    app.call_with(
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(body.clone()),
-        &[("x-forwarded-for", "203.0.113.8")],
-    )
-    .await
-    .problem(401, "invalid_credentials");
     // An address that is not one falls back to the peer, and is limited with it.
-    app.call_with(
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(body.clone()),
-        &[("x-forwarded-for", "not-an-address")],
-    )
-    .await
-    .problem(401, "invalid_credentials");
+    attempt("/v1/auth/login", "not-an-address".into())
+        .await
+        .problem(401, "invalid_credentials");
     let admin = app.admin(&org).await;
     let failed = app.audit(&org, &admin, "auth.login_failed").await;
     assert!(failed.iter().any(|e| e["ip"] == "203.0.113.7"));

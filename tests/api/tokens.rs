@@ -171,10 +171,10 @@ async fn an_admin_ends_every_session_of_an_account_on_every_replica() {
     .expect(200);
     assert_eq!(me(&app.http, &app.base, &a).await, 401);
     assert_eq!(me(&app.http, &other.base, &b).await, 401);
-    assert_eq!(
-        app.audit(&org, &admin, "user.sessions_ended").await.len(),
-        1
-    );
+    let ended = app.audit(&org, &admin, "user.sessions_ended").await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["target_id"], id.as_str());
+    assert_eq!(ended[0]["actor_id"], org.admin_id.to_string());
     // The account itself is untouched: the user signs in again.
     app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     // A teacher cannot end anyone's sessions (G1).
