@@ -87,7 +87,7 @@ impl MigrationTrait for Migration {
         m.get_connection()
             .execute_unprepared(&format!(
                 "UPDATE students SET kinds_mask = {}",
-                KINDS_MASK_SQL
+                kinds_mask_sql()
             ))
             .await?;
         Ok(())
@@ -112,9 +112,14 @@ impl MigrationTrait for Migration {
     }
 }
 
-/// The kinds mask of the `students` row being updated, from its memberships (the bits agree
-/// with the store's `visibility::kind_bit`, which keeps the column current).
-const KINDS_MASK_SQL: &str = "COALESCE((SELECT SUM(DISTINCT CASE g.kind \
-     WHEN 'academic_level' THEN 1 WHEN 'registration_group' THEN 2 WHEN 'house' THEN 4 ELSE 8 END) \
-     FROM student_group_members m JOIN student_groups g ON g.id = m.group_id \
-     WHERE m.org_id = students.org_id AND m.student_id = students.id AND g.archived = false), 0)";
+/// The kinds mask of the `students` row being updated, from its memberships, with the bits of
+/// the domain's one table (`keyholder_domain::visibility::KIND_BITS`), which the store also
+/// uses to keep the column current.
+fn kinds_mask_sql() -> String {
+    format!(
+        "COALESCE((SELECT SUM(DISTINCT {}) \
+         FROM student_group_members m JOIN student_groups g ON g.id = m.group_id \
+         WHERE m.org_id = students.org_id AND m.student_id = students.id AND g.archived = false), 0)",
+        keyholder_domain::visibility::kind_bit_sql("g.kind")
+    )
+}

@@ -302,3 +302,147 @@ async fn scim_group_membership_moves_accounts_under_g3_g4_g5_and_keys_are_scoped
         .await
         .expect(405);
 }
+
+/// Issue 10: no SCIM request brings the service down. Each answer is a 400 in SCIM's error shape
+/// (or a list, for windows RFC 7644 says to clamp), and the server still answers after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scim_filters_windows_and_patch_paths_past_their_bounds_answer_400_not_a_crash() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let key = scim_key(&app, "hill", &admin).await;
+    let id = scim(
+        &app,
+        Method::POST,
+        "/Users",
+        &key,
+        Some(entra_user("ann.lee@hill.school", "Ann", "Lee")),
+    )
+    .await
+    .expect(201)
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let scim_400 = |r: Res, scim_type: &str| {
+        assert_eq!(r.status, 400, "{:?}", r.body);
+        assert_eq!(r.headers["content-type"], "application/scim+json");
+        assert_eq!(r.body["status"], "400");
+        assert_eq!(r.body["scimType"], scim_type, "{:?}", r.body);
+    };
+    // 3 000 nested `not` overflowed the parser's stack and aborted the process.
+    let deep = format!("{}userName eq \"x\"", "not ".repeat(3000));
+    let r = scim(
+        &app,
+        Method::GET,
+        &format!("/Users?filter={deep}"),
+        &key,
+        None,
+    )
+    .await;
+    scim_400(r, "invalidFilter");
+    let nested = format!("{}userName eq \"x\"", "not (".repeat(20)) + &")".repeat(20);
+    let r = scim(
+        &app,
+        Method::GET,
+        &format!("/Users?filter={nested}"),
+        &key,
+        None,
+    )
+    .await;
+    scim_400(r, "invalidFilter");
+    // 2 000 `and` terms were a 500.
+    let wide = vec![r#"userName eq "ann.lee@hill.school""#; 2000].join(" and ");
+    let r = scim(
+        &app,
+        Method::POST,
+        "/.search",
+        &key,
+        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": wide})),
+    )
+    .await;
+    scim_400(r, "invalidFilter");
+    let r = scim(
+        &app,
+        Method::GET,
+        &format!("/Users?filter={}", &wide[..3000]),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // startIndex past 2^63 panicked a worker; below 1 it is 1, and count is clamped.
+    for start in [
+        "9223372036854775808",
+        "18446744073709551616",
+        "99999999999999999999999",
+    ] {
+        let r = scim(
+            &app,
+            Method::GET,
+            &format!("/Users?startIndex={start}"),
+            &key,
+            None,
+        )
+        .await
+        .expect(200);
+        assert_eq!(r.body["Resources"], json!([]));
+        assert_eq!(r.body["totalResults"], 2, "the admin and Ann");
+    }
+    let r = scim(
+        &app,
+        Method::GET,
+        "/Users?startIndex=-5&count=5000",
+        &key,
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(r.body["startIndex"], 1);
+    assert_eq!(r.body["Resources"].as_array().unwrap().len(), 2);
+    let r = scim(&app, Method::GET, "/Groups?count=-3", &key, None)
+        .await
+        .expect(200);
+    assert_eq!(r.body["Resources"], json!([]));
+    scim_400(
+        scim(&app, Method::GET, "/Users?startIndex=abc", &key, None).await,
+        "invalidValue",
+    );
+    let r = scim(
+        &app,
+        Method::POST,
+        "/.search",
+        &key,
+        Some(json!({"startIndex": 1e300, "count": "-1"})),
+    )
+    .await;
+    scim_400(r, "invalidValue");
+    // A multi-byte character where a schema name ends panicked a worker.
+    for path in [
+        format!("{}é", &USER[..USER.len() - 1]),
+        format!("{USER}é"),
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:Useré".to_owned(),
+        "é".repeat(600),
+    ] {
+        let r = scim(
+            &app,
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &key,
+            Some(json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": path, "value": "x"}]})),
+        )
+        .await;
+        assert!(
+            matches!(r.status.as_u16(), 200 | 204 | 400),
+            "{path}: {} {:?}",
+            r.status,
+            r.body
+        );
+    }
+    // The service is still up, and nothing changed.
+    let r = scim(&app, Method::GET, &format!("/Users/{id}"), &key, None)
+        .await
+        .expect(200);
+    assert_eq!(r.body["userName"], "ann.lee@hill.school");
+    assert_eq!(r.body["title"], "Teacher");
+}

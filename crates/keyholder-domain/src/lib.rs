@@ -14,5 +14,6 @@ pub mod ports;
 pub mod sealing;
 pub mod services;
 pub mod tokens;
+pub mod visibility;
 
 pub use error::{DomainError, FieldError, Result};

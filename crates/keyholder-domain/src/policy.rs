@@ -6,6 +6,7 @@
 use crate::ids::*;
 use crate::model::{Category, OrgSettings, Scope, UserGroup};
 use crate::permission::{CategoryFlags, Permission, PermissionSet};
+use crate::visibility::{self, CategoryGuard};
 use serde::Serialize;
 
 /// Who is asking, as the engine sees them.
@@ -228,7 +229,7 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn deny(rule: &'static str, detail: String) -> Decision {
+    pub(crate) fn deny(rule: &'static str, detail: String) -> Decision {
         Decision {
             allowed: false,
             reasons: vec![Reason { rule, detail }],
@@ -284,12 +285,9 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
     if let Resource::Student { facts, .. }
     | Resource::Incident { facts, .. }
     | Resource::Monitoring { facts, .. } = resource
-        && subject.blocked_students.binary_search(&facts.id).is_ok()
+        && let Err(denied) = visibility::r5(subject, facts)
     {
-        return Decision::deny(
-            "R5",
-            format!("student {} is blocked for this user", facts.id),
-        );
+        return denied;
     }
     let mut reasons = Vec::with_capacity(2);
     if let Some(p) = action.required_permission() {
@@ -341,13 +339,13 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         | Resource::Monitoring {
             category, facts, ..
         } => {
-            let flags = subject.flags_for(category);
-            let (ok, flag, rule) = match (resource, action) {
-                (Resource::Monitoring { .. }, _) => (flags.view_students, "view students", "R9"),
-                (_, Action::AddIncident) => (flags.add_incidents, "add incidents", "R8"),
-                _ => (flags.view_incidents, "view incidents", "R8"),
+            let guard = match (resource, action) {
+                (Resource::Monitoring { .. }, _) => CategoryGuard::ViewStudents,
+                (_, Action::AddIncident) => CategoryGuard::AddIncidents,
+                _ => CategoryGuard::ViewIncidents,
             };
-            if !ok {
+            let (rule, flag) = (guard.rule(), guard.flag_name());
+            if !guard.holds(subject.flags_for(category)) {
                 return Decision::deny(
                     rule,
                     format!(
@@ -359,12 +357,12 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
                 rule,
                 detail: format!("the user's group grants {flag} on category {category}"),
             });
-            match r4(subject, facts) {
+            match visibility::r4(subject, facts) {
                 Ok(reason) => reasons.push(reason),
                 Err(denied) => return denied,
             }
         }
-        Resource::Student { facts, .. } => match r4(subject, facts) {
+        Resource::Student { facts, .. } => match visibility::r4(subject, facts) {
             Ok(reason) => reasons.push(reason),
             Err(denied) => return denied,
         },
@@ -373,27 +371,6 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         allowed: true,
         reasons,
     }
-}
-
-/// R4: the user is on the allow-list of every restricting group of the pupil.
-fn r4(subject: &Subject, facts: &StudentFacts) -> Result<Reason, Decision> {
-    if let Some(g) = facts
-        .restricting_groups
-        .iter()
-        .find(|g| subject.allowed_groups.binary_search(g).is_err())
-    {
-        return Err(Decision::deny(
-            "R4",
-            format!("the user is not on the allow-list of restricting group {g}"),
-        ));
-    }
-    Ok(Reason {
-        rule: "R4",
-        detail: format!(
-            "on the allow-list of all {} restricting groups of the student",
-            facts.restricting_groups.len()
-        ),
-    })
 }
 
 /// A service account, as the engine sees it.

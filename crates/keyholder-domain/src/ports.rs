@@ -95,14 +95,8 @@ pub struct CategoryUsage {
     pub monitored_students: u64,
 }
 
-/// R4 as a query: the students a user may see. The store turns it into SQL conditions, so
-/// paging and totals count only visible rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StudentScope {
-    pub user: UserId,
-    /// R3: the org's restricting group types.
-    pub restricting_types: Vec<StudentGroupType>,
-}
+/// Lists of pupils are filtered by this scope in the query (R4, R5).
+pub use crate::visibility::StudentScope;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StudentQuery {

@@ -11,26 +11,11 @@ use keyholder_domain::Result;
 use keyholder_domain::ids::*;
 use keyholder_domain::model::StudentGroupType;
 use keyholder_domain::ports::StudentScope;
+use keyholder_domain::visibility::{free_masks, kind_bit};
 use sea_orm::sea_query::{Expr, Query, SelectStatement, UnionType};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter, QuerySelect,
 };
-
-/// The bit a group kind sets in `students.kinds_mask` (the migration's expression agrees).
-fn kind_bit(kind: StudentGroupType) -> i32 {
-    match kind {
-        StudentGroupType::AcademicLevel => 1,
-        StudentGroupType::RegistrationGroup => 2,
-        StudentGroupType::House => 4,
-        StudentGroupType::Custom => 8,
-    }
-}
-
-/// The masks of pupils in no unarchived group of these kinds.
-pub(crate) fn free_masks(kinds: &[StudentGroupType]) -> Vec<i32> {
-    let restricting = kinds.iter().map(|k| kind_bit(*k)).fold(0, |a, b| a | b);
-    (0..16).filter(|m| m & restricting == 0).collect()
-}
 
 /// The groups whose allow-list names the user.
 fn allow_listed_groups(org: OrgId, user: UserId) -> SelectStatement {
@@ -227,24 +212,4 @@ pub(crate) async fn members_of(
         .all(txn)
         .await
         .map_err(db_err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn r4_free_masks_leave_out_every_restricting_kind() {
-        let masks = free_masks(&[StudentGroupType::RegistrationGroup]);
-        assert_eq!(masks, vec![0, 1, 4, 5, 8, 9, 12, 13]);
-        assert_eq!(
-            free_masks(&[
-                StudentGroupType::AcademicLevel,
-                StudentGroupType::RegistrationGroup,
-                StudentGroupType::House,
-                StudentGroupType::Custom
-            ]),
-            vec![0]
-        );
-    }
 }

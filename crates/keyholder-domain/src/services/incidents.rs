@@ -5,6 +5,7 @@
 use super::*;
 use crate::error::FieldError;
 use crate::policy::{Action, decide};
+use crate::visibility::CategoryGuard;
 use serde_json::json;
 
 #[derive(Debug, Clone)]
@@ -192,12 +193,7 @@ impl Keyholder {
     ) -> Result<Page<Incident>> {
         self.check_org(subject, org, Action::ReadIncident)?;
         let (page, per_page) = paging(params.page, params.per_page)?;
-        let mut categories: Vec<CategoryId> = subject
-            .category_flags
-            .iter()
-            .filter(|(_, f)| f.view_incidents)
-            .map(|(c, _)| *c)
-            .collect();
+        let mut categories = CategoryGuard::ViewIncidents.categories(subject);
         if let Some(c) = params.category_id {
             categories.retain(|k| *k == c);
         }
@@ -206,10 +202,7 @@ impl Keyholder {
             .org_by_id(subject.org_id)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let scope = crate::ports::StudentScope {
-            user: subject.user_id,
-            restricting_types: org_row.settings.restricted_group_types,
-        };
+        let scope = crate::ports::StudentScope::new(subject.user_id, &org_row.settings);
         let (items, total) = tx
             .incidents(
                 subject.org_id,

@@ -9,12 +9,7 @@ use serde_json::json;
 
 /// R9: the categories whose monitoring marks this session may see (after G2).
 pub(super) fn viewable_marks(subject: &Subject) -> Vec<CategoryId> {
-    subject
-        .category_flags
-        .iter()
-        .filter(|(_, f)| f.view_students)
-        .map(|(c, _)| *c)
-        .collect()
+    crate::visibility::CategoryGuard::ViewStudents.categories(subject)
 }
 
 impl Keyholder {

@@ -32,6 +32,20 @@ pub struct ScimGroupInput {
 }
 
 pub const SCIM_MAX_COUNT: u64 = 200;
+/// The furthest `startIndex` read: past it a list is empty anyway, and offsets stay far
+/// inside what both databases take.
+pub const SCIM_MAX_START: u64 = 1 << 40;
+
+/// RFC 7644 §3.4.2.4: the first result (1-based) and how many, from what the client asked.
+/// A `startIndex` below 1 is 1 (and past [`SCIM_MAX_START`] is that); a `count` below 0 is
+/// 0, above [`SCIM_MAX_COUNT`] it is the most.
+pub fn scim_window(start_index: Option<i64>, count: i64) -> (u64, u64) {
+    let start = u64::try_from(start_index.unwrap_or(1).max(1))
+        .unwrap_or(1)
+        .min(SCIM_MAX_START);
+    let count = u64::try_from(count.max(0)).unwrap_or(0).min(SCIM_MAX_COUNT);
+    (start, count)
+}
 
 fn clean(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())

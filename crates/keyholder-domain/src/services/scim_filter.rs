@@ -50,6 +50,14 @@ fn invalid(msg: impl Into<String>) -> DomainError {
     DomainError::field("filter", "invalid_filter", msg)
 }
 
+/// The longest filter read, in bytes; a longer one is refused before it is lexed.
+pub const MAX_FILTER_BYTES: usize = 4096;
+/// The most comparisons one filter may hold (a provider asks for one, or a handful).
+pub const MAX_FILTER_TERMS: usize = 50;
+/// How deeply `not` and parentheses may nest. The parser recurses once per level: past this
+/// the answer is a 400, never a stack overflow.
+pub const MAX_FILTER_DEPTH: usize = 16;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Word(String),
@@ -59,6 +67,11 @@ enum Tok {
 }
 
 fn lex(s: &str) -> Result<Vec<Tok>> {
+    if s.len() > MAX_FILTER_BYTES {
+        return Err(invalid(format!(
+            "a filter is at most {MAX_FILTER_BYTES} bytes"
+        )));
+    }
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -132,6 +145,10 @@ struct Parser {
     toks: Vec<Tok>,
     at: usize,
     user: bool,
+    /// `not` and parentheses open around the token being read.
+    depth: usize,
+    /// Comparisons read so far.
+    terms: usize,
 }
 
 impl Parser {
@@ -162,14 +179,27 @@ impl Parser {
         Ok(left)
     }
 
+    /// One more level of `not` or parentheses, within [`MAX_FILTER_DEPTH`].
+    fn nested<T>(&mut self, inner: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.depth >= MAX_FILTER_DEPTH {
+            return Err(invalid(format!(
+                "`not` and parentheses nest at most {MAX_FILTER_DEPTH} deep"
+            )));
+        }
+        self.depth += 1;
+        let out = inner(self);
+        self.depth -= 1;
+        out
+    }
+
     fn unary(&mut self) -> Result<ScimFilter> {
         if self.peek_word().as_deref() == Some("not") {
             self.at += 1;
-            return Ok(ScimFilter::Not(Box::new(self.unary()?)));
+            return self.nested(|p| Ok(ScimFilter::Not(Box::new(p.unary()?))));
         }
         if self.toks.get(self.at) == Some(&Tok::Open) {
             self.at += 1;
-            let inner = self.or()?;
+            let inner = self.nested(Self::or)?;
             if self.toks.get(self.at) != Some(&Tok::Close) {
                 return Err(invalid("missing )"));
             }
@@ -180,6 +210,12 @@ impl Parser {
     }
 
     fn comparison(&mut self) -> Result<ScimFilter> {
+        self.terms += 1;
+        if self.terms > MAX_FILTER_TERMS {
+            return Err(invalid(format!(
+                "a filter holds at most {MAX_FILTER_TERMS} comparisons"
+            )));
+        }
         let Some(Tok::Word(path)) = self.toks.get(self.at).cloned() else {
             return Err(invalid("expected an attribute"));
         };
@@ -222,6 +258,8 @@ pub fn parse_filter(s: &str, user: bool) -> Result<ScimFilter> {
         toks: lex(s)?,
         at: 0,
         user,
+        depth: 0,
+        terms: 0,
     };
     let f = p.or()?;
     if p.at != p.toks.len() {
@@ -255,5 +293,44 @@ mod tests {
         assert!(parse_filter(r#"password eq "x""#, true).is_err());
         assert!(parse_filter(r#"userName gt "x""#, true).is_err());
         assert!(parse_filter(r#"userName eq "x" extra"#, true).is_err());
+    }
+
+    #[test]
+    fn filters_past_their_bounds_are_refused_not_overflowed() {
+        let deep = format!("{}userName eq \"x\"", "not ".repeat(3000));
+        assert!(parse_filter(&deep, true).is_err());
+        let parens = format!("{}userName eq \"x\"{}", "(".repeat(3000), ")".repeat(3000));
+        assert!(parse_filter(&parens, true).is_err());
+        let wide = vec![r#"userName eq "x""#; 2000].join(" and ");
+        assert!(parse_filter(&wide, true).is_err());
+        let long = format!(r#"userName eq "{}""#, "é".repeat(MAX_FILTER_BYTES));
+        assert!(parse_filter(&long, true).is_err());
+        let at_bounds = format!("{}userName eq \"x\"", "not ".repeat(MAX_FILTER_DEPTH));
+        assert!(parse_filter(&at_bounds, true).is_ok());
+        let many = vec![r#"userName eq "x""#; MAX_FILTER_TERMS].join(" or ");
+        assert!(parse_filter(&many, true).is_ok());
+    }
+
+    proptest::proptest! {
+        /// Any text at all is parsed or refused with a field error; nothing panics.
+        #[test]
+        fn any_text_parses_or_is_refused(s in "\\PC{0,300}", user: bool) {
+            let _ = parse_filter(&s, user);
+        }
+
+        /// Text made of the filter's own words, nested at random, never panics either.
+        #[test]
+        fn filter_shaped_text_parses_or_is_refused(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "not", "(", ")", "and", "or", "userName", "eq", "\"a\"", "pr",
+                    "emails[type eq \"work\"]", "true", "\"", "\\", "é", " ",
+                ]),
+                0..400,
+            ),
+            user: bool,
+        ) {
+            let _ = parse_filter(&parts.join(" "), user);
+        }
     }
 }

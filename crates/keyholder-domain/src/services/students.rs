@@ -91,10 +91,7 @@ impl Keyholder {
             .org_by_id(subject.org_id)
             .await?
             .ok_or(DomainError::NotFound)?;
-        Ok(StudentScope {
-            user: subject.user_id,
-            restricting_types: org.settings.restricted_group_types,
-        })
+        Ok(StudentScope::new(subject.user_id, &org.settings))
     }
 
     /// The facts of one pupil for R4/R5, and the subject as the engine must see it for that
@@ -112,14 +109,10 @@ impl Keyholder {
             .org_by_id(subject.org_id)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let restricting: Vec<StudentGroupId> = groups
-            .iter()
-            .filter(|g| !g.archived && org.settings.restricted_group_types.contains(&g.kind))
-            .map(|g| g.id)
-            .collect();
+        let facts = crate::visibility::student_facts(id, &groups, &org.settings);
         let mut facts_subject = subject.clone();
         let mut allowed = tx
-            .allowed_among(subject.org_id, subject.user_id, &restricting)
+            .allowed_among(subject.org_id, subject.user_id, &facts.restricting_groups)
             .await?;
         allowed.sort();
         facts_subject.allowed_groups = allowed;
@@ -131,10 +124,7 @@ impl Keyholder {
             };
         Ok(Some(StudentCase {
             subject: facts_subject,
-            facts: StudentFacts {
-                id,
-                restricting_groups: restricting,
-            },
+            facts,
             student,
             groups,
         }))

@@ -31,20 +31,38 @@ fn key_ci(m: &Map<String, Value>, key: &str) -> Option<String> {
     m.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned()
 }
 
+/// The longest path read, in bytes (the longest real one, an enterprise attribute with a
+/// filter, is under 200).
+pub const MAX_PATH_BYTES: usize = 512;
+/// The most operations one PatchOp message may carry.
+pub const MAX_OPERATIONS: usize = 1000;
+
+/// `p` without a leading `prefix` (ASCII, any case), if it starts with it. Never slices
+/// inside a character: a path is outside input.
+fn strip_prefix_ci<'a>(p: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = p.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| p.get(prefix.len()..))
+        .flatten()
+}
+
 fn parse_path(raw: &str) -> ScimResult<Path> {
+    if raw.len() > MAX_PATH_BYTES {
+        return Err(ScimError::bad(
+            "invalidPath",
+            format!("a path is at most {MAX_PATH_BYTES} bytes"),
+        ));
+    }
     let mut p = raw.trim().to_owned();
     for urn in [USER_SCHEMA, GROUP_SCHEMA] {
-        if p.len() > urn.len()
-            && p[..urn.len()].eq_ignore_ascii_case(urn)
-            && p.as_bytes()[urn.len()] == b':'
+        if let Some(rest) = strip_prefix_ci(&p, urn).and_then(|r| r.strip_prefix(':'))
+            && !rest.is_empty()
         {
-            p = p[urn.len() + 1..].to_owned();
+            p = rest.to_owned();
         }
     }
-    if p.len() >= ENTERPRISE_SCHEMA.len()
-        && p[..ENTERPRISE_SCHEMA.len()].eq_ignore_ascii_case(ENTERPRISE_SCHEMA)
-    {
-        let rest = p[ENTERPRISE_SCHEMA.len()..].trim_start_matches(':');
+    if let Some(rest) = strip_prefix_ci(&p, ENTERPRISE_SCHEMA) {
+        let rest = rest.trim_start_matches(':');
         return Ok(Path {
             top: ENTERPRISE_SCHEMA.to_owned(),
             sub: (!rest.is_empty()).then(|| rest.split('.').next().unwrap_or(rest).to_owned()),
@@ -53,7 +71,8 @@ fn parse_path(raw: &str) -> ScimResult<Path> {
     }
     let (head, selector, tail) = match (p.find('['), p.find(']')) {
         (Some(open), Some(close)) if close > open => {
-            let inner = &p[open + 1..close];
+            // `[` and `]` are ASCII: these indices are character boundaries.
+            let inner = p.get(open + 1..close).unwrap_or_default();
             let mut parts = inner.splitn(3, ' ');
             let (sub, op, value) = (parts.next(), parts.next(), parts.next());
             let (Some(sub), Some(op), Some(value)) = (sub, op, value) else {
@@ -66,9 +85,13 @@ fn parse_path(raw: &str) -> ScimResult<Path> {
                 return Err(ScimError::bad("invalidFilter", "only eq filters in paths"));
             }
             let value = value.trim().trim_matches('"').to_owned();
-            let tail = p[close + 1..].trim_start_matches('.').to_owned();
+            let tail = p
+                .get(close + 1..)
+                .unwrap_or_default()
+                .trim_start_matches('.')
+                .to_owned();
             (
-                p[..open].to_owned(),
+                p.get(..open).unwrap_or_default().to_owned(),
                 Some(Selector {
                     sub: sub.to_owned(),
                     value,
@@ -252,6 +275,12 @@ pub fn apply(doc: &mut Value, message: &Value) -> ScimResult<()> {
         .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
         .and_then(|(_, v)| v.as_array())
         .ok_or_else(|| ScimError::bad("invalidSyntax", "Operations is required"))?;
+    if ops.len() > MAX_OPERATIONS {
+        return Err(ScimError::bad(
+            "invalidValue",
+            format!("a PatchOp carries at most {MAX_OPERATIONS} operations"),
+        ));
+    }
     let Value::Object(target) = doc else {
         return Err(ScimError::bad(
             "invalidSyntax",
@@ -364,5 +393,58 @@ mod tests {
             json!([{"op": "add", "path": "members", "value": [{"value": "2"}, {"value": "3"}]}]),
         );
         assert_eq!(g3["members"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_multi_byte_character_where_a_schema_name_ends_is_a_path_not_a_panic() {
+        for raw in [
+            format!("{}é", &USER_SCHEMA[..USER_SCHEMA.len() - 1]),
+            format!("{USER_SCHEMA}é"),
+            format!("{}éé", &ENTERPRISE_SCHEMA[..ENTERPRISE_SCHEMA.len() - 1]),
+            "é".repeat(40),
+            format!("{}[é eq \"é\"]é", "é".repeat(5)),
+        ] {
+            let mut doc = json!({"userName": "a@x.org"});
+            let _ = apply(
+                &mut doc,
+                &json!({"Operations": [{"op": "add", "path": raw, "value": "x"}]}),
+            );
+        }
+        let mut doc = json!({});
+        let too_long = "a".repeat(MAX_PATH_BYTES + 1);
+        assert!(
+            apply(
+                &mut doc,
+                &json!({"Operations": [{"op": "add", "path": too_long, "value": "x"}]})
+            )
+            .is_err()
+        );
+        let ops: Vec<Value> = (0..=MAX_OPERATIONS)
+            .map(|_| json!({"op": "add", "path": "title", "value": "x"}))
+            .collect();
+        assert!(apply(&mut doc, &json!({"Operations": ops})).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any path at all is applied or refused with a SCIM error; nothing panics.
+        #[test]
+        fn any_path_applies_or_is_refused(raw in "\\PC{0,200}", op in 0..3usize) {
+            let op = ["add", "replace", "remove"][op];
+            let mut doc = json!({"userName": "a@x.org", "emails": [{"type": "work", "value": "a@x.org"}]});
+            let _ = apply(&mut doc, &json!({"Operations": [{"op": op, "path": raw, "value": "x"}]}));
+        }
+
+        /// Paths built from the schema names cut anywhere, with multi-byte characters.
+        #[test]
+        fn schema_shaped_paths_apply_or_are_refused(
+            cut in 0..80usize,
+            which in 0..3usize,
+            tail in "[é:.\\[\\] a-zA-Z\"]{0,20}",
+        ) {
+            let urn = [USER_SCHEMA, GROUP_SCHEMA, ENTERPRISE_SCHEMA][which];
+            let raw = format!("{}{tail}", &urn[..cut.min(urn.len())]);
+            let mut doc = json!({"displayName": "SLT", "members": []});
+            let _ = apply(&mut doc, &json!({"Operations": [{"op": "replace", "path": raw, "value": "x"}]}));
+        }
     }
 }

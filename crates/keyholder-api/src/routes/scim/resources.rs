@@ -19,10 +19,12 @@ use utoipa::IntoParams;
 pub struct ScimQuery {
     /// e.g. `userName eq "a.b@school.org"`: eq, ne, co, sw, ew, pr, and, or, not.
     pub filter: Option<String>,
-    /// 1-based.
-    pub start_index: Option<u64>,
-    /// At most 200; 100 by default.
-    pub count: Option<u64>,
+    /// 1-based; below 1 reads as 1 (RFC 7644 §3.4.2.4).
+    #[param(value_type = Option<i64>)]
+    pub start_index: Option<String>,
+    /// At most 200 (more reads as 200, below 0 as 0); 100 by default.
+    #[param(value_type = Option<i64>)]
+    pub count: Option<String>,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
 }
@@ -58,6 +60,59 @@ fn json_response(
 fn body_json(bytes: &web::Bytes) -> ScimResult<Value> {
     serde_json::from_slice(bytes)
         .map_err(|e| ScimError::bad("invalidSyntax", format!("the body is not JSON: {e}")))
+}
+
+/// An integer parameter as a client wrote it: any integer, however large, is read (saturated
+/// to the i64 range, the window then clamps it); anything else is a 400 `invalidValue`.
+fn scim_int(name: &str, raw: Option<&Value>) -> ScimResult<Option<i64>> {
+    let bad = || ScimError::bad("invalidValue", format!("{name} is an integer"));
+    let text = match raw {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                return Ok(Some(i));
+            }
+            if n.as_u64().is_some() {
+                return Ok(Some(i64::MAX));
+            }
+            n.to_string()
+        }
+        Some(Value::String(s)) => s.trim().to_owned(),
+        Some(_) => return Err(bad()),
+    };
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text.strip_prefix('+').unwrap_or(&text)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    Ok(Some(match digits.parse::<i64>() {
+        Ok(i) if negative => -i,
+        Ok(i) => i,
+        Err(_) if negative => i64::MIN,
+        Err(_) => i64::MAX,
+    }))
+}
+
+/// The window a list asks for: `startIndex` and `count` read leniently, then clamped.
+fn window(
+    start_index: Option<&Value>,
+    count: Option<&Value>,
+    default_count: i64,
+) -> ScimResult<(u64, u64)> {
+    let start = scim_int("startIndex", start_index)?;
+    let count = scim_int("count", count)?.unwrap_or(default_count);
+    Ok(keyholder_domain::services::scim_window(start, count))
+}
+
+fn query_window(q: &ScimQuery) -> ScimResult<(u64, u64)> {
+    let as_value = |s: &Option<String>| s.clone().map(Value::String);
+    window(
+        as_value(&q.start_index).as_ref(),
+        as_value(&q.count).as_ref(),
+        100,
+    )
 }
 
 fn filter(q: &ScimQuery, user: bool) -> ScimResult<Option<ScimFilter>> {
@@ -166,10 +221,10 @@ pub async fn list_users(
 ) -> ScimResult<HttpResponse> {
     let q = q.into_inner();
     let f = filter(&q, true)?;
-    let start = q.start_index.unwrap_or(1).max(1);
+    let (start, count) = query_window(&q)?;
     let (users, total) = state
         .kh
-        .scim_list_users(&who.0, &path, f.as_ref(), start, q.count.unwrap_or(100))
+        .scim_list_users(&who.0, &path, f.as_ref(), start, count)
         .await?;
     let b = base(&req, &path);
     let (inc, exc) = (split(&q.attributes), split(&q.excluded_attributes));
@@ -344,10 +399,10 @@ pub async fn list_groups(
 ) -> ScimResult<HttpResponse> {
     let q = q.into_inner();
     let f = filter(&q, false)?;
-    let start = q.start_index.unwrap_or(1).max(1);
+    let (start, count) = query_window(&q)?;
     let (groups, total) = state
         .kh
-        .scim_list_groups(&who.0, &path, f.as_ref(), start, q.count.unwrap_or(100))
+        .scim_list_groups(&who.0, &path, f.as_ref(), start, count)
         .await?;
     let b = base(&req, &path);
     let (inc, exc) = (split(&q.attributes), split(&q.excluded_attributes));
@@ -508,8 +563,8 @@ struct SearchRequest {
     #[serde(default)]
     excluded_attributes: Vec<String>,
     filter: Option<String>,
-    start_index: Option<u64>,
-    count: Option<u64>,
+    start_index: Option<Value>,
+    count: Option<Value>,
 }
 
 /// Search Users and Groups together (RFC 7644 §3.4.3).
@@ -525,13 +580,18 @@ pub async fn scim_search(
     let s: SearchRequest = serde_json::from_value(body_json(&body)?)
         .map_err(|e| ScimError::bad("invalidSyntax", e.to_string()))?;
     let b = base(&req, &path);
-    let count = s
-        .count
-        .unwrap_or(keyholder_domain::services::SCIM_MAX_COUNT);
-    let start = s.start_index.unwrap_or(1).max(1);
+    let (start, count) = window(
+        s.start_index.as_ref(),
+        s.count.as_ref(),
+        keyholder_domain::services::SCIM_MAX_COUNT as i64,
+    )?;
     let (uf, gf) = match s.filter.as_deref().filter(|f| !f.trim().is_empty()) {
         None => (None, None),
-        Some(f) => (parse_filter(f, true).ok(), parse_filter(f, false).ok()),
+        Some(f) => match (parse_filter(f, true), parse_filter(f, false)) {
+            // Neither reading works: the users' reading says why (a bound, or the syntax).
+            (Err(e), Err(_)) => return Err(e.into()),
+            (u, g) => (u.ok(), g.ok()),
+        },
     };
     let mut items = Vec::new();
     let mut total = 0;
