@@ -14,6 +14,7 @@ mod m20261201_000007_visibility;
 mod m20261201_000008_categories;
 mod m20261201_000009_audit_chain;
 mod m20261201_000010_key_rotation;
+mod m20261201_000011_audit_about;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_categories::Migration),
             Box::new(m20261201_000009_audit_chain::Migration),
             Box::new(m20261201_000010_key_rotation::Migration),
+            Box::new(m20261201_000011_audit_about::Migration),
         ]
     }
 }

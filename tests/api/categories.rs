@@ -408,11 +408,23 @@ async fn r9_a_monitoring_mark_shows_only_to_sessions_with_view_students_on_its_c
         r.field_codes(),
         [("category_id".to_owned(), "unknown_category".to_owned())]
     );
-    // R5: a pupil blocked for the admin is not found, marks or not.
+    // R5: a pupil blocked for the admin (by another admin: nobody blocks on their own
+    // account) is not found, marks or not.
     let admin_id = org.admin_id.to_string();
+    app.user(
+        &org,
+        &admin,
+        "head@hill.school",
+        "DSL / Child Protection Team",
+    )
+    .await;
+    let head = app
+        .token_with_key("hill", "head@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
     app.post(
         &format!("/v1/orgs/hill/users/{admin_id}/blocked-students"),
-        Some(&admin),
+        Some(&head),
         json!({"student_id": student, "reason": "my niece"}),
     )
     .await

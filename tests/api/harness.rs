@@ -50,6 +50,12 @@ impl Res {
 
     /// Asserts a problem+json with this status and code.
     #[track_caller]
+    /// The rule id a 403 names.
+    pub fn assert_rule(self, rule: &str) -> Res {
+        assert_eq!(self.body["rule"], rule, "body: {:#}", self.body);
+        self
+    }
+
     pub fn problem(self, status: u16, code: &str) -> Res {
         assert_eq!(
             self.status.as_u16(),

@@ -118,6 +118,21 @@ async fn school() -> School {
 }
 
 impl School {
+    async fn admin_id(&self) -> String {
+        self.app.get("/v1/me", &self.admin).await.expect(200).body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The school's admin on every year group's allow-list: sees every pupil.
+    async fn admin_sees_all(&self) {
+        let id = self.admin_id().await;
+        for g in ["Y1", "Y2"] {
+            self.grant(g, &id).await;
+        }
+    }
+
     async fn grant(&self, group: &str, user: &str) {
         self.app
             .post(
@@ -299,18 +314,33 @@ async fn r4_pupil_in_two_restricting_groups_needs_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r5_a_block_beats_every_permission_including_the_admins() {
     let s = school().await;
-    let (admin_id, _) = (
-        s.app.get("/v1/me", &s.admin).await.expect(200).body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        (),
-    );
+    let admin_id = s.admin_id().await;
+    // A second admin, whom the school's DSL blocks from a pupil (a relative).
+    let org = Org {
+        slug: "hill".into(),
+        admin_email: "dsl@hill.school".into(),
+        admin_id: uuid::Uuid::nil(),
+    };
+    let head_id = s
+        .app
+        .user(
+            &org,
+            &s.admin,
+            "head@hill.school",
+            "DSL / Child Protection Team",
+        )
+        .await;
+    let head = s
+        .app
+        .token_with_key("hill", "head@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
     for g in ["Y1", "Y2"] {
         s.grant(g, &admin_id).await;
+        s.grant(g, &head_id).await;
     }
-    assert_eq!(s.visible(&s.admin).await, ["P1", "P2", "P3", "P4"]);
-    let path = format!("/v1/orgs/hill/users/{admin_id}/blocked-students");
+    assert_eq!(s.visible(&head).await, ["P1", "P2", "P3", "P4"]);
+    let path = format!("/v1/orgs/hill/users/{head_id}/blocked-students");
     s.app
         .post(
             &path,
@@ -335,15 +365,41 @@ async fn r5_a_block_beats_every_permission_including_the_admins() {
         )
         .await
         .problem(422, "validation_failed");
-    assert_eq!(s.visible(&s.admin).await, ["P2", "P3", "P4"]);
-    s.assert_list_matches_records(&s.admin).await;
+    assert_eq!(s.visible(&head).await, ["P2", "P3", "P4"]);
+    s.assert_list_matches_records(&head).await;
     let blocks = s.app.get(&path, &s.admin).await.expect(200);
     assert_eq!(blocks.body[0]["reason"], "my nephew");
     assert_eq!(blocks.body[0]["surname"], "Hughes");
+    // Nobody adds, lifts or reads a block on their own account, admins included (R5).
+    s.app
+        .call(
+            Method::DELETE,
+            &format!("{path}/{}", s.pupils["P1"]),
+            Some(&head),
+            None,
+        )
+        .await
+        .problem(403, "own_account_blocks")
+        .assert_rule("R5");
+    s.app
+        .get(&path, &head)
+        .await
+        .problem(403, "own_account_blocks")
+        .assert_rule("R5");
+    s.app
+        .post(
+            &format!("/v1/orgs/hill/users/{admin_id}/blocked-students"),
+            Some(&s.admin),
+            json!({"student_id": s.pupils["P2"], "reason": "myself"}),
+        )
+        .await
+        .problem(403, "own_account_blocks")
+        .assert_rule("R5");
+    assert_eq!(s.visible(&head).await, ["P2", "P3", "P4"]);
     // R10 explains it.
     let d = s
         .app
-        .post("/v1/orgs/hill/access/check", Some(&s.admin), json!({"user_id": admin_id, "action": "view_student", "resource": {"type": "student", "id": s.pupils["P1"]}}))
+        .post("/v1/orgs/hill/access/check", Some(&s.admin), json!({"user_id": head_id, "action": "view_student", "resource": {"type": "student", "id": s.pupils["P1"]}}))
         .await
         .expect(200);
     assert_eq!(d.body["allowed"], false);
@@ -366,7 +422,7 @@ async fn r5_a_block_beats_every_permission_including_the_admins() {
         )
         .await
         .problem(404, "not_found");
-    assert_eq!(s.visible(&s.admin).await, ["P1", "P2", "P3", "P4"]);
+    assert_eq!(s.visible(&head).await, ["P1", "P2", "P3", "P4"]);
     assert_eq!(
         s.app
             .audit_in("hill", &s.admin, "student.blocked")
@@ -491,6 +547,7 @@ async fn r6_r7_allow_lists_by_filter_and_the_report_of_pupils_in_no_restricting_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r10_decisions_name_their_rules_and_effective_permissions_show_both_sessions() {
     let s = school().await;
+    s.admin_sees_all().await;
     let check = |action: &str, student: &str, second_factor: bool| json!({"user_id": s.teacher_id, "action": action, "resource": {"type": "student", "id": s.pupils[student]}, "second_factor": second_factor});
     let d = s
         .app
@@ -589,6 +646,7 @@ async fn category(s: &School, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r8_incidents_are_recorded_and_read_by_category_permission_and_pupil_visibility() {
     let s = school().await;
+    s.admin_sees_all().await;
     let (behaviour, attendance) = (
         category(&s, "Behaviour").await,
         category(&s, "Attendance").await,

@@ -101,7 +101,9 @@ impl ApiError {
                     match *rule {
                         "G2" => ("second_factor_required", "Second factor required"),
                         "G4" => ("escalation_denied", "Not allowed to grant"),
-                        "R5" => ("student_blocked", "Blocked"),
+                        // A blocked pupil is answered as a missing one: the only R5 refusal a
+                        // caller sees is a block on their own account.
+                        "R5" => ("own_account_blocks", "Not on one's own account"),
                         _ => ("permission_denied", "Not allowed"),
                     }
                 }

@@ -237,6 +237,27 @@ pub struct LoginThrottle {
     pub locked_until: Option<OffsetDateTime>,
 }
 
+/// AU4: what an audit entry is about, beyond its target: a pupil it names (shown only to a
+/// reader who may see that pupil, R4/R5), or the category of an incident (R8, view incidents) or
+/// of a monitoring mark (R9, view students) it is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AuditAbout {
+    Student(crate::ids::StudentId),
+    Incidents(crate::ids::CategoryId),
+    Marks(crate::ids::CategoryId),
+}
+
+impl AuditAbout {
+    /// The stored kind and id.
+    pub fn parts(self) -> (&'static str, uuid::Uuid) {
+        match self {
+            AuditAbout::Student(s) => ("student", s.0),
+            AuditAbout::Incidents(c) => ("incidents", c.0),
+            AuditAbout::Marks(c) => ("marks", c.0),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: AuditId,

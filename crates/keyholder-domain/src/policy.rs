@@ -119,36 +119,39 @@ pub enum Action {
 }
 
 impl Action {
-    /// The permission an action needs, if any (G1).
-    pub fn required_permission(self) -> Option<Permission> {
+    /// The permissions an action needs, all of them (G1); most need one or none.
+    pub fn required_permissions(self) -> &'static [Permission] {
         use Action::*;
+        use Permission as P;
         match self {
             ReadOrg
             | ReadOwnAccount
             | ManageOwnSecondFactor
             | ReadCatalogue
             | ListCategories
-            | GrantGroup => None,
+            | GrantGroup => &[],
             ReadOrgSettings | EditOrgSettings | EditCategories | EndAllSessions => {
-                Some(Permission::AdminManageSystem)
+                &[P::AdminManageSystem]
             }
             ListUsers | ReadUser | CreateUser | EditUser | ListUserGroups | ReadUserGroup
             | CreateUserGroup | EditUserGroup | DeleteUserGroup | ExplainAccess | ListStaff
             | ReadStaff | EditStaff | RunLeaversReport | ListStudentGroups => {
-                Some(Permission::AdminManageUsers)
+                &[P::AdminManageUsers]
             }
-            ReadAudit => Some(Permission::AuditsView),
-            EditOwnProfile => Some(Permission::ProfileEditOwn),
-            ListStudents => Some(Permission::StudentsList),
-            ViewStudent => Some(Permission::StudentsView),
-            ManageServiceAccounts => Some(Permission::AdminManageSystem),
-            PickStudents | AddIncident => Some(Permission::IncidentsAdd),
-            ReadIncident => None,
-            EditMonitoring => Some(Permission::StudentsEdit),
-            ManageRestrictions | ManageBlocks | RunRestrictionReport => {
-                Some(Permission::AdminManageUsers)
-            }
-            SyncMis | Scim => None,
+            ReadAudit => &[P::AuditsView],
+            EditOwnProfile => &[P::ProfileEditOwn],
+            ListStudents => &[P::StudentsList],
+            ViewStudent => &[P::StudentsView],
+            ManageServiceAccounts => &[P::AdminManageSystem],
+            PickStudents | AddIncident => &[P::IncidentsAdd],
+            ReadIncident => &[],
+            EditMonitoring => &[P::StudentsEdit],
+            ManageRestrictions => &[P::AdminManageUsers],
+            // R5: blocks are admins' only; they name pupils, so the list permission too (R4).
+            ManageBlocks => &[P::AdminManageSystem, P::StudentsList],
+            // R7 names pupils: the list permission in effect (G2) as well.
+            RunRestrictionReport => &[P::AdminManageUsers, P::StudentsList],
+            SyncMis | Scim => &[],
         }
     }
 
@@ -202,6 +205,11 @@ pub enum Resource<'a> {
         category: CategoryId,
         facts: &'a StudentFacts,
     },
+    /// The blocks on one account (R5): never the subject's own.
+    BlocksOf {
+        org: OrgId,
+        user: UserId,
+    },
 }
 
 impl Resource<'_> {
@@ -211,7 +219,8 @@ impl Resource<'_> {
             Resource::Grant { org, .. }
             | Resource::Student { org, .. }
             | Resource::Incident { org, .. }
-            | Resource::Monitoring { org, .. } => *org,
+            | Resource::Monitoring { org, .. }
+            | Resource::BlocksOf { org, .. } => *org,
         }
     }
 }
@@ -290,7 +299,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         return denied;
     }
     let mut reasons = Vec::with_capacity(2);
-    if let Some(p) = action.required_permission() {
+    for &p in action.required_permissions() {
         if !subject.permissions.contains(p) {
             if subject.held.contains(p) {
                 return Decision::deny(
@@ -319,6 +328,18 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
                     detail: "a signed-in member of the organisation".into(),
                 });
             }
+        }
+        Resource::BlocksOf { user, .. } => {
+            if user == subject.user_id {
+                return Decision::deny(
+                    "R5",
+                    "nobody adds, lifts or reads a block on their own account".into(),
+                );
+            }
+            reasons.push(Reason {
+                rule: "R5",
+                detail: "an admin manages the blocks of another account".into(),
+            });
         }
         Resource::Grant {
             permissions,

@@ -65,6 +65,21 @@ pub struct AuditQuery {
     /// Entries strictly older than this position (newest first).
     pub before: Option<(time::OffsetDateTime, AuditId)>,
     pub limit: u64,
+    /// AU4: who reads, so that entries about what they may not see are left out in the query.
+    pub reader: AuditReader,
+}
+
+/// AU4: what an audit reader may see of the entries bound to pupils and categories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReader {
+    /// R4, R5: the pupils the reader may see.
+    pub students: StudentScope,
+    /// R4: the reader holds `students.view` in effect; without it no entry naming a pupil shows.
+    pub sees_students: bool,
+    /// R8: the categories whose incidents the reader may read.
+    pub incident_categories: Vec<CategoryId>,
+    /// R9: the categories whose monitoring marks the reader may see.
+    pub mark_categories: Vec<CategoryId>,
 }
 
 /// S1/S2: a page of staff records.
@@ -485,15 +500,21 @@ pub trait Tx: Send {
         group: StudentGroupId,
         users: &[UserId],
     ) -> Result<u64>;
-    /// R5: the pupils blocked for a user, with the pupils.
-    async fn blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<(Block, Student)>>;
+    /// The blocks on `user` whose pupils `reader` may see (R4, R5), in the query.
+    async fn blocks(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        reader: &StudentScope,
+    ) -> Result<Vec<(Block, Student)>>;
     async fn insert_block(&mut self, org: OrgId, block: &Block) -> Result<()>;
     async fn delete_block(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool>;
-    /// R7: on-roll students in no (unarchived) group of these types.
+    /// R7: pupils on roll in no group of these types that `reader` may see (R5), paged.
     async fn students_without_restricting_group(
         &mut self,
         org: OrgId,
         types: &[StudentGroupType],
+        reader: &StudentScope,
         page: u64,
         per_page: u64,
     ) -> Result<(Vec<Student>, u64)>;
@@ -514,7 +535,8 @@ pub trait Tx: Send {
 
     // Audit (AU1, AU3).
     /// Appends the entry to its org's hash chain (the entry's own `chain` is ignored).
-    async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+    /// Appends an entry to its org's chain, with what it is about (AU4).
+    async fn insert_audit(&mut self, entry: &AuditEntry, about: &[AuditAbout]) -> Result<()>;
     /// Entries of the org in chain order, from place `after_seq + 1`.
     async fn audit_chain(
         &mut self,

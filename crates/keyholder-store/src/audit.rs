@@ -3,14 +3,16 @@
 use crate::convert::{self, to_us};
 use crate::db_err;
 use crate::entities::*;
+use crate::visibility::hidden_student;
 use keyholder_domain::Result;
 use keyholder_domain::audit_chain::{self, GENESIS};
 use keyholder_domain::ids::*;
-use keyholder_domain::model::AuditEntry;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use keyholder_domain::model::{AuditAbout, AuditEntry};
+use keyholder_domain::ports::AuditReader;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 /// Takes the org's next place in the chain: answers it with the hash of the entry before. On
@@ -49,7 +51,11 @@ async fn next_place(db: &impl ConnectionTrait, org: OrgId) -> Result<(i64, Strin
     Ok((head.seq, head.hash))
 }
 
-pub(crate) async fn append(db: &impl ConnectionTrait, e: &AuditEntry) -> Result<()> {
+pub(crate) async fn append(
+    db: &impl ConnectionTrait,
+    e: &AuditEntry,
+    about: &[AuditAbout],
+) -> Result<()> {
     let (seq, prev_hash) = next_place(db, e.org_id).await?;
     let hash = audit_chain::entry_hash(e, seq, &prev_hash);
     audit_log::Entity::insert(audit_log::ActiveModel {
@@ -71,7 +77,59 @@ pub(crate) async fn append(db: &impl ConnectionTrait, e: &AuditEntry) -> Result<
     .exec_without_returning(db)
     .await
     .map_err(db_err)?;
+    if !about.is_empty() {
+        audit_about::Entity::insert_many(about.iter().map(|a| {
+            let (kind, ref_id) = a.parts();
+            audit_about::ActiveModel {
+                org_id: Set(e.org_id.0),
+                audit_id: Set(e.id.0),
+                kind: Set(kind.to_owned()),
+                ref_id: Set(ref_id),
+            }
+        }))
+        .exec_without_returning(db)
+        .await
+        .map_err(db_err)?;
+    }
     set_head_hash(db, e.org_id, hash).await
+}
+
+/// AU4 as SQL on `audit_log`: the entries this reader may see. An entry is left out when it is
+/// about a pupil the reader may not see (R4, R5; every pupil, without `students.view`), or is
+/// bound to a category whose incidents (R8) or marks (R9) the reader may not see.
+pub(crate) fn readable(org: OrgId, reader: &AuditReader) -> Condition {
+    use audit_about::Column as B;
+    let col = |c: B| Expr::col((audit_about::Entity, c));
+    let of_kind = |k: &str| Condition::all().add(col(B::Kind).eq(k));
+    let mut student = of_kind("student");
+    if reader.sees_students {
+        student = student.add(hidden_student(
+            org,
+            &reader.students,
+            (audit_about::Entity, B::RefId),
+        ));
+    }
+    let category = |k: &str, allowed: &[CategoryId]| {
+        let c = of_kind(k);
+        if allowed.is_empty() {
+            c
+        } else {
+            c.add(col(B::RefId).is_not_in(allowed.iter().map(|c| c.0)))
+        }
+    };
+    let hidden = Query::select()
+        .expr(Expr::val(1))
+        .from(audit_about::Entity)
+        .and_where(col(B::OrgId).eq(org.0))
+        .and_where(col(B::AuditId).equals((audit_log::Entity, audit_log::Column::Id)))
+        .cond_where(
+            Condition::any()
+                .add(student)
+                .add(category("incidents", &reader.incident_categories))
+                .add(category("marks", &reader.mark_categories)),
+        )
+        .to_owned();
+    Condition::all().add(Expr::exists(hidden).not())
 }
 
 /// The org's head now ends at an entry with this hash.

@@ -263,6 +263,24 @@ pub mod audit_heads {
     no_relations!();
 }
 
+/// AU4: what an entry is about (a pupil, or a category's incidents or marks).
+pub mod audit_about {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_about")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub audit_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ref_id: Uuid,
+    }
+    no_relations!();
+}
+
 pub mod staff {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

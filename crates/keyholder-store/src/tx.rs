@@ -2322,10 +2322,19 @@ impl Tx for SeaTx {
             .rows_affected)
     }
 
-    async fn blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<(Block, Student)>> {
+    async fn blocks(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        reader: &StudentScope,
+    ) -> Result<Vec<(Block, Student)>> {
         let blocks = student_blocks::Entity::find()
             .filter(student_blocks::Column::OrgId.eq(org.0))
             .filter(student_blocks::Column::UserId.eq(user.0))
+            .filter(
+                student_blocks::Column::StudentId
+                    .in_subquery(crate::visibility::visible_student_ids(org, reader)),
+            )
             .order_by_asc(student_blocks::Column::CreatedAt)
             .all(&self.txn)
             .await
@@ -2396,12 +2405,14 @@ impl Tx for SeaTx {
         &mut self,
         org: OrgId,
         types: &[StudentGroupType],
+        reader: &StudentScope,
         page: u64,
         per_page: u64,
     ) -> Result<(Vec<Student>, u64)> {
         let mut select = students::Entity::find()
             .filter(students::Column::OrgId.eq(org.0))
-            .filter(students::Column::OnRoll.eq(true));
+            .filter(students::Column::OnRoll.eq(true))
+            .filter(crate::visibility::visibility(org, reader));
         if !types.is_empty() {
             select = select.filter(
                 students::Column::Id.not_in_subquery(restricting_memberships(org, types, None)),
@@ -2477,8 +2488,8 @@ impl Tx for SeaTx {
         Ok((rows.into_iter().map(incident).collect(), total))
     }
 
-    async fn insert_audit(&mut self, e: &AuditEntry) -> Result<()> {
-        crate::audit::append(&self.txn, e).await
+    async fn insert_audit(&mut self, e: &AuditEntry, about: &[AuditAbout]) -> Result<()> {
+        crate::audit::append(&self.txn, e, about).await
     }
 
     async fn audit_chain(
@@ -2500,7 +2511,9 @@ impl Tx for SeaTx {
 
     async fn audit(&mut self, org: OrgId, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         use audit_log::Column as A;
-        let mut select = audit_log::Entity::find().filter(A::OrgId.eq(org.0));
+        let mut select = audit_log::Entity::find()
+            .filter(A::OrgId.eq(org.0))
+            .filter(crate::audit::readable(org, &q.reader));
         if let Some(k) = &q.kind {
             select = select.filter(A::Kind.eq(k.as_str()));
         }

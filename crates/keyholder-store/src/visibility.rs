@@ -68,23 +68,63 @@ pub(crate) fn restricting_memberships(
     q
 }
 
+/// R5: the pupils blocked for a user.
+fn blocked_for(org: OrgId, user: UserId) -> SelectStatement {
+    Query::select()
+        .column(student_blocks::Column::StudentId)
+        .from(student_blocks::Entity)
+        .and_where(student_blocks::Column::OrgId.eq(org.0))
+        .and_where(student_blocks::Column::UserId.eq(user.0))
+        .to_owned()
+}
+
+/// R4 for one pupil named by `student` (a column of the outer query): its memberships of
+/// restricting groups whose allow-list leaves the scope's user off. `None`: nothing restricts.
+fn outside_allow_lists<C>(org: OrgId, scope: &StudentScope, student: C) -> Option<SelectStatement>
+where
+    C: sea_orm::sea_query::IntoColumnRef,
+{
+    if scope.restricting_types.is_empty() {
+        return None;
+    }
+    Some(
+        restricting_memberships(org, &scope.restricting_types, Some(scope.user))
+            .and_where(
+                Expr::col((
+                    student_group_members::Entity,
+                    student_group_members::Column::StudentId,
+                ))
+                .equals(student),
+            )
+            .to_owned(),
+    )
+}
+
+/// R4, R5 for one pupil named by `student` (a column of the outer query): true when the scope's
+/// user may not see it, because it is blocked for them or in a restricting group whose
+/// allow-list leaves them off. For a pupil of the org this is exactly "not visible".
+pub(crate) fn hidden_student<C>(org: OrgId, scope: &StudentScope, student: C) -> Condition
+where
+    C: sea_orm::sea_query::IntoColumnRef + Clone,
+{
+    let c =
+        Condition::any().add(Expr::col(student.clone()).in_subquery(blocked_for(org, scope.user)));
+    match outside_allow_lists(org, scope, student) {
+        Some(q) => c.add(Expr::exists(q)),
+        None => c,
+    }
+}
+
 /// T1, R5 and R4 as SQL conditions on `students`: the org's students the scope's user may see.
 /// Callers add no org condition of their own: with restrictions, every candidate is already
 /// the org's, and an outer `org_id` test would tempt the planner to scan the org's pupils.
 pub(crate) fn visibility(org: OrgId, scope: &StudentScope) -> Condition {
     let id = || Expr::col((students::Entity, students::Column::Id));
-    let mut c = Condition::all().add(
-        id().not_in_subquery(
-            Query::select()
-                .column(student_blocks::Column::StudentId)
-                .from(student_blocks::Entity)
-                .and_where(student_blocks::Column::OrgId.eq(org.0))
-                .and_where(student_blocks::Column::UserId.eq(scope.user.0))
-                .to_owned(),
-        ),
-    );
+    let not_blocked = id().not_in_subquery(blocked_for(org, scope.user));
     if scope.restricting_types.is_empty() {
-        return c.add(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0));
+        return Condition::all()
+            .add(not_blocked)
+            .add(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0));
     }
     let allowed_members = Query::select()
         .column(student_group_members::Column::StudentId)
@@ -105,19 +145,15 @@ pub(crate) fn visibility(org: OrgId, scope: &StudentScope) -> Condition {
         .clone()
         .union(UnionType::Distinct, free)
         .to_owned();
-    // The deciding test, per candidate: no restricting membership outside the allow-lists.
-    let hidden = restricting_memberships(org, &scope.restricting_types, Some(scope.user))
-        .and_where(
-            Expr::col((
-                student_group_members::Entity,
-                student_group_members::Column::StudentId,
-            ))
-            .equals((students::Entity, students::Column::Id)),
-        )
-        .to_owned();
-    c = c
-        .add(id().in_subquery(candidates))
-        .add(Expr::exists(hidden).not());
+    // The deciding test, per candidate: not blocked, and no restricting membership outside the
+    // allow-lists (the candidates only narrow the search). The same test as `hidden_student`,
+    // spelt as two negations the planners read as anti-joins.
+    let mut c = Condition::all()
+        .add(not_blocked)
+        .add(id().in_subquery(candidates));
+    if let Some(q) = outside_allow_lists(org, scope, (students::Entity, students::Column::Id)) {
+        c = c.add(Expr::exists(q).not());
+    }
     c
 }
 

@@ -1,8 +1,10 @@
 //! AU1, AU2 (first part): reading the audit trail, newest first, in cursor pages.
 
 use super::*;
+use crate::permission::Permission;
 use crate::policy::Action;
-use crate::ports::AuditQuery;
+use crate::ports::{AuditQuery, AuditReader};
+use crate::visibility::CategoryGuard;
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditListParams {
@@ -41,7 +43,7 @@ fn decode_cursor(c: &str) -> Result<(OffsetDateTime, AuditId)> {
     Ok((at, AuditId(id)))
 }
 
-fn audit_query(params: &AuditListParams, limit: u64) -> Result<AuditQuery> {
+fn audit_query(params: &AuditListParams, limit: u64, reader: AuditReader) -> Result<AuditQuery> {
     if let (Some(f), Some(t)) = (params.from, params.to)
         && f > t
     {
@@ -60,10 +62,21 @@ fn audit_query(params: &AuditListParams, limit: u64) -> Result<AuditQuery> {
         to: params.to,
         before: params.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
+        reader,
     })
 }
 
 impl Keyholder {
+    /// AU4: what this reader may see of entries about pupils and categories.
+    async fn audit_reader(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<AuditReader> {
+        Ok(AuditReader {
+            students: self.scope(tx, subject).await?,
+            sees_students: subject.holds(Permission::StudentsView),
+            incident_categories: CategoryGuard::ViewIncidents.categories(subject),
+            mark_categories: CategoryGuard::ViewStudents.categories(subject),
+        })
+    }
+
     /// AU2: every entry matching the filters, newest first, for a CSV export (at most
     /// [`AUDIT_EXPORT_MAX`]; more is refused with a field error on `from`).
     pub async fn export_audit(
@@ -73,8 +86,9 @@ impl Keyholder {
         params: AuditListParams,
     ) -> Result<Vec<AuditEntry>> {
         self.check_org(subject, org, Action::ReadAudit)?;
-        let mut query = audit_query(&params, 1000)?;
         let mut tx = self.tx().await?;
+        let reader = self.audit_reader(tx.as_mut(), subject).await?;
+        let mut query = audit_query(&params, 1000, reader)?;
         let mut out = Vec::new();
         loop {
             let page = tx.audit(subject.org_id, &query).await?;
@@ -137,8 +151,9 @@ impl Keyholder {
         if !(1..=200).contains(&limit) {
             return Err(DomainError::field("limit", "range", "between 1 and 200"));
         }
-        let query = audit_query(&params, limit + 1)?;
         let mut tx = self.tx().await?;
+        let reader = self.audit_reader(tx.as_mut(), subject).await?;
+        let query = audit_query(&params, limit + 1, reader)?;
         let mut items = tx.audit(subject.org_id, &query).await?;
         let more = items.len() as u64 > limit;
         items.truncate(limit as usize);
@@ -243,6 +258,17 @@ impl Keyholder {
             Refused::Service(s) => (s.org_id, None, Some(("service_account", s.account_id.0))),
         };
         let mut tx = self.tx().await?;
+        // AU4: a pupil's id in the refused path binds the entry to that pupil.
+        let mut about = Vec::new();
+        for id in path
+            .split('/')
+            .filter_map(|s| uuid::Uuid::parse_str(s).ok())
+            .take(4)
+        {
+            if tx.student(org, StudentId(id)).await?.is_some() {
+                about.push(AuditAbout::Student(StudentId(id)));
+            }
+        }
         Audit {
             org,
             kind: "access.denied",
@@ -253,7 +279,7 @@ impl Keyholder {
                 "method": method, "path": path,
             }),
         }
-        .write(tx.as_mut(), ctx)
+        .write_about(tx.as_mut(), ctx, &about)
         .await?;
         tx.commit().await
     }

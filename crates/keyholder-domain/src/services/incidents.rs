@@ -24,6 +24,14 @@ pub struct IncidentListParams {
     pub per_page: Option<u64>,
 }
 
+/// AU4: an entry about an incident names its pupil and is bound to its category (R8).
+fn about(i: &Incident) -> [AuditAbout; 2] {
+    [
+        AuditAbout::Student(i.student_id),
+        AuditAbout::Incidents(i.category_id),
+    ]
+}
+
 impl Keyholder {
     /// The engine's decision about an incident in `category` on `student`.
     async fn incident_decision(
@@ -81,38 +89,31 @@ impl Keyholder {
                 "no such category",
             ));
         }
-        let decision = self
-            .incident_decision(
-                tx.as_mut(),
-                subject,
-                Action::AddIncident,
-                new.category_id,
-                new.student_id,
-            )
+        // R8: a pupil the pick-list would not show is unknown to the caller, in the same place
+        // of the same error list as a pupil that does not exist (R4, R5).
+        let case = self
+            .visible_student(tx.as_mut(), subject, Action::PickStudents, new.student_id)
             .await?;
-        if decision.is_none() {
+        if case.is_none() {
             errors.push(FieldError::new(
                 "student_id",
                 "unknown_student",
                 "no such student",
             ));
         }
-        if !errors.is_empty() {
+        let Some(case) = case.filter(|_| errors.is_empty()) else {
             return Err(DomainError::Validation(errors));
-        }
-        if let Some(d) = decision
-            && !d.allowed
-        {
-            // A pupil hidden from the pick-list is unknown to the caller (R4, R5).
-            if matches!(d.denying_rule().map(|r| r.rule), Some("R4") | Some("R5")) {
-                return Err(DomainError::field(
-                    "student_id",
-                    "unknown_student",
-                    "no such student",
-                ));
-            }
-            d.into_result()?;
-        }
+        };
+        decide(
+            &case.subject,
+            Action::AddIncident,
+            Resource::Incident {
+                org: subject.org_id,
+                category: new.category_id,
+                facts: &case.facts,
+            },
+        )
+        .into_result()?;
         let incident = Incident {
             id: IncidentId::new(),
             org_id: subject.org_id,
@@ -131,7 +132,7 @@ impl Keyholder {
             target: Some(("incident", incident.id.0)),
             changes: json!({"student_id": [null, incident.student_id], "category_id": [null, incident.category_id]}),
         }
-        .write(tx.as_mut(), ctx)
+        .write_about(tx.as_mut(), ctx, &about(&incident))
         .await?;
         tx.commit().await?;
         Ok(incident)
@@ -173,7 +174,7 @@ impl Keyholder {
             target: Some(("incident", id.0)),
             changes: json!({"rules": d.reasons.iter().map(|r| r.rule).collect::<Vec<_>>()}),
         }
-        .write(tx.as_mut(), ctx)
+        .write_about(tx.as_mut(), ctx, &about(&incident))
         .await?;
         tx.commit().await?;
         if allowed {
@@ -221,7 +222,11 @@ impl Keyholder {
                 target: None,
                 changes: json!({"incident_ids": items.iter().map(|i| i.id).collect::<Vec<_>>()}),
             }
-            .write(tx.as_mut(), ctx)
+            .write_about(
+                tx.as_mut(),
+                ctx,
+                &items.iter().flat_map(about).collect::<Vec<_>>(),
+            )
             .await?;
             tx.commit().await?;
         }

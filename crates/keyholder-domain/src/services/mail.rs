@@ -95,8 +95,11 @@ impl Keyholder {
         .await
     }
 
-    /// A6: always answered the same way (no enumeration). An active account with this email
-    /// gets a single-use link valid one hour.
+    /// A6: always answered the same way, after the same work (no enumeration): the request
+    /// checks only the address's form; looking the account up and writing its link happen
+    /// after the answer, in a task of their own, so that neither the answer nor its time says
+    /// whether the address is known. An active account with this email gets a single-use link
+    /// valid one hour.
     pub async fn request_password_reset(
         &self,
         org: &str,
@@ -107,8 +110,25 @@ impl Keyholder {
         if !valid_email(&email) {
             return Err(DomainError::field("email", "email", "not an email address"));
         }
+        let (kh, org, ctx) = (self.clone(), org.trim().to_owned(), ctx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = kh.issue_password_reset(&org, &email, &ctx).await {
+                tracing::error!(error = %e, "a password reset could not be written");
+            }
+        });
+        Ok(())
+    }
+
+    /// A6, after the answer: the link for an active account with this email, if there is one.
+    async fn issue_password_reset(
+        &self,
+        org: &str,
+        email: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let email = email.to_owned();
         let mut tx = self.tx().await?;
-        let Some(org) = tx.org_by_slug(org.trim()).await? else {
+        let Some(org) = tx.org_by_slug(org).await? else {
             return Ok(());
         };
         let Some(user) = tx.user_by_login(org.id, &email).await? else {

@@ -251,6 +251,17 @@ pub(crate) struct Audit<'a> {
 
 impl Audit<'_> {
     pub(crate) async fn write(self, tx: &mut dyn Tx, ctx: &RequestContext) -> Result<()> {
+        self.write_about(tx, ctx, &[]).await
+    }
+
+    /// AU4: an entry that names pupils, or is bound to categories, says so here; readers who
+    /// may not see one of them do not see the entry.
+    pub(crate) async fn write_about(
+        self,
+        tx: &mut dyn Tx,
+        ctx: &RequestContext,
+        about: &[AuditAbout],
+    ) -> Result<()> {
         let entry = AuditEntry {
             id: AuditId::new(),
             org_id: self.org,
@@ -265,7 +276,10 @@ impl Audit<'_> {
             request_id: ctx.request_id.clone(),
             chain: None,
         };
-        tx.insert_audit(&entry).await
+        let mut about = about.to_vec();
+        about.sort();
+        about.dedup();
+        tx.insert_audit(&entry, &about).await
     }
 }
 

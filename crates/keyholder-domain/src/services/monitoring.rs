@@ -104,7 +104,11 @@ impl Keyholder {
                 target: Some(("student", student.0)),
                 changes: json!({ "monitored_category_id": change }),
             }
-            .write(tx.as_mut(), ctx)
+            .write_about(
+                tx.as_mut(),
+                ctx,
+                &[AuditAbout::Student(student), AuditAbout::Marks(category)],
+            )
             .await?;
         }
         let marks = self.visible_marks(tx.as_mut(), subject, &[student]).await?;

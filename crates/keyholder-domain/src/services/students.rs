@@ -86,7 +86,8 @@ pub(super) struct StudentCase {
 }
 
 impl Keyholder {
-    async fn scope(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<StudentScope> {
+    /// R4, R5: the scope of the pupils the subject may see, for a query.
+    pub(super) async fn scope(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<StudentScope> {
         let org = tx
             .org_by_id(subject.org_id)
             .await?
@@ -342,21 +343,61 @@ impl Keyholder {
         Ok(n)
     }
 
+    /// R5: blocks are admins' only, and never on one's own account.
+    fn check_blocks(&self, subject: &Subject, org: &str, user: UserId) -> Result<()> {
+        self.check_org(subject, org, Action::ManageBlocks)?;
+        self.authorize(
+            subject,
+            Action::ManageBlocks,
+            Resource::BlocksOf {
+                org: subject.org_id,
+                user,
+            },
+        )
+    }
+
+    /// The pupil, when the subject may see it for `action` (R4, R5); `None` for a hidden pupil
+    /// exactly as for a missing one.
+    pub(super) async fn visible_student(
+        &self,
+        tx: &mut dyn Tx,
+        subject: &Subject,
+        action: Action,
+        id: StudentId,
+    ) -> Result<Option<StudentCase>> {
+        let Some(case) = self.student_facts(tx, subject, id).await? else {
+            return Ok(None);
+        };
+        let d = decide(
+            &case.subject,
+            action,
+            Resource::Student {
+                org: subject.org_id,
+                facts: &case.facts,
+            },
+        );
+        Ok(d.allowed.then_some(case))
+    }
+
+    /// R5: the blocks on an account, of the pupils the reader may see (in the query).
     pub async fn list_blocks(
         &self,
         subject: &Subject,
         org: &str,
         user: UserId,
     ) -> Result<Vec<(Block, Student)>> {
-        self.check_org(subject, org, Action::ManageBlocks)?;
+        self.check_blocks(subject, org, user)?;
         let mut tx = self.tx().await?;
         tx.user(subject.org_id, user)
             .await?
             .ok_or(DomainError::NotFound)?;
-        tx.blocks(subject.org_id, user).await
+        let reader = self.scope(tx.as_mut(), subject).await?;
+        tx.blocks(subject.org_id, user, &reader).await
     }
 
-    /// R5: a block beats every permission, including an admin's.
+    /// R5: a block beats every permission, including an admin's. Only an admin adds one, on
+    /// another account, for a pupil the admin may see (a hidden pupil is answered as a missing
+    /// one).
     pub async fn block_student(
         &self,
         subject: &Subject,
@@ -366,7 +407,7 @@ impl Keyholder {
         reason: &str,
         ctx: &RequestContext,
     ) -> Result<Block> {
-        self.check_org(subject, org, Action::ManageBlocks)?;
+        self.check_blocks(subject, org, user)?;
         let reason = reason.trim();
         let mut errors = Vec::new();
         if reason.is_empty() || reason.chars().count() > 1000 {
@@ -380,7 +421,11 @@ impl Keyholder {
         tx.user(subject.org_id, user)
             .await?
             .ok_or(DomainError::NotFound)?;
-        if tx.student(subject.org_id, student).await?.is_none() {
+        if self
+            .visible_student(tx.as_mut(), subject, Action::ManageBlocks, student)
+            .await?
+            .is_none()
+        {
             errors.push(crate::error::FieldError::new(
                 "student_id",
                 "unknown_student",
@@ -411,12 +456,13 @@ impl Keyholder {
             target: Some(("user", user.0)),
             changes: json!({"student_id": [null, student], "reason": [null, reason]}),
         }
-        .write(tx.as_mut(), ctx)
+        .write_about(tx.as_mut(), ctx, &[AuditAbout::Student(student)])
         .await?;
         tx.commit().await?;
         Ok(block)
     }
 
+    /// R5: lifted by an admin, on another account, for a pupil the admin may see.
     pub async fn unblock_student(
         &self,
         subject: &Subject,
@@ -425,9 +471,14 @@ impl Keyholder {
         student: StudentId,
         ctx: &RequestContext,
     ) -> Result<()> {
-        self.check_org(subject, org, Action::ManageBlocks)?;
+        self.check_blocks(subject, org, user)?;
         let mut tx = self.tx().await?;
-        if !tx.delete_block(subject.org_id, user, student).await? {
+        if self
+            .visible_student(tx.as_mut(), subject, Action::ManageBlocks, student)
+            .await?
+            .is_none()
+            || !tx.delete_block(subject.org_id, user, student).await?
+        {
             return Err(DomainError::NotFound);
         }
         Audit {
@@ -437,7 +488,7 @@ impl Keyholder {
             target: Some(("user", user.0)),
             changes: json!({"student_id": [student, null]}),
         }
-        .write(tx.as_mut(), ctx)
+        .write_about(tx.as_mut(), ctx, &[AuditAbout::Student(student)])
         .await?;
         tx.commit().await
     }
@@ -453,14 +504,15 @@ impl Keyholder {
         self.check_org(subject, org, Action::RunRestrictionReport)?;
         let (page, per_page) = paging(page, per_page)?;
         let mut tx = self.tx().await?;
-        let types = tx
-            .org_by_id(subject.org_id)
-            .await?
-            .ok_or(DomainError::NotFound)?
-            .settings
-            .restricted_group_types;
+        let reader = self.scope(tx.as_mut(), subject).await?;
         let (items, total) = tx
-            .students_without_restricting_group(subject.org_id, &types, page, per_page)
+            .students_without_restricting_group(
+                subject.org_id,
+                &reader.restricting_types,
+                &reader,
+                page,
+                per_page,
+            )
             .await?;
         Ok(Page {
             items,
@@ -543,13 +595,20 @@ impl Keyholder {
         let mut decision = match resource {
             CheckResource::Org => decide(&who, action, Resource::Org(who.org_id)),
             CheckResource::Student(id) => {
+                // The asker must see the pupil (R4, R5): a hidden one is answered exactly as a
+                // missing one.
+                let unknown =
+                    || DomainError::field("resource.id", "unknown_student", "no such student");
+                if self
+                    .visible_student(tx.as_mut(), subject, Action::ViewStudent, id)
+                    .await?
+                    .is_none()
+                {
+                    return Err(unknown());
+                }
                 let (d, found) = self.student_decision(tx.as_mut(), &who, action, id).await?;
                 if found.is_none() {
-                    return Err(DomainError::field(
-                        "resource.id",
-                        "unknown_student",
-                        "no such student",
-                    ));
+                    return Err(unknown());
                 }
                 d
             }
