@@ -42,7 +42,7 @@ const ANY_MEMBER: &[(&str, &str)] = &[
 /// Paths that take the operator key, not a user's token (T2).
 const OPERATOR: &[(&str, &str)] = &[("post", "/v1/orgs")];
 
-fn operations(doc: &Value) -> Vec<(String, String)> {
+pub(crate) fn operations(doc: &Value) -> Vec<(String, String)> {
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in ["get", "post", "put", "patch", "delete"] {

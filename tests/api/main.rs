@@ -15,6 +15,7 @@ mod integrations;
 mod logs;
 mod people;
 mod scim;
+mod side_doors;
 mod students;
 mod tenancy;
 mod tokens;

@@ -9,6 +9,9 @@ pub mod limits;
 mod routes;
 pub mod state;
 
+/// SCIM PATCH applied to a document (the fuzz target `scim_patch_path` drives it).
+pub use routes::scim::patch::apply as apply_scim_patch;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error, HttpRequest, web};
