@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod categories;
 mod contract;
+mod differential;
 mod groups;
 mod hardening;
 mod integrations;
