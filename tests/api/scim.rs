@@ -439,6 +439,18 @@ async fn scim_filters_windows_and_patch_paths_past_their_bounds_answer_400_not_a
             r.body
         );
     }
+    // A body nested past serde_json's limit is a 400 in SCIM's shape, on the raw body.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let r = app
+        .http
+        .post(format!("{}/scim/v2/hill/Users", app.base))
+        .bearer_auth(&key)
+        .header("content-type", "application/scim+json")
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     // The service is still up, and nothing changed.
     let r = scim(&app, Method::GET, &format!("/Users/{id}"), &key, None)
         .await

@@ -788,3 +788,26 @@ async fn the_door_walker_finds_no_get_route_that_names_a_pupil_its_caller_may_no
     }
     assert!(calls > 300, "the walk made {calls} calls");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_nested_past_the_limit_is_a_400_problem_not_a_crash() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    for path in ["/v1/auth/login", "/v1/orgs/hill/user-groups"] {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(50_000), "]".repeat(50_000));
+        let r = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(deep)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "malformed_body", "{path}: {body}");
+    }
+    app.get("/v1/me", &admin).await.expect(200);
+}

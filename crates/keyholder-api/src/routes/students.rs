@@ -202,6 +202,7 @@ pub async fn get(
 }
 
 /// R7: pupils on roll in no group of a restricting type, so that an admin can fix the data.
+/// Needs `admin.manage_users` and `students.list`; a pupil blocked for the caller is left out.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), PageQuery), responses(
     (status = 200, body = StudentPage),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -399,7 +400,9 @@ pub struct BlockIn {
     pub reason: String,
 }
 
-/// R5: the pupils blocked for a user.
+/// R5: the pupils blocked for a user, of those the caller may see. Admins only
+/// (`admin.manage_system`, with `students.list`), and never one's own account (403
+/// `own_account_blocks`).
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = Vec<BlockOut>),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -432,7 +435,9 @@ pub async fn blocks(
     ))
 }
 
-/// R5: block a pupil for a user: it beats every permission, an admin's included.
+/// R5: block a pupil for a user: it beats every permission, an admin's included. Admins only,
+/// never on their own account; a pupil the caller may not see is `unknown_student`, as a
+/// missing one.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = BlockIn, responses(
     (status = 201),
     (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -468,7 +473,7 @@ pub async fn block(
     Ok(HttpResponse::Created().finish())
 }
 
-/// R5: lift a block.
+/// R5: lift a block (admins only, never on their own account).
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("student_id" = Uuid, Path)), responses(
     (status = 204),
     (status = 400, body = Problem, content_type = "application/problem+json"),
