@@ -811,3 +811,56 @@ async fn a_json_body_nested_past_the_limit_is_a_400_problem_not_a_crash() {
     }
     app.get("/v1/me", &admin).await.expect(200);
 }
+
+/// AU4 for entries written before they carried their bindings: the migration that added them
+/// binds the old entries as the services bind new ones (run here by taking it back and again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn au4_entries_written_before_bindings_existed_are_bound_by_the_migration() {
+    use migration::MigratorTrait;
+    let d = doors().await;
+    d.group(
+        "Auditors",
+        &["audits.view", "students.list", "students.view"],
+        &["Behaviour"],
+    )
+    .await;
+    let (_, reader) = d.staff("aud@hill.school", "Auditors").await;
+    for pupil in [VISIBLE, HIDDEN] {
+        let i = d.incident(pupil, "Behaviour").await;
+        d.app
+            .get(&format!("/v1/orgs/hill/incidents/{i}"), &d.admin)
+            .await
+            .expect(200);
+        d.mark(pupil, "Child Protection").await;
+    }
+    d.app
+        .get("/v1/orgs/hill/incidents", &d.admin)
+        .await
+        .expect(200);
+    let hidden = [
+        (d.id(BLOCKED), BLOCKED.0, BLOCKED.1, BLOCKED.2),
+        (d.id(HIDDEN), HIDDEN.0, HIDDEN.1, HIDDEN.2),
+    ];
+    let seen = |token: String| {
+        let app = &d.app;
+        async move {
+            app.get("/v1/orgs/hill/audit?limit=200", &token)
+                .await
+                .expect(200)
+                .body
+                .to_string()
+        }
+    };
+    let before = seen(reader.clone()).await;
+    names_none("the audit list", &before, &hidden);
+    let db = sea_orm::Database::connect(&d.app.database_url)
+        .await
+        .unwrap();
+    migration::Migrator::down(&db, Some(1)).await.unwrap();
+    migration::Migrator::up(&db, None).await.unwrap();
+    let after = seen(reader).await;
+    names_none("the audit list after the backfill", &after, &hidden);
+    assert_eq!(before, after);
+    let admin = seen(d.admin.clone()).await;
+    assert!(admin.contains(d.id(HIDDEN)) && admin.contains(d.id(BLOCKED)));
+}
