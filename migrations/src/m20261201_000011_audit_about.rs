@@ -72,7 +72,7 @@ struct StudentRow {
 }
 
 /// The entries written before bindings existed, bound as the services now bind them when they
-/// write: blocks to their pupil; incidents created, read, refused and listed to their pupils and
+/// write: blocks to their pupil and to the account they are on; incidents created, read, refused and listed to their pupils and
 /// categories; marks to their pupil and category; a refused request to any pupil in its path.
 async fn backfill(m: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = m.get_connection();
@@ -122,9 +122,12 @@ async fn backfill(m: &SchemaManager<'_>) -> Result<(), DbErr> {
             }
         };
         match e.kind.as_str() {
-            "student.blocked" | "student.unblocked" => ids(&changes["student_id"])
-                .into_iter()
-                .for_each(|s| bind("student", s)),
+            "student.blocked" | "student.unblocked" => {
+                ids(&changes["student_id"])
+                    .into_iter()
+                    .for_each(|s| bind("student", s));
+                e.target_id.into_iter().for_each(|u| bind("blocks", u));
+            }
             "student.monitoring_added" | "student.monitoring_removed" => {
                 e.target_id.into_iter().for_each(|s| bind("student", s));
                 ids(&changes["monitored_category_id"])

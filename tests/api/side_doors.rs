@@ -12,6 +12,8 @@ use std::collections::HashMap;
 const VISIBLE: (&str, &str, &str) = ("SD-VISIBLE-2208", "Vera", "Vanterpool");
 const BLOCKED: (&str, &str, &str) = ("SD-BLOCKED-4417", "Bartholomew", "Quillfeather");
 const HIDDEN: (&str, &str, &str) = ("SD-HIDDEN-8812", "Hermione", "Zabrowski");
+/// Off roll (left the school), in Year 1.
+const LEFT: (&str, &str, &str) = ("SD-LEFT-5531", "Lionel", "Ashcombe");
 
 pub(crate) struct Doors {
     pub app: TestApp,
@@ -113,9 +115,9 @@ pub(crate) async fn doors() -> Doors {
     let org = app.org("hill").await;
     let admin = app.admin(&org).await;
     let key = app.service_key("hill", &admin, "mis.sync").await;
-    let pupils: Vec<Value> = [VISIBLE, BLOCKED, HIDDEN]
+    let pupils: Vec<Value> = [VISIBLE, BLOCKED, HIDDEN, LEFT]
         .iter()
-        .map(|(mis, f, s)| json!({"mis_id": mis, "forename": f, "surname": s, "on_roll": true}))
+        .map(|(mis, f, s)| json!({"mis_id": mis, "forename": f, "surname": s, "on_roll": *mis != LEFT.0}))
         .collect();
     app.call(
         Method::PUT,
@@ -126,7 +128,7 @@ pub(crate) async fn doors() -> Doors {
     .await
     .expect(200);
     app.call(Method::PUT, "/v1/orgs/hill/mis/student-groups", Some(&key), Some(json!({"items": [
-        {"mis_id": "Y1", "type": "academic_level", "name": "Year 1", "member_mis_ids": [VISIBLE.0, BLOCKED.0]},
+        {"mis_id": "Y1", "type": "academic_level", "name": "Year 1", "member_mis_ids": [VISIBLE.0, BLOCKED.0, LEFT.0]},
         {"mis_id": "Y2", "type": "academic_level", "name": "Year 2", "member_mis_ids": [HIDDEN.0]}
     ]}))).await.expect(200);
     app.patch(
@@ -177,7 +179,7 @@ pub(crate) async fn doors() -> Doors {
             .body,
         "mis_id",
     );
-    assert_eq!(pupils.len(), 3);
+    assert_eq!(pupils.len(), 4);
     let categories = ids(
         &app.get("/v1/orgs/hill/categories", &admin)
             .await
@@ -246,6 +248,89 @@ async fn r5_blocks_are_added_lifted_and_read_by_admins_only_and_every_change_is_
             .await
             .problem(403, "permission_denied");
     }
+    // Nor through R10: to anyone but an admin, a block is "not visible" (R4 includes it).
+    let d2 = d
+        .app
+        .post(
+            "/v1/orgs/hill/access/check",
+            Some(&manager),
+            json!({"user_id": teacher_id, "action": "view_student", "resource": {"type": "student", "id": d.id(BLOCKED)}}),
+        )
+        .await;
+    // The manager has BLOCKED blocked too: asked as a missing pupil.
+    assert_eq!(d2.status, 422, "{:#}", d2.body);
+    d.group(
+        "Access managers 2",
+        &["admin.manage_users", "students.list", "students.view"],
+        &[],
+    )
+    .await;
+    let manager2_id = d
+        .app
+        .user(&d.org, &d.admin, "am2@hill.school", "Access managers 2")
+        .await;
+    d.app
+        .post(
+            &format!("/v1/orgs/hill/student-groups/{}/access", d.groups["Y1"]),
+            Some(&d.admin),
+            json!({"user_ids": [manager2_id]}),
+        )
+        .await
+        .expect(200);
+    let manager2 = d
+        .app
+        .token_with_key("hill", "am2@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
+    let r = d
+        .app
+        .post(
+            "/v1/orgs/hill/access/check",
+            Some(&manager2),
+            json!({"user_id": teacher_id, "action": "view_student", "resource": {"type": "student", "id": d.id(BLOCKED)}}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["allowed"], false);
+    assert_eq!(r.body["reasons"][0]["rule"], "R4");
+    assert!(!r.body.to_string().contains("R5"), "{:#}", r.body);
+    let r = d
+        .app
+        .post(
+            "/v1/orgs/hill/access/check",
+            Some(&d.admin),
+            json!({"user_id": teacher_id, "action": "view_student", "resource": {"type": "student", "id": d.id(BLOCKED)}}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["reasons"][0]["rule"], "R5", "admins read blocks");
+    // A clone carries no blocks (U10), but a clone of one's own account carries its blocks:
+    // it is no way around them.
+    d.app
+        .post(
+            &format!("/v1/orgs/hill/users/{manager_id}/clone"),
+            Some(&manager),
+            json!({"email": "am.clone@hill.school", "password": "a long pass phrase for the clone"}),
+        )
+        .await
+        .expect(201);
+    let clone = d
+        .app
+        .token_with_key(
+            "hill",
+            "am.clone@hill.school",
+            "a long pass phrase for the clone",
+        )
+        .await
+        .token;
+    d.app
+        .get(&format!("/v1/orgs/hill/students/{}", d.id(BLOCKED)), &clone)
+        .await
+        .problem(404, "not_found");
+    d.app
+        .get(&format!("/v1/orgs/hill/students/{}", d.id(VISIBLE)), &clone)
+        .await
+        .expect(200);
     // The block on the teacher is still there, and the admin's changes are audited.
     let blocks = d
         .app
@@ -447,6 +532,20 @@ async fn hidden_pupils_are_answered_exactly_as_missing_ones_on_every_door() {
                 .await,
         );
     }
+    // R8: a pupil off roll is not in the pick-list, so not recordable, even when visible.
+    let r = d
+        .app
+        .post(
+            "/v1/orgs/hill/incidents",
+            Some(&head),
+            json!({"student_id": d.id(LEFT), "category_id": d.categories["Behaviour"], "description": "x", "occurred_at": "2026-11-30T10:00:00Z"}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        r.field_codes(),
+        [("student_id".to_owned(), "unknown_student".to_owned())]
+    );
     // Nothing was written about the hidden pupils by any of it.
     let incidents = d
         .app
@@ -516,6 +615,37 @@ async fn au4_audit_list_export_and_history_show_only_entries_about_what_the_read
     )
     .await;
     let (reader_id, reader) = d.staff("aud@hill.school", "Auditors").await;
+    let (teacher_id, _) = d.staff("t@hill.school", "Teachers").await;
+    let (dsl2_id, dsl2) = d
+        .staff("dsl2@hill.school", "DSL / Child Protection Team")
+        .await;
+    d.app
+        .post(
+            &format!("/v1/orgs/hill/users/{teacher_id}/blocked-students"),
+            Some(&d.admin),
+            json!({"student_id": d.id(VISIBLE), "reason": "a neighbour"}),
+        )
+        .await
+        .expect(201);
+    // A block on another admin, lifted since: it is theirs to never read.
+    let block = format!("/v1/orgs/hill/users/{dsl2_id}/blocked-students");
+    d.app
+        .post(
+            &block,
+            Some(&d.admin),
+            json!({"student_id": d.id(VISIBLE), "reason": "a cousin"}),
+        )
+        .await
+        .expect(201);
+    d.app
+        .call(
+            Method::DELETE,
+            &format!("{block}/{}", d.id(VISIBLE)),
+            Some(&d.admin),
+            None,
+        )
+        .await
+        .expect(204);
     // Entries about each pupil: incidents in a readable and an unreadable category, marks,
     // an incident read and listed, and a refusal naming the pupil in its path.
     let low = d.app.token("hill", "aud@hill.school", ADMIN_PASSWORD).await;
@@ -573,6 +703,9 @@ async fn au4_audit_list_export_and_history_show_only_entries_about_what_the_read
         ("student.monitoring_added", 1),
         ("access.denied", 1),
         ("incident.listed", 0),
+        // R5: blocks are read by admins only.
+        ("student.blocked", 0),
+        ("student.unblocked", 0),
     ] {
         assert_eq!(count(k), n, "{k}");
     }
@@ -622,6 +755,24 @@ async fn au4_audit_list_export_and_history_show_only_entries_about_what_the_read
         .await
         .expect(200);
     names_none("the reader's history", &history.body.to_string(), &hidden);
+    // An admin reads the blocks of others (the teacher's), never those on their own account.
+    let own = d
+        .app
+        .get("/v1/orgs/hill/audit?type=student.blocked&limit=200", &dsl2)
+        .await
+        .expect(200);
+    let own = own.body["items"].as_array().unwrap();
+    assert!(own.iter().any(|e| e["target_id"] == teacher_id.as_str()));
+    assert!(
+        own.iter().all(|e| e["target_id"] != dsl2_id.as_str()),
+        "{own:?}"
+    );
+    let history = d
+        .app
+        .get(&format!("/v1/orgs/hill/users/{dsl2_id}/history"), &dsl2)
+        .await
+        .expect(200);
+    assert!(!history.body.to_string().contains("a cousin"));
     // The admin, who may see every pupil, sees the same entries about them.
     let admin_view = d
         .app

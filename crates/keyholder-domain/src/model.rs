@@ -243,6 +243,9 @@ pub struct LoginThrottle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AuditAbout {
     Student(crate::ids::StudentId),
+    /// R5: the blocks of this account (who is blocked from whom, and why): admins only, and
+    /// never the account's own holder.
+    BlocksOf(crate::ids::UserId),
     Incidents(crate::ids::CategoryId),
     Marks(crate::ids::CategoryId),
 }
@@ -252,6 +255,7 @@ impl AuditAbout {
     pub fn parts(self) -> (&'static str, uuid::Uuid) {
         match self {
             AuditAbout::Student(s) => ("student", s.0),
+            AuditAbout::BlocksOf(u) => ("blocks", u.0),
             AuditAbout::Incidents(c) => ("incidents", c.0),
             AuditAbout::Marks(c) => ("marks", c.0),
         }

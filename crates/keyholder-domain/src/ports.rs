@@ -80,6 +80,9 @@ pub struct AuditReader {
     pub incident_categories: Vec<CategoryId>,
     /// R9: the categories whose monitoring marks the reader may see.
     pub mark_categories: Vec<CategoryId>,
+    /// R5: the reader may read blocks (an admin); never those on their own account
+    /// (`students.user`).
+    pub reads_blocks: bool,
 }
 
 /// S1/S2: a page of staff records.
@@ -507,6 +510,8 @@ pub trait Tx: Send {
         user: UserId,
         reader: &StudentScope,
     ) -> Result<Vec<(Block, Student)>>;
+    /// R5: every block on `user`, for the system's own use (a self-clone carries them).
+    async fn all_blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<Block>>;
     async fn insert_block(&mut self, org: OrgId, block: &Block) -> Result<()>;
     async fn delete_block(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool>;
     /// R7: pupils on roll in no group of these types that `reader` may see (R5), paged.

@@ -117,6 +117,11 @@ pub(crate) fn readable(org: OrgId, reader: &AuditReader) -> Condition {
             c.add(col(B::RefId).is_not_in(allowed.iter().map(|c| c.0)))
         }
     };
+    // R5: blocks are read by admins only, and never on the reader's own account.
+    let mut blocks = of_kind("blocks");
+    if reader.reads_blocks {
+        blocks = blocks.add(col(B::RefId).eq(reader.students.user.0));
+    }
     let hidden = Query::select()
         .expr(Expr::val(1))
         .from(audit_about::Entity)
@@ -125,6 +130,7 @@ pub(crate) fn readable(org: OrgId, reader: &AuditReader) -> Condition {
         .cond_where(
             Condition::any()
                 .add(student)
+                .add(blocks)
                 .add(category("incidents", &reader.incident_categories))
                 .add(category("marks", &reader.mark_categories)),
         )

@@ -2367,6 +2367,24 @@ impl Tx for SeaTx {
         Ok(out)
     }
 
+    async fn all_blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<Block>> {
+        Ok(student_blocks::Entity::find()
+            .filter(student_blocks::Column::OrgId.eq(org.0))
+            .filter(student_blocks::Column::UserId.eq(user.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|b| Block {
+                user_id: UserId(b.user_id),
+                student_id: StudentId(b.student_id),
+                reason: b.reason,
+                created_by: b.created_by.map(UserId),
+                created_at: convert::from_us(b.created_at),
+            })
+            .collect())
+    }
+
     async fn insert_block(&mut self, org: OrgId, b: &Block) -> Result<()> {
         student_blocks::Entity::insert(student_blocks::ActiveModel {
             org_id: Set(org.0),

@@ -471,6 +471,13 @@ impl Keyholder {
             .ok_or(DomainError::NotFound)?;
         let access = tx.access_of_user(subject.org_id, id).await?;
         let prefs = tx.notification_prefs(subject.org_id, id).await?;
+        // R5: a clone carries no blocks (U10), except a clone of one's own account, which
+        // carries its blocks: else it would be the way around them. The caller learns nothing.
+        let blocks = if id == subject.user_id {
+            tx.all_blocks(subject.org_id, id).await?
+        } else {
+            Vec::new()
+        };
         drop(tx);
         let password_hash = match &input.password {
             Some(p) => Some(self.hasher.hash(p).await?),
@@ -513,6 +520,28 @@ impl Keyholder {
         }
         tx.replace_notification_prefs(subject.org_id, user.id, &prefs)
             .await?;
+        for b in &blocks {
+            let carried = crate::ports::Block {
+                user_id: user.id,
+                created_by: Some(subject.user_id),
+                created_at: now(),
+                ..b.clone()
+            };
+            tx.insert_block(subject.org_id, &carried).await?;
+            Audit {
+                org: subject.org_id,
+                kind: "student.blocked",
+                actor: Some(subject.user_id),
+                target: Some(("user", user.id.0)),
+                changes: serde_json::json!({"student_id": [null, b.student_id], "reason": [null, b.reason], "carried_from": [null, id]}),
+            }
+            .write_about(
+                tx.as_mut(),
+                ctx,
+                &[AuditAbout::Student(b.student_id), AuditAbout::BlocksOf(user.id)],
+            )
+            .await?;
+        }
         if input.send_invitation {
             self.invite(tx.as_mut(), &org_name_of(&org_row), &user)
                 .await?;

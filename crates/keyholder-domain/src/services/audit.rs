@@ -74,6 +74,9 @@ impl Keyholder {
             sees_students: subject.holds(Permission::StudentsView),
             incident_categories: CategoryGuard::ViewIncidents.categories(subject),
             mark_categories: CategoryGuard::ViewStudents.categories(subject),
+            reads_blocks: self
+                .decide_route(subject, None, Action::ManageBlocks)?
+                .allowed,
         })
     }
 

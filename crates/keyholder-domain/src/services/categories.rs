@@ -178,6 +178,8 @@ impl Keyholder {
             target: Some(("category", id.0)),
             changes,
         }
+        // A count of marks names no pupil; binding it to the deleted category would hide it
+        // from everyone, since no group holds a flag on it any more.
         .write(tx.as_mut(), ctx)
         .await?;
         tx.commit().await?;
@@ -245,6 +247,8 @@ impl Keyholder {
             target: Some(("category", id.0)),
             changes,
         }
+        // A count of marks names no pupil; binding it to the deleted category would hide it
+        // from everyone, since no group holds a flag on it any more.
         .write(tx.as_mut(), ctx)
         .await?;
         tx.commit().await?;
@@ -300,6 +304,8 @@ impl Keyholder {
             target: Some(("category", id.0)),
             changes,
         }
+        // A count of marks names no pupil; binding it to the deleted category would hide it
+        // from everyone, since no group holds a flag on it any more.
         .write(tx.as_mut(), ctx)
         .await?;
         tx.commit().await

@@ -89,11 +89,12 @@ impl Keyholder {
                 "no such category",
             ));
         }
-        // R8: a pupil the pick-list would not show is unknown to the caller, in the same place
+        // R8: a pupil the pick-list would not show (hidden, or off roll) is unknown to the caller, in the same place
         // of the same error list as a pupil that does not exist (R4, R5).
         let case = self
             .visible_student(tx.as_mut(), subject, Action::PickStudents, new.student_id)
-            .await?;
+            .await?
+            .filter(|c| c.student.on_roll);
         if case.is_none() {
             errors.push(FieldError::new(
                 "student_id",

@@ -112,6 +112,10 @@ impl Keyholder {
         }
         let (kh, org, ctx) = (self.clone(), org.trim().to_owned(), ctx.clone());
         tokio::spawn(async move {
+            // A few at a time: a flood of requests waits here, holding no connection.
+            let Ok(_turn) = kh.resets.clone().acquire_owned().await else {
+                return;
+            };
             if let Err(e) = kh.issue_password_reset(&org, &email, &ctx).await {
                 tracing::error!(error = %e, "a password reset could not be written");
             }

@@ -109,6 +109,8 @@ pub struct Keyholder {
     configured_key: Option<SigningKey>,
     sealer: crate::sealing::Sealer,
     config: Config,
+    /// A6: password resets looked up after their answer, a few at a time.
+    resets: Arc<tokio::sync::Semaphore>,
 }
 
 impl Keyholder {
@@ -150,6 +152,7 @@ impl Keyholder {
             configured_key,
             sealer,
             config,
+            resets: Arc::new(tokio::sync::Semaphore::new(4)),
         })
     }
 

@@ -456,7 +456,11 @@ impl Keyholder {
             target: Some(("user", user.0)),
             changes: json!({"student_id": [null, student], "reason": [null, reason]}),
         }
-        .write_about(tx.as_mut(), ctx, &[AuditAbout::Student(student)])
+        .write_about(
+            tx.as_mut(),
+            ctx,
+            &[AuditAbout::Student(student), AuditAbout::BlocksOf(user)],
+        )
         .await?;
         tx.commit().await?;
         Ok(block)
@@ -488,7 +492,11 @@ impl Keyholder {
             target: Some(("user", user.0)),
             changes: json!({"student_id": [student, null]}),
         }
-        .write_about(tx.as_mut(), ctx, &[AuditAbout::Student(student)])
+        .write_about(
+            tx.as_mut(),
+            ctx,
+            &[AuditAbout::Student(student), AuditAbout::BlocksOf(user)],
+        )
         .await?;
         tx.commit().await
     }
@@ -619,6 +627,17 @@ impl Keyholder {
                 decide(&who, action, grant(&g))
             }
         };
+        // R5: who is blocked from whom is for admins only; anyone else learns only that the
+        // pupil is not visible to the user (R4 includes the block).
+        if !self
+            .decide_route(subject, None, Action::ManageBlocks)?
+            .allowed
+        {
+            for r in decision.reasons.iter_mut().filter(|r| r.rule == "R5") {
+                r.rule = "R4";
+                r.detail = "the student is not visible to this user".into();
+            }
+        }
         decision.reasons.push(crate::policy::Reason {
             rule: "G1",
             detail: format!(
