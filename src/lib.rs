@@ -132,6 +132,10 @@ impl Settings {
         if let Some(v) = env_parse("KEYHOLDER_OUTBOX_RETRY_BASE_MS")? {
             domain.outbox_retry_base_ms = v;
         }
+        if let Some(v) = env_parse::<f64>("KEYHOLDER_AUTH_CACHE_MAX_AGE")? {
+            domain.auth_cache_max_age = std::time::Duration::try_from_secs_f64(v)
+                .map_err(|_| "KEYHOLDER_AUTH_CACHE_MAX_AGE is a number of seconds, 0 or more")?;
+        }
         let mut rate_limits = keyholder_api::limits::RateLimitSettings::default();
         if let Some(v) = env_parse("KEYHOLDER_RATE_SIGN_IN_PER_MINUTE")? {
             rate_limits.sign_in_per_minute = v;
@@ -169,10 +173,12 @@ impl Settings {
 
 /// Connects, migrates and wires the domain to the store.
 pub async fn open(settings: &Settings) -> Result<(SeaStore, Keyholder), String> {
-    let store = SeaStore::connect(&settings.database_url, settings.db_max_connections)
+    let cache = keyholder_domain::auth_cache::AuthCache::new(settings.domain.auth_cache_max_age);
+    let store = SeaStore::connect(&settings.database_url, settings.db_max_connections, cache)
         .await
         .map_err(|e| e.to_string())?;
     store.system_migrate().await.map_err(|e| e.to_string())?;
+    store.listen();
     let kh = Keyholder::start(Arc::new(store.clone()), settings.domain.clone())
         .await
         .map_err(|e| e.to_string())?;

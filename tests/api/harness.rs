@@ -95,6 +95,38 @@ impl Res {
     }
 }
 
+/// U5: polls `GET /v1/me` on `base` with `token` until it answers `status`, within the auth
+/// cache's bound (`KEYHOLDER_AUTH_CACHE_MAX_AGE`, 1 s here) and some slack; answers how long it
+/// took. On PostgreSQL another replica hears of a change at once; on SQLite (one process per
+/// database in production) another process's change is seen within the bound.
+pub async fn me_within_bound(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    status: u16,
+) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let got = http
+            .get(format!("{base}/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16();
+        if got == status {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_millis(2500),
+            "still {got} after {:?}, past the bound",
+            start.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 pub fn test_settings(database_url: String) -> Settings {
     Settings {
         database_url,

@@ -15,6 +15,7 @@ mod hardening;
 mod integrations;
 mod logs;
 mod people;
+mod replicas;
 mod scim;
 mod side_doors;
 mod students;

@@ -3,6 +3,7 @@
 //! every service method takes the acting [`policy::Subject`] first and asks the engine.
 
 pub mod audit_chain;
+pub mod auth_cache;
 pub mod defaults;
 pub mod error;
 pub mod ids;

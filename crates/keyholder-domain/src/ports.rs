@@ -16,6 +16,9 @@ pub trait Store: Send + Sync {
     /// After a bulk change (a large MIS batch), brings the planner's statistics of the people
     /// tables up to date, so that R4's plan does not rest on what the tables held before.
     async fn refresh_statistics(&self) -> Result<()>;
+    /// What this replica holds to authenticate without a round trip; the store reports every
+    /// committed change that bears on it (U5).
+    fn auth_cache(&self) -> crate::auth_cache::AuthCache;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,11 +5,13 @@ use crate::db_err;
 use crate::entities::*;
 use crate::visibility::{self, restricting_memberships, visibility, visible_student_ids};
 use async_trait::async_trait;
+use keyholder_domain::auth_cache::{AuthCache, AuthChange};
 use keyholder_domain::ids::*;
 use keyholder_domain::model::*;
 use keyholder_domain::ports::*;
 use keyholder_domain::services::{ScimAttr, ScimFilter, ScimOp, ScimValue};
 use keyholder_domain::{DomainError, Result};
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, Order,
@@ -18,11 +20,20 @@ use sea_orm::{
 
 pub struct SeaTx {
     txn: DatabaseTransaction,
+    /// U5: what this transaction changed that bears on authentication; announced in the
+    /// transaction (PostgreSQL `NOTIFY`, delivered at commit) and applied to this replica's
+    /// cache once it commits.
+    changes: Vec<AuthChange>,
+    cache: AuthCache,
 }
 
 impl SeaTx {
-    pub fn new(txn: DatabaseTransaction) -> Self {
-        SeaTx { txn }
+    pub fn new(txn: DatabaseTransaction, cache: AuthCache) -> Self {
+        SeaTx {
+            txn,
+            changes: Vec::new(),
+            cache,
+        }
     }
 }
 
@@ -245,7 +256,28 @@ impl SeaTx {
 #[async_trait]
 impl Tx for SeaTx {
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.txn.commit().await.map_err(db_err)
+        let SeaTx {
+            txn,
+            mut changes,
+            cache,
+        } = *self;
+        changes.dedup();
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            for c in &changes {
+                txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT pg_notify($1, $2)",
+                    [crate::AUTH_CHANNEL.into(), c.encode().into()],
+                ))
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        txn.commit().await.map_err(db_err)?;
+        for c in changes {
+            cache.apply(c);
+        }
+        Ok(())
     }
 
     async fn unsealed_totp_seeds(&mut self) -> Result<Vec<(OrgId, UserId, String)>> {
@@ -296,6 +328,7 @@ impl Tx for SeaTx {
         &mut self,
         key: &keyholder_domain::tokens::SigningKey,
     ) -> Result<()> {
+        self.changes.push(AuthChange::Keys);
         signing_keys::Entity::insert(signing_keys::ActiveModel {
             name: Set(key.kid.clone()),
             secret: Set(key.secret.clone()),
@@ -309,6 +342,7 @@ impl Tx for SeaTx {
     }
 
     async fn retire_signing_keys_except(&mut self, keep: &[String]) -> Result<Vec<String>> {
+        self.changes.push(AuthChange::Keys);
         let retiring: Vec<String> = signing_keys::Entity::find()
             .filter(signing_keys::Column::Retired.eq(false))
             .filter(signing_keys::Column::Name.is_not_in(keep.iter().cloned()))
@@ -357,6 +391,7 @@ impl Tx for SeaTx {
     }
 
     async fn update_org_settings(&mut self, org: OrgId, settings: &OrgSettings) -> Result<()> {
+        self.changes.push(AuthChange::Org(org));
         orgs::Entity::update_many()
             .col_expr(
                 orgs::Column::Settings,
@@ -370,6 +405,7 @@ impl Tx for SeaTx {
     }
 
     async fn insert_category(&mut self, category: &Category) -> Result<()> {
+        self.changes.push(AuthChange::Org(category.org_id));
         categories::Entity::insert(convert::category_row(category))
             .exec_without_returning(&self.txn)
             .await
@@ -378,6 +414,7 @@ impl Tx for SeaTx {
     }
 
     async fn update_category(&mut self, c: &Category, expected: i64) -> Result<bool> {
+        self.changes.push(AuthChange::Org(c.org_id));
         crate::categories::update(&self.txn, c, expected).await
     }
 
@@ -386,6 +423,7 @@ impl Tx for SeaTx {
     }
 
     async fn delete_category(&mut self, org: OrgId, id: CategoryId) -> Result<()> {
+        self.changes.push(AuthChange::Org(org));
         crate::categories::delete(&self.txn, org, id).await
     }
 
@@ -403,6 +441,7 @@ impl Tx for SeaTx {
         category: CategoryId,
         grants: &[(GroupId, keyholder_domain::permission::CategoryFlags)],
     ) -> Result<()> {
+        self.changes.push(AuthChange::Org(org));
         crate::categories::grant(&self.txn, org, category, grants).await
     }
 
@@ -543,6 +582,7 @@ impl Tx for SeaTx {
     }
 
     async fn update_group(&mut self, group: &UserGroup, expected_version: i64) -> Result<bool> {
+        self.changes.push(AuthChange::Org(group.org_id));
         let row = convert::group_row(group)?;
         let res = user_groups::Entity::update_many()
             .set(row)
@@ -572,6 +612,7 @@ impl Tx for SeaTx {
     }
 
     async fn delete_group(&mut self, org: OrgId, id: GroupId) -> Result<()> {
+        self.changes.push(AuthChange::Org(org));
         group_category_permissions::Entity::delete_many()
             .filter(group_category_permissions::Column::OrgId.eq(org.0))
             .filter(group_category_permissions::Column::GroupId.eq(id.0))
@@ -718,6 +759,7 @@ impl Tx for SeaTx {
     }
 
     async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<bool> {
+        self.changes.push(AuthChange::Org(user.org_id));
         let res = users::Entity::update_many()
             .set(convert::user_row(user))
             .filter(users::Column::OrgId.eq(user.org_id.0))
@@ -925,6 +967,7 @@ impl Tx for SeaTx {
     }
 
     async fn revoke_session(&mut self, session: SessionId) -> Result<()> {
+        self.changes.push(AuthChange::Session(session));
         sessions::Entity::update_many()
             .col_expr(sessions::Column::Revoked, Expr::value(true))
             .filter(sessions::Column::Id.eq(session.0))
@@ -935,6 +978,7 @@ impl Tx for SeaTx {
     }
 
     async fn revoke_org_sessions(&mut self, org: OrgId, keep: SessionId) -> Result<u64> {
+        self.changes.push(AuthChange::Org(org));
         Ok(sessions::Entity::update_many()
             .col_expr(sessions::Column::Revoked, Expr::value(true))
             .filter(sessions::Column::OrgId.eq(org.0))
@@ -980,6 +1024,7 @@ impl Tx for SeaTx {
         user: UserId,
         keep: SessionId,
     ) -> Result<u64> {
+        self.changes.push(AuthChange::Org(org));
         Ok(sessions::Entity::update_many()
             .col_expr(sessions::Column::Revoked, Expr::value(true))
             .filter(sessions::Column::OrgId.eq(org.0))

@@ -449,27 +449,41 @@ impl Keyholder {
     /// tokens stop working on the very next request).
     pub async fn authenticate(&self, bearer: &str) -> Result<Subject> {
         let kid = crate::tokens::access_token_kid(bearer)?;
-        let mut tx = self.tx().await?;
+        // A transaction only when something is not held (U5: none in the steady state).
+        let mut tx: Option<Box<dyn Tx>> = None;
         let claims = self
-            .verification_key(tx.as_mut(), &kid)
+            .held_verification_key(&mut tx, &kid)
             .await?
             .ok_or(DomainError::Unauthenticated)?
             .verify(bearer)?;
-        let facts = tx
-            .auth_facts(claims.sid)
-            .await?
-            .ok_or(DomainError::Unauthenticated)?;
+        let (facts, categories) = match self.auth.facts(claims.sid) {
+            Some(held) => held,
+            None => {
+                let read_at = self.auth.now();
+                let t = match &mut tx {
+                    Some(t) => t,
+                    None => tx.insert(self.tx().await?),
+                };
+                let facts = t
+                    .auth_facts(claims.sid)
+                    .await?
+                    .ok_or(DomainError::Unauthenticated)?;
+                let categories = if facts.org.settings.second_factor_for_high_level {
+                    Vec::new()
+                } else {
+                    t.categories(facts.org.id).await?
+                };
+                self.auth.hold_facts(read_at, &facts, &categories);
+                (facts, categories)
+            }
+        };
+        drop(tx);
         if facts.user.id != claims.sub
             || facts.org.id != claims.org
             || !session_live(&facts.session, &facts.user, claims.ver)
         {
             return Err(DomainError::Unauthenticated);
         }
-        let categories = if facts.org.settings.second_factor_for_high_level {
-            Vec::new()
-        } else {
-            tx.categories(facts.org.id).await?
-        };
         let second_factor = facts.session.second_factor;
         let (permissions, category_flags) = effective_permissions(
             &facts.group,

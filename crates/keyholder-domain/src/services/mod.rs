@@ -75,6 +75,10 @@ pub struct Config {
     pub reset_ttl_secs: i64,
     /// The data key that seals TOTP seeds (`KEYHOLDER_DATA_KEY`); required to start.
     pub data_key: Option<[u8; 32]>,
+    /// U5: the longest a replica holds a session's facts or the verification keys, even if the
+    /// announcement of a change is lost (`KEYHOLDER_AUTH_CACHE_MAX_AGE`, seconds). Zero holds
+    /// nothing.
+    pub auth_cache_max_age: std::time::Duration,
 }
 
 impl Default for Config {
@@ -95,6 +99,7 @@ impl Default for Config {
             invitation_ttl_secs: 72 * 60 * 60,
             reset_ttl_secs: 60 * 60,
             data_key: None,
+            auth_cache_max_age: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -111,6 +116,8 @@ pub struct Keyholder {
     config: Config,
     /// A6: password resets looked up after their answer, a few at a time.
     resets: Arc<tokio::sync::Semaphore>,
+    /// U5: keys and session facts held by this replica.
+    auth: crate::auth_cache::AuthCache,
 }
 
 impl Keyholder {
@@ -147,6 +154,7 @@ impl Keyholder {
             }
         }
         Ok(Keyholder {
+            auth: store.auth_cache(),
             store,
             hasher: PasswordHasherPool::new(config.hashes_in_flight)?,
             configured_key,
@@ -168,17 +176,37 @@ impl Keyholder {
             .ok_or_else(|| DomainError::internal("no signing key"))
     }
 
-    /// The live key named `kid`, looked up at each request so that a rotation or retirement
-    /// made by any replica (or `keyholder keys rotate`) holds on every replica at once.
-    async fn verification_key(&self, tx: &mut dyn Tx, kid: &str) -> Result<Option<SigningKey>> {
+    /// The live key named `kid`, from what this replica holds when it can (U5), else read in
+    /// `tx` (begun here if need be) and held.
+    async fn held_verification_key(
+        &self,
+        tx: &mut Option<Box<dyn Tx>>,
+        kid: &str,
+    ) -> Result<Option<SigningKey>> {
         if let Some(k) = &self.configured_key {
             return Ok((k.kid == kid).then(|| k.clone()));
         }
-        Ok(tx
-            .live_signing_keys()
-            .await?
-            .into_iter()
-            .find(|k| k.kid == kid))
+        if let Some(k) = self
+            .auth
+            .keys()
+            .and_then(|keys| keys.into_iter().find(|k| k.kid == kid))
+        {
+            return Ok(Some(k));
+        }
+        // Not held, or a key newer than what is held: read them.
+        let read_at = self.auth.now();
+        let t = match tx {
+            Some(t) => t,
+            None => tx.insert(self.tx().await?),
+        };
+        let keys = t.live_signing_keys().await?;
+        self.auth.hold_keys(read_at, &keys);
+        Ok(keys.into_iter().find(|k| k.kid == kid))
+    }
+
+    /// U5, for `/metrics`: what this replica's authentication cache holds and did.
+    pub fn auth_cache_stats(&self) -> crate::auth_cache::AuthCacheStats {
+        self.auth.stats()
     }
 
     /// `keyholder keys rotate`: a new key signs from now on; the previous one still verifies

@@ -1,0 +1,189 @@
+//! U5 across replicas (issue 11): each replica holds session facts and verification keys, drops
+//! them when a change is announced (PostgreSQL `LISTEN`/`NOTIFY`) and never holds them past
+//! `KEYHOLDER_AUTH_CACHE_MAX_AGE`. A change is enforced by the replica that made it on the very
+//! next request, and by the others within the bound.
+
+use crate::harness::*;
+use reqwest::Method;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Polls `GET path` on `base` until it answers `status` within the bound; answers the window.
+async fn within_bound(app: &TestApp, base: &str, path: &str, token: &str, status: u16) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got = app
+            .http
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if got == status {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(2500),
+            "GET {path}: still {got} after {:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn u5_a_change_on_one_replica_is_enforced_by_the_other_within_the_bound() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let other = app.replica().await;
+    let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let keyed = app
+        .token_with_key("hill", "t@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
+    let mut windows = Vec::new();
+    // Held by the other replica first.
+    for _ in 0..3 {
+        within_bound(&app, &other.base, "/v1/orgs/hill/students", &keyed, 200).await;
+    }
+    // A group edit on this replica: the other stops granting at once it hears of it.
+    let gid = app.group_id(&org, &admin, "Teachers").await;
+    app.patch(
+        &format!("/v1/orgs/hill/user-groups/{gid}"),
+        &admin,
+        json!({"system_permissions": ["incidents.add", "profile.edit_own"]}),
+    )
+    .await
+    .expect(200);
+    app.get("/v1/orgs/hill/students", &keyed)
+        .await
+        .problem(403, "permission_denied");
+    windows.push((
+        "group edit",
+        within_bound(&app, &other.base, "/v1/orgs/hill/students", &keyed, 403).await,
+    ));
+    // Logout here; the other refuses the token.
+    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    within_bound(&app, &other.base, "/v1/me", &t, 200).await;
+    app.call(Method::POST, "/v1/auth/logout", Some(&t), Some(json!({})))
+        .await
+        .expect(204);
+    windows.push((
+        "logout",
+        within_bound(&app, &other.base, "/v1/me", &t, 401).await,
+    ));
+    // An admin ends the account's sessions here.
+    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    within_bound(&app, &other.base, "/v1/me", &t, 200).await;
+    app.post(
+        &format!("/v1/orgs/hill/users/{teacher}/end-sessions"),
+        Some(&admin),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    windows.push((
+        "end-sessions",
+        within_bound(&app, &other.base, "/v1/me", &t, 401).await,
+    ));
+    // A deactivation here.
+    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    within_bound(&app, &other.base, "/v1/me", &t, 200).await;
+    app.post(
+        &format!("/v1/orgs/hill/users/{teacher}/deactivate"),
+        Some(&admin),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.get("/v1/me", &t).await.problem(401, "unauthenticated");
+    windows.push((
+        "deactivation",
+        within_bound(&app, &other.base, "/v1/me", &t, 401).await,
+    ));
+    // Two key rotations (another process): the first key's tokens stop on both replicas.
+    within_bound(&app, &other.base, "/v1/me", &admin, 200).await;
+    for _ in 0..2 {
+        let (ok, out) = app.command(&["keys", "rotate"]);
+        assert!(ok, "{out}");
+    }
+    windows.push((
+        "key retired",
+        within_bound(&app, &other.base, "/v1/me", &admin, 401).await,
+    ));
+    within_bound(&app, &app.base, "/v1/me", &admin, 401).await;
+    eprintln!(
+        "U5 window on {} (change on one replica until the other refuses): {windows:?}",
+        if app.database_url.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+}
+
+/// PostgreSQL: a replica whose listener's connection is killed holds nothing until it is back,
+/// so a change it could not hear about is enforced at once (here, one made around the service,
+/// which announces nothing, with a bound of a minute that would otherwise hold it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn u5_a_replica_whose_listener_drops_decides_uncached_until_it_is_back() {
+    let app = TestApp::spawn_with(|s| {
+        s.domain.auth_cache_max_age = Duration::from_secs(60);
+    })
+    .await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    app.get("/v1/me", &t).await.expect(200);
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE users SET status = 'deactivated' WHERE id = '{teacher}'"
+    ))
+    .await
+    .unwrap();
+    // Held: the change around the service was not announced.
+    app.get("/v1/me", &t).await.expect(200);
+    let killed = db
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed.rows_affected(), 1, "one listener");
+    let window = within_bound(&app, &app.base, "/v1/me", &t, 401).await;
+    eprintln!("U5: refused {window:?} after the listener's connection was killed");
+    // The listener comes back and holds again.
+    db.execute_unprepared(&format!(
+        "UPDATE users SET status = 'active' WHERE id = '{teacher}'"
+    ))
+    .await
+    .unwrap();
+    let start = Instant::now();
+    loop {
+        let relisten = db
+            .execute_unprepared(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            )
+            .await
+            .unwrap();
+        if relisten.rows_affected() == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the listener is back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.get("/v1/me", &t).await.expect(200);
+}
