@@ -226,6 +226,7 @@ async fn run(label: &str, database_url: String) {
         workers: 2,
         operator_key: None,
         trust_proxy: false,
+        metrics_token: None,
         smtp_url: None,
         mail_from: "bench@keyholder.invalid".into(),
         mail_dir: std::env::temp_dir()

@@ -20,6 +20,9 @@ pub struct Settings {
     pub workers: usize,
     pub operator_key: Option<String>,
     pub trust_proxy: bool,
+    /// `KEYHOLDER_METRICS_TOKEN`: a bearer of it reads `/metrics` from anywhere; unset, only
+    /// loopback peers do.
+    pub metrics_token: Option<String>,
     /// SMTP server for the outbox; `None` writes mail to the log.
     pub smtp_url: Option<String>,
     pub mail_from: String,
@@ -161,6 +164,7 @@ impl Settings {
             }),
             operator_key: env("KEYHOLDER_OPERATOR_KEY"),
             trust_proxy: env_parse("KEYHOLDER_TRUST_PROXY")?.unwrap_or(false),
+            metrics_token: env("KEYHOLDER_METRICS_TOKEN").filter(|t| !t.is_empty()),
             smtp_url: env("KEYHOLDER_SMTP_URL"),
             mail_from: env("KEYHOLDER_MAIL_FROM")
                 .unwrap_or_else(|| "Keyholder <no-reply@keyholder.invalid>".to_owned()),
@@ -178,7 +182,7 @@ pub async fn open(settings: &Settings) -> Result<(SeaStore, Keyholder), String> 
         .await
         .map_err(|e| e.to_string())?;
     store.system_migrate().await.map_err(|e| e.to_string())?;
-    store.listen();
+    store.listen(settings.domain.auth_cache_max_age);
     let kh = Keyholder::start(Arc::new(store.clone()), settings.domain.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -199,6 +203,11 @@ pub fn serve(settings: &Settings, kh: Keyholder) -> std::io::Result<Running> {
         operator_key: settings.operator_key.clone(),
         trust_proxy: settings.trust_proxy,
         limits: keyholder_api::limits::RateLimits::new(settings.rate_limits),
+        metrics: std::sync::Arc::new(
+            keyholder_api::metrics::Metrics::new()
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        ),
+        metrics_token: settings.metrics_token.clone(),
     });
     let doc = keyholder_api::openapi();
     let server = HttpServer::new(move || keyholder_api::app(state.clone(), doc.clone()))

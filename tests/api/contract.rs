@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 const PUBLIC: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
+    // Loopback peers only (tests call from loopback), or a bearer of KEYHOLDER_METRICS_TOKEN.
+    ("get", "/metrics"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/refresh"),
     ("post", "/v1/auth/password-reset"),

@@ -135,6 +135,7 @@ pub fn test_settings(database_url: String) -> Settings {
         workers: 1,
         operator_key: Some(OPERATOR_KEY.into()),
         trust_proxy: false,
+        metrics_token: None,
         smtp_url: None,
         mail_from: "Keyholder <no-reply@keyholder.test>".into(),
         mail_dir: std::env::temp_dir()

@@ -14,6 +14,7 @@ mod groups;
 mod hardening;
 mod integrations;
 mod logs;
+mod metrics;
 mod people;
 mod replicas;
 mod scim;

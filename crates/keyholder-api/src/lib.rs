@@ -6,6 +6,7 @@ pub mod dto;
 pub mod error;
 pub mod guard;
 pub mod limits;
+pub mod metrics;
 mod routes;
 pub mod state;
 
@@ -45,7 +46,7 @@ pub use state::ApiState;
         (name = "integrations", description = "Service accounts and MIS sync (A7, S4)"),
         (name = "scim", description = "SCIM 2.0 for identity providers (RFC 7643/7644), with a `scim` service key"),
         (name = "audit", description = "The audit trail (AU1)"),
-        (name = "operations", description = "Health and readiness"),
+        (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
 struct ApiDoc;
@@ -74,6 +75,17 @@ impl Modify for Security {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "A service account's API key (`kh_…`), for the scopes it holds",
+                    ))
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "KEYHOLDER_METRICS_TOKEN, when set (else loopback only)",
                     ))
                     .build(),
             ),
@@ -136,6 +148,7 @@ fn documented_app() -> (
         .app_data(path_config())
         .service(ops::healthz)
         .service(ops::readyz)
+        .service(crate::metrics::metrics)
         .service(ops::permissions)
         .service(auth::login)
         .service(auth::refresh)
@@ -274,6 +287,7 @@ pub fn app(
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(contract::fallback))
         .wrap(actix_web::middleware::from_fn(limits::rate_limit))
+        .wrap(actix_web::middleware::from_fn(metrics::record))
         .wrap(actix_web::middleware::from_fn(limits::security_headers))
         .wrap(actix_web::middleware::from_fn(guard::request_log))
 }

@@ -9,4 +9,8 @@ pub struct ApiState {
     pub trust_proxy: bool,
     /// Per-address quotas of the sign-in, reset and SCIM doors.
     pub limits: crate::limits::RateLimits,
+    /// `/metrics`: the series, and who may read them (`KEYHOLDER_METRICS_TOKEN`; loopback
+    /// peers only without it).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub metrics_token: Option<String>,
 }

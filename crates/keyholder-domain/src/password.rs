@@ -23,6 +23,9 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 #[derive(Clone)]
 pub struct PasswordHasherPool {
     params: Params,
+    in_flight: usize,
+    /// Hashes waiting for a thread (for `/metrics`).
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
     permits: Arc<Semaphore>,
     jobs: mpsc::Sender<Job>,
     /// Verified against when the login is unknown, so that both answers take as long (A2).
@@ -71,6 +74,8 @@ impl PasswordHasherPool {
         let dummy = hash_with(&params, "an unknown account's password", &mut Vec::new())?;
         Ok(PasswordHasherPool {
             params,
+            in_flight,
+            waiting: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             permits: Arc::new(Semaphore::new(in_flight)),
             jobs,
             dummy_hash: Arc::new(dummy),
@@ -81,11 +86,11 @@ impl PasswordHasherPool {
         &self,
         work: impl FnOnce(&Params, &mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(DomainError::internal)?;
+        use std::sync::atomic::Ordering;
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let _permit = permit.map_err(DomainError::internal)?;
         let (tx, rx) = oneshot::channel();
         let params = self.params.clone();
         self.jobs
@@ -94,6 +99,17 @@ impl PasswordHasherPool {
             }))
             .map_err(|_| DomainError::internal("password hashing threads stopped"))?;
         rx.await.map_err(DomainError::internal)
+    }
+
+    /// Hashes running now, and waiting for a thread.
+    pub fn queue(&self) -> (usize, usize) {
+        let running = self
+            .in_flight
+            .saturating_sub(self.permits.available_permits());
+        (
+            running,
+            self.waiting.load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     pub async fn hash(&self, password: &str) -> Result<String> {

@@ -19,6 +19,8 @@ pub trait Store: Send + Sync {
     /// What this replica holds to authenticate without a round trip; the store reports every
     /// committed change that bears on it (U5).
     fn auth_cache(&self) -> crate::auth_cache::AuthCache;
+    /// Open and idle connections of the pool (`/metrics`).
+    fn pool_stats(&self) -> (u32, u32);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,6 +350,8 @@ pub trait Tx: Send {
     async fn access_of_user(&mut self, org: OrgId, user: UserId) -> Result<Vec<StudentGroupId>>;
 
     // Email outbox (N1) and single-use tokens (U3, A6).
+    /// N1: how many emails wait in the outbox, and when the oldest was written.
+    async fn outbox_backlog(&mut self) -> Result<(u64, Option<time::OffsetDateTime>)>;
     async fn enqueue_mail(&mut self, message: &OutboxMessage) -> Result<()>;
     /// Pending messages due now whose lease has run out, oldest first.
     async fn due_mail(

@@ -28,6 +28,8 @@ pub const AUTH_CHANNEL: &str = "keyholder_auth";
 pub struct SeaStore {
     db: DatabaseConnection,
     cache: AuthCache,
+    /// For the auth-change listener's own connection.
+    url: String,
 }
 
 pub(crate) fn db_err(e: sea_orm::DbErr) -> DomainError {
@@ -60,7 +62,11 @@ impl SeaStore {
                     .foreign_keys(true)
             });
         let db = Database::connect(opt).await.map_err(db_err)?;
-        let store = SeaStore { db, cache };
+        let store = SeaStore {
+            db,
+            cache,
+            url: url.to_owned(),
+        };
         if !sqlite {
             // Deaf until the listener is up: nothing is held before then.
             store.cache.set_live(false);
@@ -69,36 +75,63 @@ impl SeaStore {
     }
 
     /// U5 across replicas: on PostgreSQL, listens for the changes other replicas announce and
-    /// drops what this replica holds about them. While the listener's connection is down,
-    /// nothing is held (every request is decided from the database); it reconnects by itself.
-    /// On SQLite there is nothing to listen to: this process makes every change it serves.
-    pub fn listen(&self) {
+    /// drops what this replica holds about them. The listener has a connection of its own (not
+    /// the pool's) and hears its own heartbeat at least once per `max_age`: while its
+    /// connection is down, or silent past that, nothing is held (every request is decided from
+    /// the database) until it is back. It reconnects by itself. On SQLite there is nothing to
+    /// listen to: the serving process makes the changes it serves, and another process's (the
+    /// command line's) are held at most `max_age`.
+    pub fn listen(&self, max_age: Duration) {
         use sea_orm::sqlx::postgres::PgListener;
-        if self.db.get_database_backend() != DbBackend::Postgres {
+        if self.db.get_database_backend() != DbBackend::Postgres || max_age.is_zero() {
             return;
         }
+        let (url, cache) = (self.url.clone(), self.cache.clone());
+        let beat = (max_age / 2).max(Duration::from_millis(50));
+        // Silent this long (two missed heartbeats or more): deaf. Held entries still end at
+        // `max_age` whatever the listener hears.
+        let silence = (max_age * 2).max(Duration::from_secs(1));
+        // The heartbeat: a notification this replica must hear back within `max_age`.
         let pool = self.db.get_postgres_connection_pool().clone();
-        let cache = self.cache.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(beat).await;
+                let _ = sea_orm::sqlx::query("SELECT pg_notify($1, 'h')")
+                    .bind(AUTH_CHANNEL)
+                    .execute(&pool)
+                    .await;
+            }
+        });
         tokio::spawn(async move {
             let mut wait = Duration::from_millis(50);
             loop {
-                match PgListener::connect_with(&pool).await {
-                    Ok(mut listener) => match listener.listen(AUTH_CHANNEL).await {
-                        Ok(()) => {
-                            cache.set_live(true);
-                            wait = Duration::from_millis(50);
-                            // `None`: the connection was lost (what was sent meanwhile is not
-                            // known).
-                            while let Ok(Some(n)) = listener.try_recv().await {
-                                cache.apply(AuthChange::decode(n.payload()));
+                match PgListener::connect(&url).await {
+                    Ok(mut listener) => {
+                        listener.eager_reconnect(false);
+                        match listener.listen(AUTH_CHANNEL).await {
+                            Ok(()) => {
+                                cache.set_live(true);
+                                let up = std::time::Instant::now();
+                                // `Ok(None)`: the connection was lost; a timeout: nothing, not
+                                // even the heartbeat, was heard within the bound.
+                                while let Ok(Ok(Some(n))) =
+                                    tokio::time::timeout(silence, listener.try_recv()).await
+                                {
+                                    if n.payload() != "h" {
+                                        cache.apply(AuthChange::decode(n.payload()));
+                                    }
+                                }
+                                cache.set_live(false);
+                                tracing::warn!(
+                                    "the auth-change listener lost its connection or went silent: deciding uncached until it is back"
+                                );
+                                if up.elapsed() > Duration::from_secs(10) {
+                                    wait = Duration::from_millis(50);
+                                }
                             }
-                            cache.set_live(false);
-                            tracing::warn!(
-                                "the auth-change listener lost its connection: deciding uncached until it is back"
-                            );
+                            Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
                         }
-                        Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
-                    },
+                    }
                     Err(e) => tracing::warn!(error = %e, "the auth-change listener cannot connect"),
                 }
                 tokio::time::sleep(wait).await;
@@ -156,6 +189,19 @@ impl Store for SeaStore {
 
     fn auth_cache(&self) -> AuthCache {
         self.cache.clone()
+    }
+
+    fn pool_stats(&self) -> (u32, u32) {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let p = self.db.get_postgres_connection_pool();
+                (p.size(), u32::try_from(p.num_idle()).unwrap_or(u32::MAX))
+            }
+            _ => {
+                let p = self.db.get_sqlite_connection_pool();
+                (p.size(), u32::try_from(p.num_idle()).unwrap_or(u32::MAX))
+            }
+        }
     }
 
     async fn ping(&self) -> Result<()> {

@@ -273,11 +273,13 @@ impl Tx for SeaTx {
                 .map_err(db_err)?;
             }
         }
-        txn.commit().await.map_err(db_err)?;
+        let committed = txn.commit().await;
+        // Dropped whatever the answer: a commit that errs may still have committed, and
+        // dropping too much only costs a read.
         for c in changes {
             cache.apply(c);
         }
-        Ok(())
+        committed.map_err(db_err)
     }
 
     async fn unsealed_totp_seeds(&mut self) -> Result<Vec<(OrgId, UserId, String)>> {
@@ -298,6 +300,7 @@ impl Tx for SeaTx {
     }
 
     async fn set_totp_seed(&mut self, org: OrgId, user: UserId, sealed: &str) -> Result<()> {
+        self.changes.push(AuthChange::Org(org));
         users::Entity::update_many()
             .col_expr(users::Column::TotpSecret, Expr::value(sealed))
             .filter(users::Column::OrgId.eq(org.0))
@@ -1497,6 +1500,20 @@ impl Tx for SeaTx {
             .into_iter()
             .map(|r| StudentGroupId(r.group_id))
             .collect())
+    }
+
+    async fn outbox_backlog(&mut self) -> Result<(u64, Option<time::OffsetDateTime>)> {
+        let pending = || outbox::Entity::find().filter(outbox::Column::Status.eq("pending"));
+        let n = pending().count(&self.txn).await.map_err(db_err)?;
+        let oldest: Option<i64> = pending()
+            .select_only()
+            .column(outbox::Column::CreatedAt)
+            .order_by_asc(outbox::Column::CreatedAt)
+            .into_tuple()
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok((n, oldest.map(convert::from_us)))
     }
 
     async fn enqueue_mail(&mut self, m: &OutboxMessage) -> Result<()> {

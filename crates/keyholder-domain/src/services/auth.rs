@@ -449,17 +449,18 @@ impl Keyholder {
     /// tokens stop working on the very next request).
     pub async fn authenticate(&self, bearer: &str) -> Result<Subject> {
         let kid = crate::tokens::access_token_kid(bearer)?;
-        // A transaction only when something is not held (U5: none in the steady state).
+        // A transaction only when something is not held (U5: none in the steady state). What
+        // it reads is held only if nothing changed since before it began.
+        let read_at = self.auth.now();
         let mut tx: Option<Box<dyn Tx>> = None;
         let claims = self
-            .held_verification_key(&mut tx, &kid)
+            .held_verification_key(&mut tx, &kid, read_at)
             .await?
             .ok_or(DomainError::Unauthenticated)?
             .verify(bearer)?;
         let (facts, categories) = match self.auth.facts(claims.sid) {
             Some(held) => held,
             None => {
-                let read_at = self.auth.now();
                 let t = match &mut tx {
                     Some(t) => t,
                     None => tx.insert(self.tx().await?),

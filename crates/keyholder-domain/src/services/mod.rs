@@ -182,6 +182,7 @@ impl Keyholder {
         &self,
         tx: &mut Option<Box<dyn Tx>>,
         kid: &str,
+        read_at: std::time::Instant,
     ) -> Result<Option<SigningKey>> {
         if let Some(k) = &self.configured_key {
             return Ok((k.kid == kid).then(|| k.clone()));
@@ -194,7 +195,6 @@ impl Keyholder {
             return Ok(Some(k));
         }
         // Not held, or a key newer than what is held: read them.
-        let read_at = self.auth.now();
         let t = match tx {
             Some(t) => t,
             None => tx.insert(self.tx().await?),
@@ -202,6 +202,23 @@ impl Keyholder {
         let keys = t.live_signing_keys().await?;
         self.auth.hold_keys(read_at, &keys);
         Ok(keys.into_iter().find(|k| k.kid == kid))
+    }
+
+    /// `/metrics`: the database pool's open and idle connections.
+    pub fn pool_stats(&self) -> (u32, u32) {
+        self.store.pool_stats()
+    }
+
+    /// `/metrics`: argon2 hashes running and waiting.
+    pub fn hashing_queue(&self) -> (usize, usize) {
+        self.hasher.queue()
+    }
+
+    /// `/metrics`: the outbox's depth, and the age of its oldest waiting email (N1).
+    pub async fn outbox_backlog(&self) -> Result<(u64, Option<time::Duration>)> {
+        let mut tx = self.tx().await?;
+        let (n, oldest) = tx.outbox_backlog().await?;
+        Ok((n, oldest.map(|at| now() - at)))
     }
 
     /// U5, for `/metrics`: what this replica's authentication cache holds and did.

@@ -1,0 +1,476 @@
+//! The hot path, side by side with a bare actix-web server in the same run (issue 11).
+//!
+//! Starts the release binary (`serve`) on a fresh database and, as a child process of this
+//! bench, a bare actix-web server answering a body of the same size as each route. Drives both
+//! with the same load generator: 32 keep-alive connections for `HOT_PATH_SECS` (default 5)
+//! seconds per route. Prints requests/s, p50 and p99 for each, the ratio to bare, and the
+//! server's resident memory idle (after seeding) and at its peak.
+//!
+//! Routes: `GET /v1/me`; `GET /users?per_page=15` (an admin, 40 accounts);
+//! `GET /students?per_page=25` (10 000 pupils in 334 registration groups, a teacher on one
+//! group's allow-list).
+//!
+//! `cargo bench --bench hot_path` (SQLite in a temp dir); with
+//! `KEYHOLDER_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres` also on a fresh
+//! PostgreSQL database. `KEYHOLDER_BENCH_BINARY` runs another build of the server (a before).
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BENCH_DATA_KEY: &str = "YmVuY2ggZGF0YSBrZXkgYmVuY2ggZGF0YSBrZXkgYmU=";
+const PASSWORD: &str = "hot path bench pass phrase";
+const CONNECTIONS: usize = 32;
+const PUPILS: usize = 10_000;
+const CLASSES: usize = 334;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn rss_mib(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+async fn wait_up(http: &reqwest::Client, base: &str) {
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{base} did not come up");
+}
+
+/// The bare server: `GET /{n}` answers `n` bytes of JSON-ish text.
+fn bare(port: u16) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let body: Arc<String> = Arc::new(format!("\"{}\"", "x".repeat(1 << 20)));
+    actix_web::rt::System::new().block_on(async move {
+        HttpServer::new(move || {
+            let body = body.clone();
+            App::new().route(
+                "/{n}",
+                web::get().to(move |n: web::Path<usize>| {
+                    let body = body.clone();
+                    async move {
+                        let n = n.into_inner().min(body.len());
+                        HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(body[..n].to_owned())
+                    }
+                }),
+            )
+        })
+        .bind(("127.0.0.1", port))
+        .expect("bind")
+        .run()
+        .await
+        .expect("bare server")
+    });
+}
+
+struct Load {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    errors: usize,
+}
+
+/// 32 connections, each looping one request after another for the run's length.
+async fn load(url: String, token: Option<String>, secs: f64) -> Load {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .expect("client");
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (http, url, token) = (http.clone(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut errors = 0;
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    let mut req = http.get(&url);
+                    if let Some(tk) = &token {
+                        req = req.bearer_auth(tk);
+                    }
+                    match req.send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            lat.push(t.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await.expect("task");
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len().max(1) - 1) as f64 * p).round() as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+    };
+    Load {
+        rps: all.len() as f64 / elapsed,
+        p50: pct(0.5),
+        p99: pct(0.99),
+        errors,
+    }
+}
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Value {
+    let mut req = http.request(method, url.clone());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    let v: Value = res.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{url}: {status} {v}");
+    v
+}
+
+fn code(secret: &str, offset: i64) -> String {
+    let t = (time::OffsetDateTime::now_utc().unix_timestamp() + offset) as u64;
+    keyholder_domain::tokens::totp::code_at(secret, t).expect("code")
+}
+
+/// Signs in with a second factor (enrolling one).
+async fn keyed(http: &reqwest::Client, base: &str, email: &str) -> String {
+    let login = |code: Option<String>| {
+        call(
+            http,
+            reqwest::Method::POST,
+            format!("{base}/v1/auth/login"),
+            None,
+            Some(json!({"org": "hot", "login": email, "password": PASSWORD, "totp_code": code})),
+        )
+    };
+    let t = login(None).await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let secret = call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}/v1/me/totp/setup"),
+        Some(&t),
+        Some(json!({})),
+    )
+    .await["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}/v1/me/totp/confirm"),
+        Some(&t),
+        Some(json!({"code": code(&secret, 0)})),
+    )
+    .await;
+    login(Some(code(&secret, 30))).await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+async fn run(label: &str, bin: &str, db: &str, bare_base: &str, secs: f64) {
+    let env = |c: &mut Command| {
+        c.env("KEYHOLDER_DATABASE_URL", db)
+            .env("KEYHOLDER_DATA_KEY", BENCH_DATA_KEY)
+            .env("KEYHOLDER_RATE_SIGN_IN_PER_MINUTE", "100000")
+            .env("RUST_LOG", "warn");
+    };
+    let mut create = Command::new(bin);
+    create.args([
+        "org",
+        "create",
+        "--slug",
+        "hot",
+        "--name",
+        "Hot Path Academy",
+        "--admin-email",
+        "dsl@hot.school",
+        "--admin-password",
+        PASSWORD,
+    ]);
+    env(&mut create);
+    let out = create.output().expect("org create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut serve = Command::new(bin);
+    serve
+        .arg("serve")
+        .env("KEYHOLDER_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    env(&mut serve);
+    let server = Server(serve.spawn().expect("serve"));
+    let http = reqwest::Client::new();
+    wait_up(&http, &base).await;
+    let admin = keyed(&http, &base, "dsl@hot.school").await;
+    let key = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/v1/orgs/hot/service-accounts"),
+        Some(&admin),
+        Some(json!({"name": "mis", "scopes": ["mis.sync"]})),
+    )
+    .await["api_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let pupils: Vec<Value> = (0..PUPILS)
+        .map(|i| json!({"mis_id": format!("P{i:05}"), "forename": format!("Pupil{}", i % 97), "surname": format!("Surname{:05}", (i * 7919) % PUPILS), "on_roll": true}))
+        .collect();
+    call(
+        &http,
+        reqwest::Method::PUT,
+        format!("{base}/v1/orgs/hot/mis/students"),
+        Some(&key),
+        Some(json!({"items": pupils})),
+    )
+    .await;
+    let classes: Vec<Value> = (0..CLASSES)
+        .map(|c| {
+            let members: Vec<String> = (0..PUPILS)
+                .filter(|i| i % CLASSES == c)
+                .map(|i| format!("P{i:05}"))
+                .collect();
+            json!({"mis_id": format!("C{c:03}"), "type": "registration_group", "name": format!("Class {c}"), "member_mis_ids": members})
+        })
+        .collect();
+    call(
+        &http,
+        reqwest::Method::PUT,
+        format!("{base}/v1/orgs/hot/mis/student-groups"),
+        Some(&key),
+        Some(json!({"items": classes})),
+    )
+    .await;
+    let groups = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/v1/orgs/hot/user-groups"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let teachers = groups["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|g| g["name"] == "Teachers")
+        .and_then(|g| g["id"].as_str())
+        .expect("Teachers")
+        .to_owned();
+    let mut teacher_id = String::new();
+    for i in 0..40 {
+        let u = call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/v1/orgs/hot/users"),
+            Some(&admin),
+            Some(json!({"email": format!("t{i}@hot.school"), "forename": format!("Teacher{i}"), "surname": "Hot", "user_group_id": teachers, "password": PASSWORD})),
+        )
+        .await;
+        if i == 0 {
+            teacher_id = u["id"].as_str().expect("id").to_owned();
+        }
+    }
+    let class = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/v1/orgs/hot/student-groups?per_page=1"),
+        Some(&admin),
+        None,
+    )
+    .await["items"][0]["id"]
+        .as_str()
+        .expect("a class")
+        .to_owned();
+    call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/v1/orgs/hot/student-groups/{class}/access"),
+        Some(&admin),
+        Some(json!({"user_ids": [teacher_id]})),
+    )
+    .await;
+    let teacher = keyed(&http, &base, "t0@hot.school").await;
+    let listed = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/v1/orgs/hot/students?per_page=25"),
+        Some(&teacher),
+        None,
+    )
+    .await;
+    assert_eq!(listed["total"], (PUPILS / CLASSES + 1) as u64, "one class");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = rss_mib(server.0.id(), "VmRSS:");
+    let routes = [
+        ("GET /v1/me", format!("{base}/v1/me"), teacher.clone()),
+        (
+            "GET /users?per_page=15",
+            format!("{base}/v1/orgs/hot/users?per_page=15"),
+            admin.clone(),
+        ),
+        (
+            "GET /students?per_page=25",
+            format!("{base}/v1/orgs/hot/students?per_page=25"),
+            teacher.clone(),
+        ),
+    ];
+    println!("\n{label}");
+    println!("| route | keyholder req/s | p50 ms | p99 ms | bare req/s | bare p99 ms | ratio |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, url, token) in routes {
+        let bytes = http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("sample")
+            .bytes()
+            .await
+            .expect("body")
+            .len();
+        let k = load(url, Some(token), secs).await;
+        let b = load(format!("{bare_base}/{bytes}"), None, secs).await;
+        println!(
+            "| {name} ({bytes} B) | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.3} |{}",
+            k.rps,
+            k.p50,
+            k.p99,
+            b.rps,
+            b.p99,
+            k.rps / b.rps,
+            if k.errors + b.errors > 0 {
+                format!(" errors: {} / {}", k.errors, b.errors)
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!(
+        "memory: {idle:.1} MiB resident idle after seeding, {:.1} MiB peak",
+        rss_mib(server.0.id(), "VmHWM:")
+    );
+}
+
+fn main() {
+    if let Ok(port) = std::env::var("HOT_PATH_BARE_PORT") {
+        bare(port.parse().expect("port"));
+        return;
+    }
+    let secs: f64 = std::env::var("HOT_PATH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let bin = std::env::var("KEYHOLDER_BENCH_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_keyholder").to_owned());
+    let bare_port = free_port();
+    let _bare = Server(
+        Command::new(std::env::current_exe().expect("this bench"))
+            .env("HOT_PATH_BARE_PORT", bare_port.to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("bare server"),
+    );
+    let bare_base = format!("http://127.0.0.1:{bare_port}");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        wait_bare(&bare_base).await;
+        let dir =
+            std::env::temp_dir().join(format!("keyholder-hot-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let sqlite = format!("sqlite://{}?mode=rwc", dir.join("hot.db").display());
+        run("SQLite", &bin, &sqlite, &bare_base, secs).await;
+        if let Ok(admin) = std::env::var("KEYHOLDER_BENCH_POSTGRES_URL") {
+            use sea_orm::ConnectionTrait;
+            let name = format!("kh_hot_{}", uuid::Uuid::new_v4().simple());
+            let conn = sea_orm::Database::connect(&admin)
+                .await
+                .expect("PostgreSQL");
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create database");
+            let (prefix, _) = admin.rsplit_once('/').expect("a URL with a database");
+            run(
+                "PostgreSQL",
+                &bin,
+                &format!("{prefix}/{name}"),
+                &bare_base,
+                secs,
+            )
+            .await;
+            let _ = conn
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    });
+}
+
+async fn wait_bare(base: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{base}/2")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the bare server did not come up");
+}
