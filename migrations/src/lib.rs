@@ -15,6 +15,7 @@ mod m20261201_000008_categories;
 mod m20261201_000009_audit_chain;
 mod m20261201_000010_key_rotation;
 mod m20261201_000011_audit_about;
+mod m20261201_000012_rate_quotas;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_audit_chain::Migration),
             Box::new(m20261201_000010_key_rotation::Migration),
             Box::new(m20261201_000011_audit_about::Migration),
+            Box::new(m20261201_000012_rate_quotas::Migration),
         ]
     }
 }

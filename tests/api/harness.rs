@@ -219,7 +219,13 @@ impl TestApp {
 
     /// A second server on this test's database: another replica.
     pub async fn replica(&self) -> Replica {
-        let settings = test_settings(self.database_url.clone());
+        self.replica_with(|_| {}).await
+    }
+
+    /// A second server on this test's database, with its settings tuned.
+    pub async fn replica_with(&self, tune: impl FnOnce(&mut Settings)) -> Replica {
+        let mut settings = test_settings(self.database_url.clone());
+        tune(&mut settings);
         let (_store, kh) = open(&settings).await.expect("open the database");
         let running = serve(&settings, kh).expect("bind");
         let base = format!("http://{}", running.addr);

@@ -187,3 +187,42 @@ async fn u5_a_replica_whose_listener_drops_decides_uncached_until_it_is_back() {
     }
     app.get("/v1/me", &t).await.expect(200);
 }
+
+/// PostgreSQL: a per-address quota is one quota whichever replica answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_address_quota_is_one_quota_across_replicas() {
+    let tune = |s: &mut keyholder::Settings| s.rate_limits.reset_per_minute = 4;
+    let app = TestApp::spawn_with(tune).await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let other = app.replica_with(tune).await;
+    let ask = |base: String| {
+        let http = app.http.clone();
+        async move {
+            http.post(format!("{base}/v1/auth/password-reset"))
+                .json(&json!({"org": "hill", "email": "someone@hill.school"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for base in [&app.base, &other.base, &app.base, &other.base] {
+        assert_eq!(ask(base.clone()).await.status(), 202);
+    }
+    for base in [&app.base, &other.base] {
+        let r = ask(base.clone()).await;
+        assert_eq!(r.status(), 429, "the fifth request, on either replica");
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (1..=15).contains(&wait),
+            "retry after {wait} s (one request a 15 s)"
+        );
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "rate_limited");
+    }
+}

@@ -1,10 +1,12 @@
 //! Abuse limits: requests per client address on the sign-in, password-reset and SCIM doors
 //! (429 with `Retry-After`), and the security headers every answer carries.
 //!
-//! The per-address quotas are kept in each replica's memory (a token bucket per address,
-//! `governor`): they blunt floods and scripted guessing, while A2's lockout counters, which
-//! every replica must agree on, stay in the database. They default far above a school's
-//! morning rush through one NAT address (A2: hundreds of logins a minute).
+//! The per-address quotas blunt floods and scripted guessing (A2's lockout counters stay in the
+//! database). On PostgreSQL they are kept there too, so that a quota is one quota whichever
+//! replica answers (a GCRA bucket per door and address, one upsert per request: the sign-in
+//! doors are argon2-bound, so the write costs nothing that matters); on SQLite, which serves
+//! from one process, in memory (`governor`). They default far above a school's morning rush
+//! through one NAT address (A2: hundreds of logins a minute).
 
 use crate::error::ApiError;
 use crate::state::ApiState;
@@ -61,6 +63,7 @@ fn door(method: &actix_web::http::Method, path: &str) -> Option<Door> {
 }
 
 pub struct RateLimits {
+    settings: RateLimitSettings,
     sign_in: DefaultKeyedRateLimiter<IpAddr>,
     reset: DefaultKeyedRateLimiter<IpAddr>,
     scim: DefaultKeyedRateLimiter<IpAddr>,
@@ -74,6 +77,7 @@ fn per_minute(n: u32) -> Quota {
 impl RateLimits {
     pub fn new(s: RateLimitSettings) -> RateLimits {
         RateLimits {
+            settings: s,
             sign_in: DefaultKeyedRateLimiter::keyed(per_minute(s.sign_in_per_minute)),
             reset: DefaultKeyedRateLimiter::keyed(per_minute(s.reset_per_minute)),
             scim: DefaultKeyedRateLimiter::keyed(per_minute(s.scim_per_minute)),
@@ -85,13 +89,7 @@ impl RateLimits {
     /// client is counted by its /64, the block one subscriber is given, so that rotating
     /// addresses inside it buys nothing.
     fn check(&self, door: Door, ip: IpAddr) -> Option<u64> {
-        let ip = match ip {
-            IpAddr::V6(v6) => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-            v4 => v4,
-        };
+        let ip = subscriber(ip);
         let limiter = match door {
             Door::SignIn => &self.sign_in,
             Door::Reset => &self.reset,
@@ -111,6 +109,42 @@ impl RateLimits {
     }
 }
 
+/// The address a quota counts: an IPv6 client by its /64.
+fn subscriber(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// `Some(seconds to wait)` when the address has used its quota at this door: in the database
+/// when the store shares quotas between replicas, else in this replica's memory. A database
+/// that cannot answer lets the request through (it then fails on its own, or succeeds).
+async fn over_quota(state: &ApiState, door: Door, ip: IpAddr) -> Option<u64> {
+    if !state.kh.quotas_shared() {
+        return state.limits.check(door, ip);
+    }
+    let (name, per_minute) = match door {
+        Door::SignIn => ("sign_in", state.limits.settings.sign_in_per_minute),
+        Door::Reset => ("reset", state.limits.settings.reset_per_minute),
+        Door::Scim => ("scim", state.limits.settings.scim_per_minute),
+    };
+    match state
+        .kh
+        .take_quota(&format!("{name}:{}", subscriber(ip)), per_minute)
+        .await
+    {
+        Ok(wait) => wait,
+        Err(e) => {
+            tracing::warn!(error = %e, "a shared quota could not be read");
+            None
+        }
+    }
+}
+
 /// App middleware: the per-address quotas of the sign-in, reset and SCIM doors.
 pub async fn rate_limit(
     req: ServiceRequest,
@@ -121,9 +155,9 @@ pub async fn rate_limit(
     let limited = match (
         door(req.method(), &path),
         req.app_data::<web::Data<ApiState>>(),
+        crate::guard::client_ip(req.request()),
     ) {
-        (Some(d), Some(state)) => crate::guard::client_ip(req.request())
-            .and_then(|ip| state.limits.check(d, ip).map(|secs| (d, secs))),
+        (Some(d), Some(state), Some(ip)) => over_quota(state, d, ip).await.map(|secs| (d, secs)),
         _ => None,
     };
     let Some((d, secs)) = limited else {

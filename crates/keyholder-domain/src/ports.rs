@@ -21,6 +21,11 @@ pub trait Store: Send + Sync {
     fn auth_cache(&self) -> crate::auth_cache::AuthCache;
     /// Open and idle connections of the pool (`/metrics`).
     fn pool_stats(&self) -> (u32, u32);
+    /// Whether per-address quotas live in the store, shared by every replica (PostgreSQL).
+    fn shares_quotas(&self) -> bool;
+    /// Takes one request from the quota `key` allows (`per_minute`, bursting to as many):
+    /// `None` if allowed, else the seconds to wait. One statement, committed at once.
+    async fn take_quota(&self, key: &str, per_minute: u32) -> Result<Option<u64>>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -191,6 +191,65 @@ impl Store for SeaStore {
         self.cache.clone()
     }
 
+    fn shares_quotas(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Postgres
+    }
+
+    /// GCRA in one upsert: the bucket's "theoretical arrival time" moves on by one interval per
+    /// request, and a request that would move it more than a minute ahead is refused.
+    async fn take_quota(&self, key: &str, per_minute: u32) -> Result<Option<u64>> {
+        use sea_orm::Statement;
+        const WINDOW_US: i64 = 60_000_000;
+        let interval = WINDOW_US / i64::from(per_minute.max(1));
+        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let backend = self.db.get_database_backend();
+        let taken = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO rate_quotas AS q (key, tat) VALUES ($1, $2 + $3) \
+                 ON CONFLICT (key) DO UPDATE SET tat = GREATEST(q.tat, $2) + $3 \
+                 WHERE GREATEST(q.tat, $2) + $3 - $2 <= $4 RETURNING tat",
+                [key.into(), now.into(), interval.into(), WINDOW_US.into()],
+            ))
+            .await
+            .map_err(db_err)?;
+        if taken.is_some() {
+            // Now and then, forget buckets that are full again.
+            if now % 1024 == 0 {
+                let _ = self
+                    .db
+                    .execute_raw(Statement::from_sql_and_values(
+                        backend,
+                        "DELETE FROM rate_quotas WHERE tat < $1",
+                        [now.into()],
+                    ))
+                    .await;
+            }
+            return Ok(None);
+        }
+        let tat: Option<i64> = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT tat FROM rate_quotas WHERE key = $1",
+                [key.into()],
+            ))
+            .await
+            .map_err(db_err)?
+            .and_then(|row| row.try_get("", "tat").ok());
+        let wait_us = tat
+            .map_or(interval, |t| t + interval - WINDOW_US - now)
+            .max(1);
+        Ok(Some(
+            u64::try_from(wait_us)
+                .unwrap_or(1)
+                .div_ceil(1_000_000)
+                .max(1),
+        ))
+    }
+
     fn pool_stats(&self) -> (u32, u32) {
         match self.db.get_database_backend() {
             DbBackend::Postgres => {

@@ -204,6 +204,17 @@ impl Keyholder {
         Ok(keys.into_iter().find(|k| k.kid == kid))
     }
 
+    /// Whether per-address quotas are shared by every replica (kept in PostgreSQL).
+    pub fn quotas_shared(&self) -> bool {
+        self.store.shares_quotas()
+    }
+
+    /// A per-address quota shared by every replica: `None` if this request is within it, else
+    /// the seconds to wait.
+    pub async fn take_quota(&self, key: &str, per_minute: u32) -> Result<Option<u64>> {
+        self.store.take_quota(key, per_minute).await
+    }
+
     /// `/metrics`: the database pool's open and idle connections.
     pub fn pool_stats(&self) -> (u32, u32) {
         self.store.pool_stats()
