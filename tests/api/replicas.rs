@@ -226,3 +226,42 @@ async fn a_per_address_quota_is_one_quota_across_replicas() {
         assert_eq!(body["code"], "rate_limited");
     }
 }
+
+/// Issue 11: a read-only transaction never queues behind a writer (SQLite: reader connections
+/// beside the one writer, in WAL; PostgreSQL: `READ ONLY` from the pool), and cannot write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_does_not_wait_for_an_open_write_and_cannot_write() {
+    use keyholder_domain::ports::Store;
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let store = keyholder_store::SeaStore::connect(
+        &app.database_url,
+        2,
+        keyholder_domain::auth_cache::AuthCache::new(Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    // The writer is busy: a write transaction that has written and not committed.
+    let mut writing = store.begin().await.unwrap();
+    writing
+        .lock_org(keyholder_domain::ids::OrgId(uuid::Uuid::nil()))
+        .await
+        .unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut tx = store.begin_read().await.unwrap();
+        tx.org_by_slug("hill").await.unwrap()
+    })
+    .await
+    .expect("a read does not wait for the writer");
+    assert_eq!(read.map(|o| o.slug), Some(org.slug.clone()));
+    drop(writing);
+    let mut ro = store.begin_read().await.unwrap();
+    let mut settings = ro.org_by_slug("hill").await.unwrap().unwrap();
+    settings.settings.several_staff_per_user = true;
+    assert!(
+        ro.update_org_settings(settings.id, &settings.settings)
+            .await
+            .is_err(),
+        "a read-only transaction cannot write"
+    );
+}

@@ -11,6 +11,9 @@ use async_trait::async_trait;
 pub trait Store: Send + Sync {
     /// Starts a transaction.
     async fn begin(&self) -> Result<Box<dyn Tx>>;
+    /// Starts a read-only transaction: on SQLite on a reader connection beside the one writer
+    /// (WAL: readers never queue behind a writer), on PostgreSQL `READ ONLY`. A write in it fails.
+    async fn begin_read(&self) -> Result<Box<dyn Tx>>;
     /// Whether the database answers (readiness).
     async fn ping(&self) -> Result<()>;
     /// After a bulk change (a large MIS batch), brings the planner's statistics of the people

@@ -17,6 +17,9 @@ use sea_orm::{
 };
 use std::time::Duration;
 
+/// Read-only connections beside SQLite's one writer.
+const SQLITE_READERS: u32 = 4;
+
 /// The SQLite file used when no database is configured.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/keyholder.db?mode=rwc";
 
@@ -27,6 +30,8 @@ pub const AUTH_CHANNEL: &str = "keyholder_auth";
 #[derive(Clone)]
 pub struct SeaStore {
     db: DatabaseConnection,
+    /// SQLite: read-only connections beside the one writer (WAL), for read-only transactions.
+    readers: Option<DatabaseConnection>,
     cache: AuthCache,
     /// For the auth-change listener's own connection.
     url: String,
@@ -62,8 +67,27 @@ impl SeaStore {
                     .foreign_keys(true)
             });
         let db = Database::connect(opt).await.map_err(db_err)?;
+        // The writer made the file (and runs the migrations); readers open it read-only, and
+        // only when first asked, by then migrated.
+        let readers = if sqlite {
+            let mut ro = ConnectOptions::new(url.to_owned());
+            ro.max_connections(SQLITE_READERS)
+                .min_connections(0)
+                .connect_lazy(true)
+                .acquire_timeout(Duration::from_secs(30))
+                .sqlx_logging(false)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.read_only(true)
+                        .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .busy_timeout(Duration::from_secs(10))
+                });
+            Some(Database::connect(ro).await.map_err(db_err)?)
+        } else {
+            None
+        };
         let store = SeaStore {
             db,
+            readers,
             cache,
             url: url.to_owned(),
         };
@@ -162,6 +186,9 @@ impl SeaStore {
     }
 
     pub async fn close(self) -> Result<()> {
+        if let Some(r) = self.readers {
+            r.close().await.map_err(db_err)?;
+        }
         self.db.close().await.map_err(db_err)
     }
 }
@@ -170,6 +197,19 @@ impl SeaStore {
 impl Store for SeaStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let txn = self.db.begin().await.map_err(db_err)?;
+        Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
+    }
+
+    async fn begin_read(&self) -> Result<Box<dyn Tx>> {
+        let txn = match &self.readers {
+            Some(readers) => readers.begin().await,
+            None => {
+                self.db
+                    .begin_with_config(None, Some(sea_orm::AccessMode::ReadOnly))
+                    .await
+            }
+        }
+        .map_err(db_err)?;
         Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
     }
 

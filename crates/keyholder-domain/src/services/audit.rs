@@ -89,7 +89,7 @@ impl Keyholder {
         params: AuditListParams,
     ) -> Result<Vec<AuditEntry>> {
         self.check_org(subject, org, Action::ReadAudit)?;
-        let mut tx = self.tx().await?;
+        let mut tx = self.read_tx().await?;
         let reader = self.audit_reader(tx.as_mut(), subject).await?;
         let mut query = audit_query(&params, 1000, reader)?;
         let mut out = Vec::new();
@@ -154,7 +154,7 @@ impl Keyholder {
         if !(1..=200).contains(&limit) {
             return Err(DomainError::field("limit", "range", "between 1 and 200"));
         }
-        let mut tx = self.tx().await?;
+        let mut tx = self.read_tx().await?;
         let reader = self.audit_reader(tx.as_mut(), subject).await?;
         let query = audit_query(&params, limit + 1, reader)?;
         let mut items = tx.audit(subject.org_id, &query).await?;

@@ -463,7 +463,7 @@ impl Keyholder {
             None => {
                 let t = match &mut tx {
                     Some(t) => t,
-                    None => tx.insert(self.tx().await?),
+                    None => tx.insert(self.read_tx().await?),
                 };
                 let facts = t
                     .auth_facts(claims.sid)

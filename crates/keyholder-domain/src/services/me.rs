@@ -47,7 +47,7 @@ impl Keyholder {
             Action::ReadOwnAccount,
             Resource::Org(subject.org_id),
         )?;
-        let mut tx = self.tx().await?;
+        let mut tx = self.read_tx().await?;
         let user = tx
             .user_view(subject.org_id, subject.user_id)
             .await?

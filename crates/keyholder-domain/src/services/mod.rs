@@ -197,7 +197,7 @@ impl Keyholder {
         // Not held, or a key newer than what is held: read them.
         let t = match tx {
             Some(t) => t,
-            None => tx.insert(self.tx().await?),
+            None => tx.insert(self.read_tx().await?),
         };
         let keys = t.live_signing_keys().await?;
         self.auth.hold_keys(read_at, &keys);
@@ -264,6 +264,11 @@ impl Keyholder {
 
     async fn tx(&self) -> Result<Box<dyn Tx>> {
         self.store.begin().await
+    }
+
+    /// A read-only transaction, for requests that only read.
+    async fn read_tx(&self) -> Result<Box<dyn Tx>> {
+        self.store.begin_read().await
     }
 
     /// Asks the engine and turns a denial into the caller's error.

@@ -168,7 +168,7 @@ impl Keyholder {
     ) -> Result<Page<StudentView<StudentGroupId>>> {
         self.check_org(subject, org, Action::ListStudents)?;
         let (page, per_page) = paging(params.page, params.per_page)?;
-        let mut tx = self.tx().await?;
+        let mut tx = self.read_tx().await?;
         let scope = self.scope(tx.as_mut(), subject).await?;
         let query = StudentQuery {
             q: params
@@ -210,7 +210,7 @@ impl Keyholder {
         id: StudentId,
     ) -> Result<StudentView<StudentGroup>> {
         self.check_org(subject, org, Action::ViewStudent)?;
-        let mut tx = self.tx().await?;
+        let mut tx = self.read_tx().await?;
         match self
             .student_decision(tx.as_mut(), subject, Action::ViewStudent, id)
             .await?
@@ -231,7 +231,7 @@ impl Keyholder {
         q: Option<String>,
     ) -> Result<Vec<Student>> {
         self.check_org(subject, org, Action::PickStudents)?;
-        let mut tx = self.tx().await?;
+        let mut tx = self.read_tx().await?;
         let scope = self.scope(tx.as_mut(), subject).await?;
         let query = StudentQuery {
             q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
