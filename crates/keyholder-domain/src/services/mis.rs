@@ -140,6 +140,8 @@ struct Batch<'a> {
     endpoint: &'a str,
     hash: &'a str,
     rows: usize,
+    /// Memberships added or removed: each moves a pupil's kinds mask, which R4's plan reads.
+    memberships: usize,
 }
 
 fn request_hash<T: Serialize>(
@@ -217,7 +219,8 @@ impl Keyholder {
         .write(tx.as_mut(), ctx)
         .await?;
         tx.commit().await?;
-        if counts.created + counts.updated + counts.left >= BULK_CHANGE
+        let memberships = u64::try_from(batch.memberships).unwrap_or(u64::MAX);
+        if counts.created + counts.updated + counts.left + memberships >= BULK_CHANGE
             && let Err(e) = self.store.refresh_statistics().await
         {
             // The batch is committed: a failed refresh costs speed, never the answer.
@@ -377,6 +380,7 @@ impl Keyholder {
                 endpoint,
                 hash: &hash,
                 rows: rows.len(),
+                memberships: 0,
             },
             counts,
             ctx,
@@ -474,6 +478,7 @@ impl Keyholder {
                 endpoint,
                 hash: &hash,
                 rows: rows.len(),
+                memberships: 0,
             },
             counts,
             ctx,
@@ -607,6 +612,7 @@ impl Keyholder {
                 }
             }
         }
+        let members_changed = removes.len() + adds.len();
         tx.change_group_members(svc.org_id, &removes, &adds).await?;
         self.finish_batch(
             tx,
@@ -617,6 +623,7 @@ impl Keyholder {
                 endpoint,
                 hash: &hash,
                 rows: rows.len(),
+                memberships: members_changed,
             },
             counts,
             ctx,
