@@ -438,7 +438,11 @@ fn main() {
             std::env::temp_dir().join(format!("keyholder-hot-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let sqlite = format!("sqlite://{}?mode=rwc", dir.join("hot.db").display());
-        run("SQLite", &bin, &sqlite, &bare_base, secs).await;
+        // `HOT_PATH_ONLY=postgres` skips SQLite; `HOT_PATH_KEEP_DB=1` keeps the PostgreSQL
+        // database (its name is printed) to look at its plans.
+        if std::env::var("HOT_PATH_ONLY").as_deref() != Ok("postgres") {
+            run("SQLite", &bin, &sqlite, &bare_base, secs).await;
+        }
         if let Ok(admin) = std::env::var("KEYHOLDER_BENCH_POSTGRES_URL") {
             use sea_orm::ConnectionTrait;
             let name = format!("kh_hot_{}", uuid::Uuid::new_v4().simple());
@@ -457,9 +461,13 @@ fn main() {
                 secs,
             )
             .await;
-            let _ = conn
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
+            if std::env::var("HOT_PATH_KEEP_DB").is_ok() {
+                println!("kept database {name}");
+            } else {
+                let _ = conn
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
         }
     });
 }

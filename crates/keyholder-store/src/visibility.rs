@@ -120,7 +120,18 @@ where
 /// the org's, and an outer `org_id` test would tempt the planner to scan the org's pupils.
 pub(crate) fn visibility(org: OrgId, scope: &StudentScope) -> Condition {
     let id = || Expr::col((students::Entity, students::Column::Id));
-    let not_blocked = id().not_in_subquery(blocked_for(org, scope.user));
+    // An anti-join per candidate: as `NOT IN`, PostgreSQL filtered a scan of every pupil of
+    // the org before it joined the few candidates (4.4 ms against 1.4 ms for one class of 30
+    // in 10 000 pupils).
+    let not_blocked = Expr::exists(
+        blocked_for(org, scope.user)
+            .and_where(
+                Expr::col((student_blocks::Entity, student_blocks::Column::StudentId))
+                    .equals((students::Entity, students::Column::Id)),
+            )
+            .to_owned(),
+    )
+    .not();
     if scope.restricting_types.is_empty() {
         return Condition::all()
             .add(not_blocked)
