@@ -85,6 +85,20 @@ pub(super) struct StudentCase {
     pub groups: Vec<StudentGroup>,
 }
 
+impl StudentCase {
+    /// The engine's decision about this pupil, for the subject as it bears on the pupil.
+    fn decide(&self, action: Action) -> Decision {
+        decide(
+            &self.subject,
+            action,
+            Resource::Student {
+                org: self.subject.org_id,
+                facts: &self.facts,
+            },
+        )
+    }
+}
+
 impl Keyholder {
     /// R4, R5: the scope of the pupils the subject may see, for a query.
     pub(super) async fn scope(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<StudentScope> {
@@ -148,14 +162,7 @@ impl Keyholder {
                 None,
             ));
         };
-        let d = decide(
-            &case.subject,
-            action,
-            Resource::Student {
-                org: subject.org_id,
-                facts: &case.facts,
-            },
-        );
+        let d = case.decide(action);
         Ok((d, Some((case.student, case.groups))))
     }
 
@@ -368,15 +375,7 @@ impl Keyholder {
         let Some(case) = self.student_facts(tx, subject, id).await? else {
             return Ok(None);
         };
-        let d = decide(
-            &case.subject,
-            action,
-            Resource::Student {
-                org: subject.org_id,
-                facts: &case.facts,
-            },
-        );
-        Ok(d.allowed.then_some(case))
+        Ok(case.decide(action).allowed.then_some(case))
     }
 
     /// R5: the blocks on an account, of the pupils the reader may see (in the query).

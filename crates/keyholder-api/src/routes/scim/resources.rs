@@ -583,7 +583,7 @@ pub async fn scim_search(
     let (start, count) = window(
         s.start_index.as_ref(),
         s.count.as_ref(),
-        keyholder_domain::services::SCIM_MAX_COUNT as i64,
+        i64::try_from(keyholder_domain::services::SCIM_MAX_COUNT).unwrap_or(200),
     )?;
     let (uf, gf) = match s.filter.as_deref().filter(|f| !f.trim().is_empty()) {
         None => (None, None),
