@@ -100,9 +100,9 @@ impl SeaStore {
 
     /// U5 across replicas: on PostgreSQL, listens for the changes other replicas announce and
     /// drops what this replica holds about them. The listener has a connection of its own (not
-    /// the pool's) and hears its own heartbeat at least once per `max_age`: while its
-    /// connection is down, or silent past that, nothing is held (every request is decided from
-    /// the database) until it is back. It reconnects by itself. On SQLite there is nothing to
+    /// the pool's) and hears its own heartbeat twice per `max_age`: while its connection is
+    /// down, or silent for three times `max_age` (at least 3 s), nothing is held (every request
+    /// is decided from the database) until it is back. It reconnects by itself. On SQLite there is nothing to
     /// listen to: the serving process makes the changes it serves, and another process's (the
     /// command line's) are held at most `max_age`.
     pub fn listen(&self, max_age: Duration) {
@@ -112,9 +112,9 @@ impl SeaStore {
         }
         let (url, cache) = (self.url.clone(), self.cache.clone());
         let beat = (max_age / 2).max(Duration::from_millis(50));
-        // Silent this long (two missed heartbeats or more): deaf. Held entries still end at
-        // `max_age` whatever the listener hears.
-        let silence = (max_age * 2).max(Duration::from_secs(1));
+        // Silent this long (several missed heartbeats): deaf. Held entries still end at
+        // `max_age` whatever the listener hears, so a busy moment costs nothing but this.
+        let silence = (max_age * 3).max(Duration::from_secs(3));
         // The heartbeat: a notification this replica must hear back within `max_age`.
         let pool = self.db.get_postgres_connection_pool().clone();
         tokio::spawn(async move {
