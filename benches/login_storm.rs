@@ -8,7 +8,7 @@
 
 use keyholder_domain::password::PasswordHasherPool;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The data key the bench servers seal TOTP seeds with (required on PostgreSQL).
@@ -18,32 +18,8 @@ const USERS: usize = 200;
 const ROUNDS: usize = 3;
 const PASSWORD: &str = "storm bench pass phrase 2026";
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
+mod common;
+use common::{Server, free_port, rss_mib};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -268,7 +244,7 @@ async fn main() {
     health.sort();
     login_times.sort();
     let rate = ok as f64 / elapsed.as_secs_f64();
-    let peak = peak_rss_mib(pid);
+    let peak = rss_mib(pid, "VmHWM:");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 

@@ -10,7 +10,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 const KINDS: [&str; 4] = ["academic_level", "registration_group", "house", "custom"];
 const USERS: usize = 3;
@@ -126,19 +126,7 @@ async fn build_and_compare(app: &TestApp, slug: &str, s: &School) {
         json!({"items": live, "mark_missing_as_left": true}),
     )
     .await;
-    let ids = |body: &Value, key: &str| -> HashMap<String, String> {
-        body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i[key].as_str().unwrap().to_owned(),
-                    i["id"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    };
+    let ids = ids_by;
     let pupils = ids(
         &app.get(&format!("/v1/orgs/{slug}/students?per_page=200"), &admin)
             .await

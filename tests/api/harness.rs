@@ -95,20 +95,21 @@ impl Res {
     }
 }
 
-/// U5: polls `GET /v1/me` on `base` with `token` until it answers `status`, within the auth
-/// cache's bound (`KEYHOLDER_AUTH_CACHE_MAX_AGE`, 1 s here) and some slack; answers how long it
-/// took. On PostgreSQL another replica hears of a change at once; on SQLite (one process per
-/// database in production) another process's change is seen within the bound.
-pub async fn me_within_bound(
+/// U5: polls `GET {base}{path}` with `token` until it answers `status`, within the auth cache's
+/// bound (`KEYHOLDER_AUTH_CACHE_MAX_AGE`, 1 s here) and some slack; answers how long it took. On
+/// PostgreSQL another replica hears of a change at once; on SQLite (one process per database in
+/// production) another process's change is seen within the bound.
+pub async fn within_bound(
     http: &reqwest::Client,
     base: &str,
+    path: &str,
     token: &str,
     status: u16,
 ) -> std::time::Duration {
     let start = std::time::Instant::now();
     loop {
         let got = http
-            .get(format!("{base}/v1/me"))
+            .get(format!("{base}{path}"))
             .bearer_auth(token)
             .send()
             .await
@@ -120,11 +121,37 @@ pub async fn me_within_bound(
         }
         assert!(
             start.elapsed() < std::time::Duration::from_millis(2500),
-            "still {got} after {:?}, past the bound",
+            "GET {path}: still {got} after {:?}, past the bound",
             start.elapsed()
         );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+}
+
+/// [`within_bound`] for `GET /v1/me`.
+pub async fn me_within_bound(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    status: u16,
+) -> std::time::Duration {
+    within_bound(http, base, "/v1/me", token, status).await
+}
+
+/// A list's items (or a bare array) as `key` → `id`.
+pub fn ids_by(body: &Value, key: &str) -> std::collections::HashMap<String, String> {
+    body.get("items")
+        .unwrap_or(body)
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| {
+            (
+                i[key].as_str().expect("key").to_owned(),
+                i["id"].as_str().expect("id").to_owned(),
+            )
+        })
+        .collect()
 }
 
 pub fn test_settings(database_url: String) -> Settings {

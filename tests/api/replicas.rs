@@ -8,29 +8,8 @@ use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// Polls `GET path` on `base` until it answers `status` within the bound; answers the window.
 async fn within_bound(app: &TestApp, base: &str, path: &str, token: &str, status: u16) -> Duration {
-    let start = Instant::now();
-    loop {
-        let got = app
-            .http
-            .get(format!("{base}{path}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
-        if got == status {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < Duration::from_millis(2500),
-            "GET {path}: still {got} after {:?}",
-            start.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::harness::within_bound(&app.http, base, path, token, status).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,20 +138,7 @@ pub(crate) async fn doors() -> Doors {
     )
     .await
     .expect(200);
-    let ids = |body: &Value, key: &str| -> HashMap<String, String> {
-        let items = body.get("items").unwrap_or(body);
-        items
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i[key].as_str().unwrap().to_owned(),
-                    i["id"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
-    };
+    let ids = ids_by;
     let groups = ids(
         &app.get("/v1/orgs/hill/student-groups", &admin)
             .await
