@@ -2,9 +2,10 @@
 //!
 //! Starts the release binary (`serve`) on a fresh database and, as a child process of this
 //! bench, a bare actix-web server answering a body of the same size as each route. Drives both
-//! with the same load generator: 32 keep-alive connections for `HOT_PATH_SECS` (default 5)
-//! seconds per route. Prints requests/s, p50 and p99 for each, the ratio to bare, and the
-//! server's resident memory idle (after seeding) and at its peak.
+//! with the same load generator (`wrk -t1 -c32` when installed, else 32 keep-alive reqwest
+//! clients in this process) for `HOT_PATH_SECS` (default 5) seconds per route. Prints
+//! requests/s, p50 and p99 for each, the ratio to bare, and the server's resident memory idle
+//! (after seeding) and at its peak.
 //!
 //! Routes: `GET /v1/me`; `GET /users?per_page=15` (an admin, 40 accounts);
 //! `GET /students?per_page=25` (10 000 pupils in 334 registration groups, a teacher on one
@@ -17,7 +18,7 @@
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BENCH_DATA_KEY: &str = "YmVuY2ggZGF0YSBrZXkgYmVuY2ggZGF0YSBrZXkgYmU=";
 const PASSWORD: &str = "hot path bench pass phrase";
@@ -26,7 +27,7 @@ const PUPILS: usize = 10_000;
 const CLASSES: usize = 334;
 
 mod common;
-use common::{Server, free_port, rss_mib};
+use common::{Server, call, free_port, load, rss_mib};
 
 async fn wait_up(http: &reqwest::Client, base: &str) {
     for _ in 0..300 {
@@ -68,130 +69,9 @@ fn bare(port: u16) {
     });
 }
 
-struct Load {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-    errors: usize,
-}
-
-/// 32 connections, each looping one request after another for the run's length.
-async fn load(url: String, token: Option<String>, secs: f64) -> Load {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNECTIONS)
-        .build()
-        .expect("client");
-    let until = Instant::now() + Duration::from_secs_f64(secs);
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let (http, url, token) = (http.clone(), url.clone(), token.clone());
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut errors = 0;
-                while Instant::now() < until {
-                    let t = Instant::now();
-                    let mut req = http.get(&url);
-                    if let Some(tk) = &token {
-                        req = req.bearer_auth(tk);
-                    }
-                    match req.send().await {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
-                            lat.push(t.elapsed());
-                        }
-                        _ => errors += 1,
-                    }
-                }
-                (lat, errors)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (lat, e) = t.await.expect("task");
-        all.extend(lat);
-        errors += e;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len().max(1) - 1) as f64 * p).round() as usize)
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
-    };
-    Load {
-        rps: all.len() as f64 / elapsed,
-        p50: pct(0.5),
-        p99: pct(0.99),
-        errors,
-    }
-}
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Value {
-    let mut req = http.request(method, url.clone());
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status();
-    let v: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{url}: {status} {v}");
-    v
-}
-
-fn code(secret: &str, offset: i64) -> String {
-    let t = (time::OffsetDateTime::now_utc().unix_timestamp() + offset) as u64;
-    keyholder_domain::tokens::totp::code_at(secret, t).expect("code")
-}
-
 /// Signs in with a second factor (enrolling one).
 async fn keyed(http: &reqwest::Client, base: &str, email: &str) -> String {
-    let login = |code: Option<String>| {
-        call(
-            http,
-            reqwest::Method::POST,
-            format!("{base}/v1/auth/login"),
-            None,
-            Some(json!({"org": "hot", "login": email, "password": PASSWORD, "totp_code": code})),
-        )
-    };
-    let t = login(None).await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let secret = call(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/v1/me/totp/setup"),
-        Some(&t),
-        Some(json!({})),
-    )
-    .await["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
-    call(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/v1/me/totp/confirm"),
-        Some(&t),
-        Some(json!({"code": code(&secret, 0)})),
-    )
-    .await;
-    login(Some(code(&secret, 30))).await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
+    common::keyed(http, base, "hot", email, PASSWORD).await
 }
 
 async fn run(label: &str, bin: &str, db: &str, bare_base: &str, secs: f64) {
@@ -347,7 +227,14 @@ async fn run(label: &str, bin: &str, db: &str, bare_base: &str, secs: f64) {
             teacher.clone(),
         ),
     ];
-    println!("\n{label}");
+    println!(
+        "\n{label} (load: {})",
+        if common::wrk(&format!("{base}/healthz"), None, 1, 1.0).is_some() {
+            "wrk -t1 -c32"
+        } else {
+            "32 reqwest clients in this process"
+        }
+    );
     println!("| route | keyholder req/s | p50 ms | p99 ms | bare req/s | bare p99 ms | ratio |");
     println!("|---|---|---|---|---|---|---|");
     for (name, url, token) in routes {
@@ -361,8 +248,17 @@ async fn run(label: &str, bin: &str, db: &str, bare_base: &str, secs: f64) {
             .await
             .expect("body")
             .len();
-        let k = load(url, Some(token), secs).await;
-        let b = load(format!("{bare_base}/{bytes}"), None, secs).await;
+        let bare_url = format!("{bare_base}/{bytes}");
+        let (k, b) = match (
+            common::wrk(&url, Some(&token), CONNECTIONS, secs),
+            common::wrk(&bare_url, None, CONNECTIONS, secs),
+        ) {
+            (Some(k), Some(b)) => (k, b),
+            _ => (
+                load(url, Some(token), CONNECTIONS, secs).await,
+                load(bare_url, None, CONNECTIONS, secs).await,
+            ),
+        };
         println!(
             "| {name} ({bytes} B) | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.3} |{}",
             k.rps,

@@ -1,7 +1,20 @@
-//! R4 at scale: a trust of 100 000 pupils in 3 000 registration groups and 7 year groups, with
-//! 5 000 staff records, seeded through the MIS sync; then a teacher restricted to one class asks
-//! for the first page of pupils, 200 times, at 10 000 and at 100 000 pupils. Prints p50/p99
-//! (targets: p99 under 50 ms; p50 at 100 000 no more than 1.5× p50 at 10 000).
+//! R4 at scale, for every restriction shape (issue 11, part 3). A school of 10 000 and a trust
+//! of 100 000 pupils, seeded through the MIS sync: every pupil in one registration group (33 a
+//! class), one of 7 year groups (academic level) and one of 4 houses, with 5 000 staff records.
+//! For each shape the org restricts by that shape's types, and a teacher on the shape's
+//! allow-lists asks for the first page of pupils (`per_page=25`):
+//!
+//! - registration group: on one class's allow-list;
+//! - academic level: on one year's;
+//! - house: on one house's;
+//! - two types (registration group and academic level): on ten classes' and one year's;
+//!
+//! each once without blocks and once with 305 blocks (5 of the pupils the teacher would see,
+//! 300 others). Prints, per shape and size, the pupils visible, p50/p99 of 200 requests one at a
+//! time, and requests/s, p50, p99 with 32 concurrent clients for `VISIBILITY_SECS` (default 3;
+//! `wrk -t1 -c32` when installed, else 32 clients in this process).
+//! Targets: p99 under 50 ms at 32 clients; p50 at 100 000 no more than 1.5× p50 at 10 000.
+//!
 //! `cargo bench --bench visibility` (SQLite), plus PostgreSQL when `KEYHOLDER_BENCH_POSTGRES_URL`
 //! names an admin database.
 
@@ -11,85 +24,112 @@ use keyholder_domain::services::{Config, NewOrg};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{call, keyed, load};
+
 const PASSWORD: &str = "bench admin pass phrase";
 const RUNS: usize = 200;
+const CONNECTIONS: usize = 32;
 
-fn code(secret: &str, offset: i64) -> String {
-    let t = (time::OffsetDateTime::now_utc().unix_timestamp() + offset) as u64;
-    keyholder_domain::tokens::totp::code_at(secret, t).expect("code")
+/// A restriction shape: its name, the types that restrict, and the allow-lists its teacher is
+/// on (student-group searches: type, name, how many of the matches).
+struct Shape {
+    name: &'static str,
+    types: &'static [&'static str],
+    lists: &'static [(&'static str, &'static str, usize)],
 }
 
-async fn send(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut req = http.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status();
-    let v: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{status}: {v}");
-    v
-}
-
-async fn login(
-    http: &reqwest::Client,
-    base: &str,
-    org: &str,
-    email: &str,
-    code: Option<String>,
-) -> String {
-    let r: Value = http
-        .post(format!("{base}/v1/auth/login"))
-        .json(&json!({"org": org, "login": email, "password": PASSWORD, "totp_code": code}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    r["access_token"].as_str().expect("token").to_owned()
-}
-
-async fn keyed(http: &reqwest::Client, base: &str, org: &str, email: &str) -> String {
-    let t = login(http, base, org, email, None).await;
-    let setup = send(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/v1/me/totp/setup"),
-        &t,
-        Some(json!({})),
-    )
-    .await;
-    let secret = setup["secret"].as_str().expect("secret").to_owned();
-    send(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/v1/me/totp/confirm"),
-        &t,
-        Some(json!({"code": code(&secret, 0)})),
-    )
-    .await;
-    login(http, base, org, email, Some(code(&secret, 30))).await
-}
+const SHAPES: [Shape; 4] = [
+    Shape {
+        name: "registration group, one class",
+        types: &["registration_group"],
+        lists: &[("registration_group", "", 1)],
+    },
+    Shape {
+        name: "academic level, one year",
+        types: &["academic_level"],
+        lists: &[("academic_level", "Year 0", 1)],
+    },
+    Shape {
+        name: "house, one of four",
+        types: &["house"],
+        lists: &[("house", "House 0", 1)],
+    },
+    Shape {
+        name: "two types: ten classes and one year",
+        types: &["registration_group", "academic_level"],
+        lists: &[
+            ("registration_group", "", 10),
+            ("academic_level", "Year 0", 1),
+        ],
+    },
+];
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
 }
 
-/// Seeds one org of `pupils` pupils and measures the restricted teacher's first page.
+struct Measured {
+    visible: u64,
+    p50: f64,
+    p99: f64,
+    rps: f64,
+    c_p50: f64,
+    c_p99: f64,
+    errors: usize,
+}
+
+/// The ids of the groups a search names.
+async fn groups(
+    http: &reqwest::Client,
+    base: &str,
+    slug: &str,
+    admin: &str,
+    (kind, q, n): (&str, &str, usize),
+) -> Vec<String> {
+    let q = if q.is_empty() {
+        String::new()
+    } else {
+        format!("&q={q}")
+    };
+    let v = call(
+        http,
+        reqwest::Method::GET,
+        format!("{base}/v1/orgs/{slug}/student-groups?type={kind}{q}&per_page={n}"),
+        Some(admin),
+        None,
+    )
+    .await;
+    let ids: Vec<String> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|g| g["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), n, "{kind} {q}");
+    ids
+}
+
+async fn restrict(http: &reqwest::Client, base: &str, slug: &str, admin: &str, types: &[&str]) {
+    call(
+        http,
+        reqwest::Method::PATCH,
+        format!("{base}/v1/orgs/{slug}/settings"),
+        Some(admin),
+        Some(json!({"restricted_group_types": types})),
+    )
+    .await;
+}
+
+/// Seeds one org of `pupils` pupils, then measures every shape with and without blocks.
 async fn school(
     http: &reqwest::Client,
     base: &str,
     kh: &keyholder_domain::services::Keyholder,
     slug: &str,
     pupils: usize,
-) -> (f64, f64, u64) {
+    secs: f64,
+) -> Vec<Measured> {
     kh.system_create_org(
         NewOrg {
             slug: slug.into(),
@@ -101,12 +141,12 @@ async fn school(
     )
     .await
     .expect("org");
-    let admin = keyed(http, base, slug, &format!("dsl@{slug}.test")).await;
-    let key = send(
+    let admin = keyed(http, base, slug, &format!("dsl@{slug}.test"), PASSWORD).await;
+    let key = call(
         http,
         reqwest::Method::POST,
         format!("{base}/v1/orgs/{slug}/service-accounts"),
-        &admin,
+        Some(&admin),
         Some(json!({"name": "mis", "scopes": ["mis.sync"]})),
     )
     .await["api_key"]
@@ -119,106 +159,183 @@ async fn school(
             .iter()
             .map(|i| json!({"mis_id": format!("P{i:06}"), "forename": format!("Pupil{}", i % 997), "surname": format!("Surname{:05}", (i * 7919) % 100_000), "on_roll": true}))
             .collect();
-        send(
+        call(
             http,
             reqwest::Method::PUT,
             mis("students"),
-            &key,
+            Some(&key),
             Some(json!({"items": items})),
         )
         .await;
     }
     let classes = (pupils / 33).clamp(1, 3000);
-    let mut groups: Vec<Value> = (0..classes)
-        .map(|c| {
-            let members: Vec<String> = (0..pupils).filter(|i| i % classes == c).map(|i| format!("P{i:06}")).collect();
-            json!({"mis_id": format!("REG{c:04}"), "type": "registration_group", "name": format!("Class {c}"), "member_mis_ids": members})
-        })
+    let members = |n: usize, k: usize| -> Vec<String> {
+        (0..pupils)
+            .filter(|i| i % n == k)
+            .map(|i| format!("P{i:06}"))
+            .collect()
+    };
+    let mut groups_in: Vec<Value> = (0..classes)
+        .map(|c| json!({"mis_id": format!("REG{c:04}"), "type": "registration_group", "name": format!("Class {c}"), "member_mis_ids": members(classes, c)}))
         .collect();
-    groups.extend((0..7).map(|y| {
-        let members: Vec<String> = (0..pupils).filter(|i| i % 7 == y).map(|i| format!("P{i:06}")).collect();
-        json!({"mis_id": format!("Y{y}"), "type": "academic_level", "name": format!("Year {y}"), "member_mis_ids": members})
-    }));
-    send(
+    groups_in.extend((0..7).map(|y| json!({"mis_id": format!("Y{y}"), "type": "academic_level", "name": format!("Year {y}"), "member_mis_ids": members(7, y)})));
+    groups_in.extend((0..4).map(|h| json!({"mis_id": format!("H{h}"), "type": "house", "name": format!("House {h}"), "member_mis_ids": members(4, h)})));
+    call(
         http,
         reqwest::Method::PUT,
         mis("student-groups"),
-        &key,
-        Some(json!({"items": groups})),
+        Some(&key),
+        Some(json!({"items": groups_in})),
     )
     .await;
     let staff: Vec<Value> = (0..5000)
         .map(|i| json!({"mis_id": format!("S{i:05}"), "forename": "Staff", "surname": format!("Member{i}"), "contract": "permanent", "hours": "full_time", "start_date": "2020-09-01"}))
         .collect();
-    send(
+    call(
         http,
         reqwest::Method::PUT,
         mis("staff"),
-        &key,
+        Some(&key),
         Some(json!({"items": staff})),
     )
     .await;
-    // A teacher on one class's allow-list (registration groups restrict by default).
-    let teachers = send(
+    let teachers = call(
         http,
         reqwest::Method::GET,
         format!("{base}/v1/orgs/{slug}/user-groups?q=teachers"),
-        &admin,
+        Some(&admin),
         None,
     )
     .await["items"][0]["id"]
         .as_str()
         .expect("teachers")
         .to_owned();
-    let teacher = send(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/v1/orgs/{slug}/users"),
-        &admin,
-        Some(json!({"email": format!("t@{slug}.test"), "forename": "Class", "surname": "Teacher", "user_group_id": teachers, "password": PASSWORD})),
-    )
-    .await["id"]
-        .as_str()
-        .expect("teacher")
-        .to_owned();
-    let class = send(
-        http,
-        reqwest::Method::GET,
-        format!("{base}/v1/orgs/{slug}/student-groups?type=registration_group&per_page=1"),
-        &admin,
-        None,
-    )
-    .await["items"][0]["id"]
-        .as_str()
-        .expect("class")
-        .to_owned();
-    send(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/v1/orgs/{slug}/student-groups/{class}/access"),
-        &admin,
-        Some(json!({"user_ids": [teacher]})),
-    )
-    .await;
-    let t = keyed(http, base, slug, &format!("t@{slug}.test")).await;
+    // With nothing restricting, the admin sees every pupil: the teachers' allow-lists and blocks.
+    restrict(http, base, slug, &admin, &[]).await;
+    let others: Vec<String> = {
+        let mut ids = Vec::new();
+        for page in 1..=3 {
+            let v = call(
+                http,
+                reqwest::Method::GET,
+                format!("{base}/v1/orgs/{slug}/students?per_page=100&page={page}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+            ids.extend(
+                v["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .filter_map(|s| s["id"].as_str().map(str::to_owned)),
+            );
+        }
+        ids
+    };
+    let mut teachers_of = Vec::new();
+    for (s, shape) in SHAPES.iter().enumerate() {
+        let mut lists = Vec::new();
+        for l in shape.lists {
+            lists.extend(groups(http, base, slug, &admin, *l).await);
+        }
+        for blocked in [false, true] {
+            let email = format!("t{s}{}@{slug}.test", u8::from(blocked));
+            let id = call(
+                http,
+                reqwest::Method::POST,
+                format!("{base}/v1/orgs/{slug}/users"),
+                Some(&admin),
+                Some(json!({"email": email, "forename": "Class", "surname": format!("Teacher{s}"), "user_group_id": teachers, "password": PASSWORD})),
+            )
+            .await["id"]
+                .as_str()
+                .expect("teacher")
+                .to_owned();
+            for g in &lists {
+                call(
+                    http,
+                    reqwest::Method::POST,
+                    format!("{base}/v1/orgs/{slug}/student-groups/{g}/access"),
+                    Some(&admin),
+                    Some(json!({"user_ids": [id]})),
+                )
+                .await;
+            }
+            if blocked {
+                let first = call(
+                    http,
+                    reqwest::Method::GET,
+                    format!(
+                        "{base}/v1/orgs/{slug}/students?per_page=5&group_id={}",
+                        lists[0]
+                    ),
+                    Some(&admin),
+                    None,
+                )
+                .await;
+                let own: Vec<String> = first["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .filter_map(|s| s["id"].as_str().map(str::to_owned))
+                    .collect();
+                for student in own.iter().chain(others.iter()) {
+                    let res = http
+                        .post(format!("{base}/v1/orgs/{slug}/users/{id}/blocked-students"))
+                        .bearer_auth(&admin)
+                        .json(&json!({"student_id": student, "reason": "bench"}))
+                        .send()
+                        .await
+                        .expect("block");
+                    // One of the 300 may be one of the five already blocked.
+                    assert!(
+                        res.status().is_success() || res.status() == 409,
+                        "{}",
+                        res.status()
+                    );
+                }
+            }
+            teachers_of.push((s, blocked, email));
+        }
+    }
     let url = format!("{base}/v1/orgs/{slug}/students?per_page=25");
-    let mut total = 0;
-    for _ in 0..10 {
-        total = send(http, reqwest::Method::GET, url.clone(), &t, None).await["total"]
-            .as_u64()
-            .unwrap_or(0);
+    let mut out = Vec::new();
+    for (s, _blocked, email) in teachers_of {
+        restrict(http, base, slug, &admin, SHAPES[s].types).await;
+        let t = keyed(http, base, slug, &email, PASSWORD).await;
+        let mut visible = 0;
+        for _ in 0..10 {
+            visible = call(http, reqwest::Method::GET, url.clone(), Some(&t), None).await["total"]
+                .as_u64()
+                .unwrap_or(0);
+        }
+        assert!(visible > 0, "{} sees nothing", SHAPES[s].name);
+        let mut times = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let t0 = Instant::now();
+            call(http, reqwest::Method::GET, url.clone(), Some(&t), None).await;
+            times.push(t0.elapsed());
+        }
+        times.sort();
+        let c = match common::wrk(&url, Some(&t), CONNECTIONS, secs) {
+            Some(c) => c,
+            None => load(url.clone(), Some(t), CONNECTIONS, secs).await,
+        };
+        out.push(Measured {
+            visible,
+            p50: pct(&times, 0.5),
+            p99: pct(&times, 0.99),
+            rps: c.rps,
+            c_p50: c.p50,
+            c_p99: c.p99,
+            errors: c.errors,
+        });
     }
-    let mut times = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        let t0 = Instant::now();
-        send(http, reqwest::Method::GET, url.clone(), &t, None).await;
-        times.push(t0.elapsed());
-    }
-    times.sort();
-    (pct(&times, 0.5), pct(&times, 0.99), total)
+    out
 }
 
-async fn run(label: &str, database_url: String) {
+async fn run(label: &str, database_url: String, secs: f64) {
     let settings = Settings {
         database_url,
         bind: "127.0.0.1:0".into(),
@@ -246,35 +363,62 @@ async fn run(label: &str, database_url: String) {
     tokio::spawn(running.server);
     let http = reqwest::Client::new();
     let t0 = Instant::now();
-    let small = school(&http, &base, &kh, "small", 10_000).await;
-    let large = school(&http, &base, &kh, "trust", 100_000).await;
+    let small = school(&http, &base, &kh, "small", 10_000, secs).await;
+    let large = school(&http, &base, &kh, "trust", 100_000, secs).await;
     println!(
-        "R4 first page (25) for a teacher restricted to one class, {label} (seeded in {:.0} s):",
+        "\nR4 first page (25), {label} (seeded and measured in {:.0} s)",
         t0.elapsed().as_secs_f64()
     );
-    for (n, (p50, p99, total)) in [(10_000, small), (100_000, large)] {
+    println!(
+        "| shape | blocks | pupils | visible | p50 ms | p99 ms | {CONNECTIONS} clients req/s | p50 ms | p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (i, (s, m)) in small.iter().zip(large.iter()).enumerate() {
+        let shape = &SHAPES[i / 2];
+        let blocks = if i % 2 == 1 { "305" } else { "none" };
+        for (n, m) in [(10_000, s), (100_000, m)] {
+            println!(
+                "| {} | {blocks} | {n} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} |{}",
+                shape.name,
+                m.visible,
+                m.p50,
+                m.p99,
+                m.rps,
+                m.c_p50,
+                m.c_p99,
+                if m.errors > 0 {
+                    format!(" errors: {}", m.errors)
+                } else {
+                    String::new()
+                }
+            );
+        }
         println!(
-            "  {n:>7} pupils: p50 {p50:6.2} ms, p99 {p99:6.2} ms over {RUNS} requests (total visible {total})"
+            "|  | p50 100k/10k: {:.2} (target <= 1.5) | | | | | | | |",
+            m.p50 / s.p50
         );
     }
-    println!(
-        "  p50 ratio 100k/10k: {:.2} (target <= 1.5); p99 target < 50 ms",
-        large.0 / small.0
-    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let secs: f64 = std::env::var("VISIBILITY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
     let dir = std::env::temp_dir().join(format!(
         "keyholder-visibility-{}",
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::create_dir_all(&dir).expect("dir");
-    run(
-        "SQLite",
-        format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-    )
-    .await;
+    if std::env::var("VISIBILITY_ONLY").as_deref() != Ok("postgres") {
+        run(
+            "SQLite",
+            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+            secs,
+        )
+        .await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     if let Ok(admin_url) = std::env::var("KEYHOLDER_BENCH_POSTGRES_URL") {
         use sea_orm::ConnectionTrait;
@@ -287,9 +431,13 @@ async fn main() {
             .await
             .expect("create");
         let (prefix, _) = admin_url.rsplit_once('/').expect("url");
-        run("PostgreSQL", format!("{prefix}/{name}")).await;
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
+        run("PostgreSQL", format!("{prefix}/{name}"), secs).await;
+        if std::env::var("VISIBILITY_KEEP_DB").is_ok() {
+            println!("kept database {name}");
+        } else {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
     }
 }

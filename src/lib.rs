@@ -209,8 +209,9 @@ pub fn serve(settings: &Settings, kh: Keyholder) -> std::io::Result<Running> {
         ),
         metrics_token: settings.metrics_token.clone(),
     });
-    let doc = keyholder_api::openapi();
-    let server = HttpServer::new(move || keyholder_api::app(state.clone(), doc.clone()))
+    let published = keyholder_api::Published::new(&keyholder_api::openapi())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let server = HttpServer::new(move || keyholder_api::app(state.clone(), published.clone()))
         .workers(settings.workers.max(1))
         .shutdown_timeout(10)
         .bind(&settings.bind)?;

@@ -98,8 +98,28 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-#[actix_web::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    tune_allocator();
+    actix_web::rt::System::new().block_on(run())
+}
+
+/// Memory (issue 11): glibc raises its mmap threshold to the size of the first large buffer
+/// freed, after which the 19 MiB argon2 buffers are carved from an arena and stay resident once
+/// dropped. A fixed threshold keeps large buffers in mappings of their own, returned to the
+/// system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: `mallopt` only sets the allocator's parameters; it runs before any other thread
+    // exists, with constants glibc documents.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
         return match keyholder_api::openapi().to_pretty_json() {

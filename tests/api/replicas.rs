@@ -104,6 +104,112 @@ async fn u5_a_change_on_one_replica_is_enforced_by_the_other_within_the_bound() 
     );
 }
 
+/// `GET /v1/me` of the other replica until `field` reads `want`: how long that took (within the
+/// bound).
+async fn me_shows(
+    app: &TestApp,
+    base: &str,
+    token: &str,
+    field: &str,
+    want: &serde_json::Value,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let body: serde_json::Value = app
+            .http
+            .get(format!("{base}/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        if &body[field] == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(2500),
+            "{field} still {} after {:?}, past the bound",
+            body[field],
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// `GET /v1/me` is answered from what the replica holds beside the session (no round trip in the
+/// steady state), and so drops with it: an admin's edit of the account and the user's own
+/// preferences show at once on the replica that made them, and on the other within the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn u5_me_held_beside_the_session_shows_every_change_to_the_account() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let other = app.replica().await;
+    let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    for base in [&app.base, &other.base] {
+        for _ in 0..3 {
+            within_bound(&app, base, "/v1/me", &t, 200).await;
+        }
+    }
+    app.patch(
+        &format!("/v1/orgs/hill/users/{teacher}"),
+        &admin,
+        json!({"forename": "Renamed"}),
+    )
+    .await
+    .expect(200);
+    let here = app.get("/v1/me", &t).await.expect(200);
+    assert_eq!(here.body["forename"], "Renamed", "at once where it changed");
+    me_shows(&app, &other.base, &t, "forename", &json!("Renamed")).await;
+    let cats = app
+        .get("/v1/orgs/hill/categories", &admin)
+        .await
+        .expect(200);
+    let behaviour = cats.body["items"]
+        .as_array()
+        .or(cats.body.as_array())
+        .expect("categories")
+        .iter()
+        .find(|c| c["name"] == "Behaviour")
+        .expect("Behaviour")["id"]
+        .clone();
+    let prefs = json!([{"category_id": behaviour, "mode": "digest"}]);
+    within_bound(&app, &other.base, "/v1/me", &t, 200).await;
+    app.call(
+        Method::PATCH,
+        "/v1/me",
+        Some(&t),
+        Some(json!({"notification_preferences": prefs})),
+    )
+    .await
+    .expect(200);
+    let here = app.get("/v1/me", &t).await.expect(200);
+    assert_eq!(here.body["notification_preferences"], prefs);
+    me_shows(&app, &other.base, &t, "notification_preferences", &prefs).await;
+    // A group rename shows as the account's group name.
+    let gid = app.group_id(&org, &admin, "Teachers").await;
+    app.patch(
+        &format!("/v1/orgs/hill/user-groups/{gid}"),
+        &admin,
+        json!({"name": "Class Teachers"}),
+    )
+    .await
+    .expect(200);
+    let here = app.get("/v1/me", &t).await.expect(200);
+    assert_eq!(here.body["user_group_name"], "Class Teachers");
+    me_shows(
+        &app,
+        &other.base,
+        &t,
+        "user_group_name",
+        &json!("Class Teachers"),
+    )
+    .await;
+}
+
 /// PostgreSQL: a replica whose listener's connection is killed holds nothing until it is back,
 /// so a change it could not hear about is enforced at once (here, one made around the service,
 /// which announces nothing, with a bound of a minute that would otherwise hold it).

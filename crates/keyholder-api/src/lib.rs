@@ -15,7 +15,7 @@ pub use routes::scim::patch::apply as apply_scim_patch;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, Error, HttpRequest, web};
+use actix_web::{App, Error, HttpRequest, HttpResponse, web};
 use error::ApiError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -252,10 +252,32 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The OpenAPI document as every worker serves it: serialised once, with the route table the
+/// fallback answers 405 from (issue 11: one copy per process, not a tree per worker).
+pub struct Published {
+    json: web::Bytes,
+    routes: web::Data<contract::Routes>,
+}
+
+impl Published {
+    pub fn new(doc: &utoipa::openapi::OpenApi) -> Result<web::Data<Published>, serde_json::Error> {
+        Ok(web::Data::new(Published {
+            json: web::Bytes::from(serde_json::to_vec(doc)?),
+            routes: web::Data::new(contract::Routes::new(doc)),
+        }))
+    }
+}
+
+async fn openapi_json(published: web::Data<Published>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(published.json.clone())
+}
+
 /// The whole application: the documented routes, `/openapi.json` and the explorer at `/docs`.
 pub fn app(
     state: web::Data<ApiState>,
-    doc: utoipa::openapi::OpenApi,
+    published: web::Data<Published>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -266,7 +288,7 @@ pub fn app(
     >,
 > {
     let (app, _) = documented_app();
-    let routes = web::Data::new(contract::Routes::new(&doc));
+    let routes = published.routes.clone();
     let read_only = |path: &'static str| {
         web::resource(path).route(web::route().to(routes::scim::resources::method_not_allowed))
     };
@@ -280,10 +302,15 @@ pub fn app(
                 .route(web::route().to(routes::scim::resources::not_found)),
         )
         .service(
-            SwaggerUi::new("/docs/{_:.*}")
-                .url("/openapi.json", doc)
-                .config(Config::default().validator_url("none")),
+            web::resource("/openapi.json")
+                .guard(actix_web::guard::Get())
+                .to(openapi_json),
         )
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .config(Config::new(["/openapi.json"]).validator_url("none")),
+        )
+        .app_data(published)
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(contract::fallback))
         .wrap(actix_web::middleware::from_fn(limits::rate_limit))

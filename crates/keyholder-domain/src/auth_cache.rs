@@ -14,7 +14,7 @@
 //! last change that bears on it, so a read that began before a change can never be held after it.
 
 use crate::ids::*;
-use crate::model::Category;
+use crate::model::{Category, NotificationMode, User, UserGroup};
 use crate::ports::AuthFacts;
 use crate::tokens::SigningKey;
 use std::collections::HashMap;
@@ -79,7 +79,17 @@ struct Inner {
 struct Entry {
     facts: AuthFacts,
     categories: Vec<Category>,
+    /// Filled by the first `GET /v1/me` of the session; dropped with the facts.
+    profile: Option<HeldProfile>,
     read_at: Instant,
+}
+
+/// What `GET /v1/me` shows beyond the session's facts: held beside them and dropped with them
+/// (linking staff records and setting preferences are changes to the org, [`AuthChange::Org`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldProfile {
+    pub staff_ids: Vec<StaffId>,
+    pub notification_prefs: Vec<(CategoryId, NotificationMode)>,
 }
 
 #[derive(Default)]
@@ -192,9 +202,42 @@ impl AuthCache {
             Entry {
                 facts: facts.clone(),
                 categories: categories.to_vec(),
+                profile: None,
                 read_at,
             },
         );
+    }
+
+    /// The account, its group and its profile, if the session's facts and profile are held
+    /// and still good.
+    pub fn profile(&self, session: SessionId) -> Option<(User, UserGroup, HeldProfile)> {
+        if !self.live() {
+            return None;
+        }
+        let st = self.state();
+        let e = st.sessions.get(&session)?;
+        let fresh = e.read_at.elapsed() < self.inner.max_age
+            && !changed_since(&st, Some(e.facts.org.id), Some(session), false, e.read_at);
+        let profile = e.profile.clone().filter(|_| fresh)?;
+        Some((e.facts.user.clone(), e.facts.group.clone(), profile))
+    }
+
+    /// Holds a session's profile read by a read that started at `read_at`, beside its facts
+    /// (if they are held: the profile is never held alone).
+    pub fn hold_profile(&self, read_at: Instant, session: SessionId, profile: HeldProfile) {
+        if !self.live() {
+            return;
+        }
+        let mut st = self.state();
+        let Some(org) = st.sessions.get(&session).map(|e| e.facts.org.id) else {
+            return;
+        };
+        if changed_since(&st, Some(org), Some(session), false, read_at) {
+            return;
+        }
+        if let Some(e) = st.sessions.get_mut(&session) {
+            e.profile = Some(profile);
+        }
     }
 
     /// The live verification keys, if held and still good.
@@ -300,6 +343,62 @@ fn changed_since(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::*;
+
+    fn facts(org: OrgId, session: SessionId) -> AuthFacts {
+        let at = time::OffsetDateTime::now_utc();
+        let group = crate::defaults::org_defaults(org)
+            .1
+            .into_iter()
+            .next()
+            .expect("a default group");
+        let user = User {
+            id: UserId::new(),
+            org_id: org,
+            username: None,
+            email: Some("t@hill.school".into()),
+            title: None,
+            forename: "Tess".into(),
+            surname: "Teacher".into(),
+            job_title: None,
+            phone: None,
+            user_group_id: group.id,
+            status: UserStatus::Active,
+            password_hash: None,
+            must_change_password: false,
+            password_changed_at: None,
+            last_login_at: None,
+            totp: TotpState::default(),
+            token_version: 1,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+            external_id: None,
+            scim: None,
+            scim_deleted: false,
+        };
+        AuthFacts {
+            session: Session {
+                id: session,
+                org_id: org,
+                user_id: user.id,
+                second_factor: false,
+                token_version: 1,
+                created_at: at,
+                expires_at: at + time::Duration::hours(1),
+                revoked: false,
+            },
+            user,
+            group,
+            org: Org {
+                id: org,
+                slug: "hill".into(),
+                name: "Hill".into(),
+                settings: OrgSettings::default(),
+                created_at: at,
+            },
+        }
+    }
 
     #[test]
     fn u5_announcements_read_back_and_anything_unreadable_drops_everything() {
@@ -335,6 +434,30 @@ mod tests {
         let read_at = cache.now();
         cache.hold_keys(read_at, &[]);
         assert!(cache.keys().is_some());
+    }
+
+    #[test]
+    fn u5_a_profile_is_held_only_beside_its_session_and_drops_with_it() {
+        let cache = AuthCache::new(Duration::from_secs(60));
+        let session = SessionId::new();
+        let profile = HeldProfile::default();
+        cache.hold_profile(cache.now(), session, profile.clone());
+        assert!(cache.profile(session).is_none(), "never held alone");
+        let org = OrgId::new();
+        let facts = facts(org, session);
+        cache.hold_facts(cache.now(), &facts, &[]);
+        let read_at = cache.now();
+        cache.apply(AuthChange::Org(org));
+        cache.hold_facts(cache.now(), &facts, &[]);
+        cache.hold_profile(read_at, session, profile.clone());
+        assert!(
+            cache.profile(session).is_none(),
+            "read before the change: not held"
+        );
+        cache.hold_profile(cache.now(), session, profile.clone());
+        assert_eq!(cache.profile(session).map(|p| p.2), Some(profile));
+        cache.apply(AuthChange::Org(org));
+        assert!(cache.profile(session).is_none(), "dropped with the facts");
     }
 
     #[test]

@@ -165,6 +165,26 @@ pub struct UserView {
     pub admin: bool,
 }
 
+impl UserView {
+    /// The view of an account in its group.
+    pub fn of(user: User, group: &UserGroup, staff_ids: Vec<StaffId>) -> UserView {
+        use crate::permission::Permission;
+        UserView {
+            user,
+            staff_ids,
+            group_name: group.name.clone(),
+            elevated: group.active
+                && group
+                    .system_permissions
+                    .contains(Permission::AdminManageUsers),
+            admin: group.active
+                && group
+                    .system_permissions
+                    .contains(Permission::AdminManageSystem),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserGroup {
     pub id: GroupId,

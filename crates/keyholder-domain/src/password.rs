@@ -12,6 +12,9 @@ pub const OWASP_M_COST: u32 = 19 * 1024;
 pub const OWASP_T_COST: u32 = 2;
 pub const OWASP_P_COST: u32 = 1;
 
+/// How long a hashing thread keeps its buffer with nothing to hash.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub const MIN_PASSWORD_LEN: usize = 10;
 pub const MAX_PASSWORD_LEN: usize = 256;
 
@@ -59,13 +62,17 @@ impl PasswordHasherPool {
                 .spawn(move || {
                     let mut memory = Vec::new();
                     loop {
+                        // Never waits long holding the queue, so that a thread holding a
+                        // buffer gets its turn to time out and give the buffer back: an idle
+                        // server does not keep `m_cost` per thread.
                         let job = match queue.lock() {
-                            Ok(q) => q.recv(),
+                            Ok(q) => q.recv_timeout(IDLE_RELEASE),
                             Err(_) => return,
                         };
                         match job {
                             Ok(job) => job(&mut memory),
-                            Err(_) => return, // the pool is gone
+                            Err(mpsc::RecvTimeoutError::Timeout) => memory = Vec::new(),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return, // the pool is gone
                         }
                     }
                 })

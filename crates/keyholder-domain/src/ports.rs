@@ -255,6 +255,9 @@ pub trait Tx: Send {
     // Users.
     async fn insert_user(&mut self, user: &User) -> Result<()>;
     async fn user(&mut self, org: OrgId, id: UserId) -> Result<Option<User>>;
+    /// The account, its row locked until the transaction ends (PostgreSQL; SQLite has one
+    /// writer): concurrent writers of one account queue instead of losing a version race.
+    async fn user_for_update(&mut self, org: OrgId, id: UserId) -> Result<Option<User>>;
     async fn user_view(&mut self, org: OrgId, id: UserId) -> Result<Option<UserView>>;
     /// Username or email, case-insensitive; only accounts that hold login details.
     async fn user_by_login(&mut self, org: OrgId, login: &str) -> Result<Option<User>>;

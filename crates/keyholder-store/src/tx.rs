@@ -686,6 +686,21 @@ impl Tx for SeaTx {
             .transpose()
     }
 
+    async fn user_for_update(&mut self, org: OrgId, id: UserId) -> Result<Option<User>> {
+        use sea_orm::{ConnectionTrait, DbBackend};
+        let mut q = users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.eq(id.0));
+        if self.txn.get_database_backend() == DbBackend::Postgres {
+            q = q.lock_exclusive();
+        }
+        q.one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(convert::user)
+            .transpose()
+    }
+
     async fn user_view(&mut self, org: OrgId, id: UserId) -> Result<Option<UserView>> {
         let row = users::Entity::find()
             .find_also_related(user_groups::Entity)
@@ -1202,6 +1217,7 @@ impl Tx for SeaTx {
     }
 
     async fn link_staff(&mut self, org: OrgId, user: UserId, staff: StaffId) -> Result<()> {
+        self.changes.push(AuthChange::Org(org));
         user_staff::Entity::insert(user_staff::ActiveModel {
             org_id: Set(org.0),
             user_id: Set(user.0),
@@ -1445,6 +1461,7 @@ impl Tx for SeaTx {
     }
 
     async fn unlink_staff(&mut self, org: OrgId, user: UserId) -> Result<()> {
+        self.changes.push(AuthChange::Org(org));
         user_staff::Entity::delete_many()
             .filter(user_staff::Column::OrgId.eq(org.0))
             .filter(user_staff::Column::UserId.eq(user.0))
@@ -1723,6 +1740,7 @@ impl Tx for SeaTx {
         user: UserId,
         prefs: &[(CategoryId, NotificationMode)],
     ) -> Result<()> {
+        self.changes.push(AuthChange::Org(org));
         notification_prefs::Entity::delete_many()
             .filter(notification_prefs::Column::OrgId.eq(org.0))
             .filter(notification_prefs::Column::UserId.eq(user.0))

@@ -142,7 +142,7 @@ impl Keyholder {
         let (mut tx, updated, second_factor) = loop {
             attempt += 1;
             let mut tx = self.tx().await?;
-            let Some(mut fresh) = tx.user(org.id, user.id).await? else {
+            let Some(mut fresh) = tx.user_for_update(org.id, user.id).await? else {
                 return Err(DomainError::InvalidCredentials);
             };
             if fresh.status != UserStatus::Active || fresh.password_hash != user.password_hash {

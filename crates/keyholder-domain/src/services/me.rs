@@ -47,14 +47,34 @@ impl Keyholder {
             Action::ReadOwnAccount,
             Resource::Org(subject.org_id),
         )?;
-        let mut tx = self.read_tx().await?;
-        let user = tx
-            .user_view(subject.org_id, subject.user_id)
-            .await?
-            .ok_or(DomainError::Unauthenticated)?;
-        let notification_preferences = tx
-            .notification_prefs(subject.org_id, subject.user_id)
-            .await?;
+        // U5: held beside the session's facts, so the steady state needs no round trip.
+        let (user, notification_preferences) = match self.auth.profile(subject.session_id) {
+            Some((user, group, held)) => (
+                UserView::of(user, &group, held.staff_ids),
+                held.notification_prefs,
+            ),
+            None => {
+                let read_at = self.auth.now();
+                let mut tx = self.read_tx().await?;
+                let user = tx
+                    .user_view(subject.org_id, subject.user_id)
+                    .await?
+                    .ok_or(DomainError::Unauthenticated)?;
+                let prefs = tx
+                    .notification_prefs(subject.org_id, subject.user_id)
+                    .await?;
+                drop(tx);
+                self.auth.hold_profile(
+                    read_at,
+                    subject.session_id,
+                    crate::auth_cache::HeldProfile {
+                        staff_ids: user.staff_ids.clone(),
+                        notification_prefs: prefs.clone(),
+                    },
+                );
+                (user, prefs)
+            }
+        };
         Ok(Me {
             notification_preferences,
             user,
