@@ -132,6 +132,15 @@ impl Settings {
         if let Some(v) = env("KEYHOLDER_PUBLIC_URL") {
             domain.public_url = v;
         }
+        if let Some(v) = env("KEYHOLDER_INCIDENT_LINK_PATH") {
+            if !v.starts_with('/') || !v.contains("{id}") {
+                return Err(
+                    "KEYHOLDER_INCIDENT_LINK_PATH is a path starting with / that contains {id}"
+                        .into(),
+                );
+            }
+            domain.incident_link_path = v;
+        }
         if let Some(v) = env_parse("KEYHOLDER_OUTBOX_RETRY_BASE_MS")? {
             domain.outbox_retry_base_ms = v;
         }

@@ -16,6 +16,7 @@ mod m20261201_000009_audit_chain;
 mod m20261201_000010_key_rotation;
 mod m20261201_000011_audit_about;
 mod m20261201_000012_rate_quotas;
+mod m20261202_000013_alerts;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_key_rotation::Migration),
             Box::new(m20261201_000011_audit_about::Migration),
             Box::new(m20261201_000012_rate_quotas::Migration),
+            Box::new(m20261202_000013_alerts::Migration),
         ]
     }
 }

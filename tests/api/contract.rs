@@ -31,6 +31,9 @@ const ANY_MEMBER: &[(&str, &str)] = &[
     ("delete", "/v1/me/totp"),
     ("get", "/v1/me/sessions"),
     ("delete", "/v1/me/sessions/{id}"),
+    // N2: one's own alerts.
+    ("get", "/v1/me/alerts"),
+    ("post", "/v1/me/alerts/{id}/read"),
     ("get", "/v1/permissions"),
     ("get", "/v1/orgs/{org}"),
     ("get", "/v1/orgs/{org}/categories"),

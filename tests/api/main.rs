@@ -5,6 +5,7 @@ mod harness;
 mod smtp;
 
 mod accounts;
+mod alerts;
 mod audit;
 mod auth;
 mod categories;

@@ -40,5 +40,6 @@ id!(
     AuditId,
     StaffId,
     ServiceAccountId,
-    IncidentId
+    IncidentId,
+    AlertId
 );

@@ -550,3 +550,23 @@ pub struct Incident {
     pub reported_by: UserId,
     pub created_at: OffsetDateTime,
 }
+
+/// N2: an alert in the app, telling a user that an incident was recorded. It names the incident
+/// and its category only: never the pupil or the concern's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub id: AlertId,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub incident_id: IncidentId,
+    pub category_id: CategoryId,
+    pub created_at: OffsetDateTime,
+    pub read_at: Option<OffsetDateTime>,
+}
+
+/// N2: a user an incident alerts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRecipient {
+    pub user_id: UserId,
+    pub email: Option<String>,
+}

@@ -159,6 +159,28 @@ pub struct AuthFacts {
     pub org: Org,
 }
 
+/// N2: whom an incident alerts: the org's active users, other than its author, whose
+/// preference for its top-level category is `mode`, whose active group grants view-incidents on
+/// its category (R8), who are not blocked from its pupil (R5) and are on the allow-list of every
+/// restricting group the pupil is in (R4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertAudience {
+    pub category: CategoryId,
+    pub top_category: CategoryId,
+    pub student: StudentId,
+    pub author: UserId,
+    pub mode: NotificationMode,
+    pub restricting_types: Vec<StudentGroupType>,
+}
+
+/// Where a page of alerts starts: after this one (unread first, then newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertCursor {
+    pub unread: bool,
+    pub created_at: time::OffsetDateTime,
+    pub id: AlertId,
+}
+
 /// Why an email was not sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailError {
@@ -364,6 +386,30 @@ pub trait Tx: Send {
     /// N1: how many emails wait in the outbox, and when the oldest was written.
     async fn outbox_backlog(&mut self) -> Result<(u64, Option<time::OffsetDateTime>)>;
     async fn enqueue_mail(&mut self, message: &OutboxMessage) -> Result<()>;
+
+    /// N2: the users an incident alerts (in SQL: R4, R5, R8 and the preference).
+    async fn alert_recipients(
+        &mut self,
+        org: OrgId,
+        audience: &AlertAudience,
+    ) -> Result<Vec<AlertRecipient>>;
+    async fn insert_alerts(&mut self, alerts: &[Alert]) -> Result<()>;
+    /// A user's alerts, unread first, newest first, after `after`.
+    async fn alerts(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        after: Option<AlertCursor>,
+        limit: u64,
+    ) -> Result<Vec<Alert>>;
+    /// Marks one of the user's alerts read (once); false when the user has no such alert.
+    async fn mark_alert_read(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        id: AlertId,
+        at: time::OffsetDateTime,
+    ) -> Result<bool>;
     /// Pending messages due now whose lease has run out, oldest first.
     async fn due_mail(
         &mut self,

@@ -517,3 +517,20 @@ pub mod incidents {
     }
     no_relations!();
 }
+
+pub mod alerts {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alerts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub incident_id: Uuid,
+        pub category_id: Uuid,
+        pub created_at: i64,
+        pub read_at: Option<i64>,
+    }
+    no_relations!();
+}

@@ -1,5 +1,6 @@
 //! Where state lives: the domain's ports on SQLite and PostgreSQL through SeaORM.
 
+mod alerts;
 mod audit;
 mod categories;
 mod convert;

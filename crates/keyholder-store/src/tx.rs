@@ -1533,6 +1533,38 @@ impl Tx for SeaTx {
         Ok((n, oldest.map(convert::from_us)))
     }
 
+    async fn alert_recipients(
+        &mut self,
+        org: OrgId,
+        audience: &AlertAudience,
+    ) -> Result<Vec<AlertRecipient>> {
+        crate::alerts::recipients(&self.txn, org, audience).await
+    }
+
+    async fn insert_alerts(&mut self, alerts: &[Alert]) -> Result<()> {
+        crate::alerts::insert(&self.txn, alerts).await
+    }
+
+    async fn alerts(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        after: Option<AlertCursor>,
+        limit: u64,
+    ) -> Result<Vec<Alert>> {
+        crate::alerts::list(&self.txn, org, user, after, limit).await
+    }
+
+    async fn mark_alert_read(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        id: AlertId,
+        at: time::OffsetDateTime,
+    ) -> Result<bool> {
+        crate::alerts::mark_read(&self.txn, org, user, id, at).await
+    }
+
     async fn enqueue_mail(&mut self, m: &OutboxMessage) -> Result<()> {
         outbox::Entity::insert(outbox::ActiveModel {
             id: Set(m.id),

@@ -1,6 +1,7 @@
 //! One module per area; each handler names its action in its route attribute.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod categories;

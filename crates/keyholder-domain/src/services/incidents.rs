@@ -135,6 +135,13 @@ impl Keyholder {
         }
         .write_about(tx.as_mut(), ctx, &about(&incident))
         .await?;
+        // N2: the alerts go with the incident, or not at all (the outbox).
+        let org = tx
+            .org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        self.alert_immediately(tx.as_mut(), &org, &incident, &categories)
+            .await?;
         tx.commit().await?;
         Ok(incident)
     }

@@ -473,20 +473,18 @@ impl Keyholder {
             }
             after.email = Some(e);
         }
-        let categories = tx.categories(subject.org_id).await?;
         if let Some(prefs) = &patch.notification_preferences {
-            for (i, (c, _)) in prefs.iter().enumerate() {
-                if !categories
-                    .iter()
-                    .any(|k| k.id == *c && k.parent_id.is_none())
-                {
-                    errors.push(crate::error::FieldError::new(
-                        &format!("notification_preferences[{i}].category_id"),
-                        "unknown_category",
-                        "not a top-level category of the organisation",
-                    ));
-                }
-            }
+            let categories = tx.categories(subject.org_id).await?;
+            let group = tx
+                .group(subject.org_id, before.user_group_id)
+                .await?
+                .ok_or_else(|| DomainError::internal("user without a group"))?;
+            errors.extend(super::alerts::preference_errors(
+                &categories,
+                &group,
+                prefs,
+                "notification_preferences",
+            ));
         }
         if !errors.is_empty() {
             return Err(DomainError::Validation(errors));

@@ -4,6 +4,7 @@
 //! from the binary.
 
 mod accounts;
+mod alerts;
 mod audit;
 mod auth;
 mod categories;
@@ -22,6 +23,7 @@ mod students;
 mod users;
 
 pub use accounts::*;
+pub use alerts::*;
 pub use audit::*;
 pub use auth::*;
 pub use categories::*;
@@ -69,6 +71,9 @@ pub struct Config {
     pub hashes_in_flight: usize,
     /// Where people open links from emails (`{public_url}/set-password?token=…`).
     pub public_url: String,
+    /// N2: the frontend's path of an incident, after `public_url` in an alert's link
+    /// (`KEYHOLDER_INCIDENT_LINK_PATH`; `{org}` and `{id}` are filled in).
+    pub incident_link_path: String,
     /// The first retry of an undelivered email waits this long; each further one doubles it.
     pub outbox_retry_base_ms: u64,
     pub invitation_ttl_secs: i64,
@@ -95,6 +100,7 @@ impl Default for Config {
                 .map(|n| n.get())
                 .unwrap_or(2),
             public_url: "http://127.0.0.1:8080".into(),
+            incident_link_path: "/orgs/{org}/incidents/{id}".into(),
             outbox_retry_base_ms: 2_000,
             invitation_ttl_secs: 72 * 60 * 60,
             reset_ttl_secs: 60 * 60,

@@ -1,0 +1,225 @@
+//! N2: who an incident alerts, as one query (the inverse of R4, R5 and R8 for one pupil and one
+//! category), and each user's alerts.
+
+use crate::convert::{from_us, to_us};
+use crate::db_err;
+use crate::entities::*;
+use crate::visibility::restricting_memberships;
+use keyholder_domain::Result;
+use keyholder_domain::ids::*;
+use keyholder_domain::model::{Alert, AlertRecipient, UserStatus};
+use keyholder_domain::ports::{AlertAudience, AlertCursor};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+pub(crate) async fn recipients(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    a: &AlertAudience,
+) -> Result<Vec<AlertRecipient>> {
+    let user_id = || Expr::col((users::Entity, users::Column::Id));
+    // R8: the user's group grants view-incidents on the incident's category.
+    let reads = Query::select()
+        .expr(Expr::val(1))
+        .from(group_category_permissions::Entity)
+        .and_where(group_category_permissions::Column::OrgId.eq(org.0))
+        .and_where(
+            Expr::col((
+                group_category_permissions::Entity,
+                group_category_permissions::Column::GroupId,
+            ))
+            .equals((users::Entity, users::Column::UserGroupId)),
+        )
+        .and_where(group_category_permissions::Column::CategoryId.eq(a.category.0))
+        .and_where(group_category_permissions::Column::ViewIncidents.eq(true))
+        .to_owned();
+    // N1: asked for this mode on the top-level category.
+    let asked = Query::select()
+        .expr(Expr::val(1))
+        .from(notification_prefs::Entity)
+        .and_where(notification_prefs::Column::OrgId.eq(org.0))
+        .and_where(
+            Expr::col((
+                notification_prefs::Entity,
+                notification_prefs::Column::UserId,
+            ))
+            .equals((users::Entity, users::Column::Id)),
+        )
+        .and_where(notification_prefs::Column::CategoryId.eq(a.top_category.0))
+        .and_where(notification_prefs::Column::Mode.eq(a.mode.as_str()))
+        .to_owned();
+    // R5: blocked from the pupil.
+    let blocked = Query::select()
+        .expr(Expr::val(1))
+        .from(student_blocks::Entity)
+        .and_where(student_blocks::Column::OrgId.eq(org.0))
+        .and_where(
+            Expr::col((student_blocks::Entity, student_blocks::Column::UserId))
+                .equals((users::Entity, users::Column::Id)),
+        )
+        .and_where(student_blocks::Column::StudentId.eq(a.student.0))
+        .to_owned();
+    let mut q = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .column(users::Column::Email)
+        .inner_join(user_groups::Entity)
+        .filter(users::Column::OrgId.eq(org.0))
+        .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
+        .filter(user_id().ne(a.author.0))
+        .filter(user_groups::Column::Active.eq(true))
+        .filter(Expr::exists(reads))
+        .filter(Expr::exists(asked))
+        .filter(Expr::exists(blocked).not());
+    // R4: a restricting group of the pupil whose allow-list leaves the user off.
+    if !a.restricting_types.is_empty() {
+        let listed = Query::select()
+            .expr(Expr::val(1))
+            .from(student_group_access::Entity)
+            .and_where(student_group_access::Column::OrgId.eq(org.0))
+            .and_where(
+                Expr::col((
+                    student_group_access::Entity,
+                    student_group_access::Column::GroupId,
+                ))
+                .equals((student_groups::Entity, student_groups::Column::Id)),
+            )
+            .and_where(
+                Expr::col((
+                    student_group_access::Entity,
+                    student_group_access::Column::UserId,
+                ))
+                .equals((users::Entity, users::Column::Id)),
+            )
+            .to_owned();
+        let outside = restricting_memberships(org, &a.restricting_types, None)
+            .and_where(
+                Expr::col((
+                    student_group_members::Entity,
+                    student_group_members::Column::StudentId,
+                ))
+                .eq(a.student.0),
+            )
+            .and_where(Expr::exists(listed).not())
+            .to_owned();
+        q = q.filter(Expr::exists(outside).not());
+    }
+    let rows: Vec<(uuid::Uuid, Option<String>)> = q
+        .order_by(users::Column::Id, Order::Asc)
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, email)| AlertRecipient {
+            user_id: UserId(id),
+            email,
+        })
+        .collect())
+}
+
+pub(crate) async fn insert(txn: &DatabaseTransaction, items: &[Alert]) -> Result<()> {
+    for chunk in items.chunks(500) {
+        alerts::Entity::insert_many(chunk.iter().map(|a| alerts::ActiveModel {
+            id: Set(a.id.0),
+            org_id: Set(a.org_id.0),
+            user_id: Set(a.user_id.0),
+            incident_id: Set(a.incident_id.0),
+            category_id: Set(a.category_id.0),
+            created_at: Set(to_us(a.created_at)),
+            read_at: Set(a.read_at.map(to_us)),
+        }))
+        .exec_without_returning(txn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn list(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    user: UserId,
+    after: Option<AlertCursor>,
+    limit: u64,
+) -> Result<Vec<Alert>> {
+    use alerts::Column as A;
+    let mut q = alerts::Entity::find()
+        .filter(A::OrgId.eq(org.0))
+        .filter(A::UserId.eq(user.0));
+    if let Some(c) = after {
+        let at = to_us(c.created_at);
+        let older = Condition::any().add(A::CreatedAt.lt(at)).add(
+            Condition::all()
+                .add(A::CreatedAt.eq(at))
+                .add(A::Id.lt(c.id.0)),
+        );
+        q = q.filter(if c.unread {
+            Condition::any()
+                .add(Condition::all().add(A::ReadAt.is_null()).add(older))
+                .add(A::ReadAt.is_not_null())
+        } else {
+            Condition::all().add(A::ReadAt.is_not_null()).add(older)
+        });
+    }
+    let rows = q
+        .order_by(Expr::col(A::ReadAt).is_null(), Order::Desc)
+        .order_by(A::CreatedAt, Order::Desc)
+        .order_by(A::Id, Order::Desc)
+        .limit(limit)
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|m| Alert {
+            id: AlertId(m.id),
+            org_id: OrgId(m.org_id),
+            user_id: UserId(m.user_id),
+            incident_id: IncidentId(m.incident_id),
+            category_id: CategoryId(m.category_id),
+            created_at: from_us(m.created_at),
+            read_at: m.read_at.map(from_us),
+        })
+        .collect())
+}
+
+pub(crate) async fn mark_read(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    user: UserId,
+    id: AlertId,
+    at: time::OffsetDateTime,
+) -> Result<bool> {
+    use alerts::Column as A;
+    let mine = || {
+        Condition::all()
+            .add(A::OrgId.eq(org.0))
+            .add(A::UserId.eq(user.0))
+            .add(A::Id.eq(id.0))
+    };
+    let res = alerts::Entity::update_many()
+        .col_expr(A::ReadAt, Expr::value(to_us(at)))
+        .filter(mine())
+        .filter(A::ReadAt.is_null())
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    if res.rows_affected == 1 {
+        return Ok(true);
+    }
+    // Already read: still the user's.
+    let found = alerts::Entity::find()
+        .select_only()
+        .column(A::Id)
+        .filter(mine())
+        .into_tuple::<uuid::Uuid>()
+        .one(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(found.is_some())
+}
