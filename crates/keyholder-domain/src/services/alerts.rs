@@ -83,8 +83,9 @@ fn decode_cursor(c: &str) -> Result<AlertCursor> {
     })
 }
 
-/// N1, R8: a preference other than `none` only on a top-level category the account's group lets
-/// it read (view-incidents); every bad one named by its index.
+/// N1, R8: a preference other than `none` only on a top-level category under which the account's
+/// group lets it read something (view-incidents on the category or one of its sub-categories:
+/// each incident's own category then decides, G1); every bad one named by its index.
 pub(crate) fn preference_errors(
     categories: &[Category],
     group: &UserGroup,
@@ -104,7 +105,11 @@ pub(crate) fn preference_errors(
                 "not a top-level category of the organisation",
             ));
         } else if *mode != NotificationMode::None
-            && !(group.active && group.flags_for(*c).view_incidents)
+            && !(group.active
+                && categories.iter().any(|k| {
+                    top_category(categories, k.id).is_some_and(|t| t.id == *c)
+                        && group.flags_for(k.id).view_incidents
+                }))
         {
             errors.push(FieldError::new(
                 &name,
