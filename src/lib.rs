@@ -238,6 +238,30 @@ pub fn serve(settings: &Settings, kh: Keyholder) -> std::io::Result<Running> {
     })
 }
 
+/// Starts the digest worker (N2): once a minute it sends the digests that are due (each
+/// user's once per local day, whichever replica gets there first).
+pub fn start_digest_worker(kh: Keyholder) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match kh
+                .system_send_digests(None, time::OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(run) if run.users > 0 => tracing::info!(
+                    users = run.users,
+                    emails = run.emails,
+                    "daily digests recorded"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "digests not sent; retrying next minute"),
+            }
+        }
+    })
+}
+
 /// Starts the outbox worker: SMTP when configured, the log otherwise.
 pub fn start_mail_worker(
     settings: &Settings,

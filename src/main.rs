@@ -34,6 +34,11 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// N2: daily digests.
+    Digests {
+        #[command(subcommand)]
+        command: DigestsCommand,
+    },
     /// Access-token signing keys.
     Keys {
         #[command(subcommand)]
@@ -43,6 +48,16 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DigestsCommand {
+    /// Send the digests due now (each user's at most once per local day, whoever runs it).
+    Send {
+        /// Only this org (its slug).
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 
@@ -177,6 +192,26 @@ async fn run() -> ExitCode {
                 Err(e) => fail(format!("{e} {}", field_errors(&e))),
             }
         }
+        Command::Digests {
+            command: DigestsCommand::Send { org },
+        } => match kh
+            .system_send_digests(org.as_deref(), time::OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(run) => {
+                let out = serde_json::json!({
+                    "orgs_due": run.orgs_due,
+                    "users": run.users,
+                    "emails": run.emails,
+                });
+                println!("{out:#}");
+                ExitCode::SUCCESS
+            }
+            Err(keyholder_domain::DomainError::NotFound) => {
+                fail(format!("no org `{}`", org.unwrap_or_default()))
+            }
+            Err(e) => fail(e),
+        },
         Command::Keys {
             command: KeysCommand::Rotate,
         } => match kh.system_rotate_signing_key().await {
@@ -224,6 +259,7 @@ async fn run() -> ExitCode {
             if let Err(e) = keyholder::start_mail_worker(&settings, kh.clone()) {
                 return fail(e);
             }
+            keyholder::start_digest_worker(kh.clone());
             let running = match serve(&settings, kh) {
                 Ok(r) => r,
                 Err(e) => return fail(format!("cannot bind {}: {e}", settings.bind)),

@@ -17,6 +17,7 @@ mod m20261201_000010_key_rotation;
 mod m20261201_000011_audit_about;
 mod m20261201_000012_rate_quotas;
 mod m20261202_000013_alerts;
+mod m20261202_000014_digests;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_audit_about::Migration),
             Box::new(m20261201_000012_rate_quotas::Migration),
             Box::new(m20261202_000013_alerts::Migration),
+            Box::new(m20261202_000014_digests::Migration),
         ]
     }
 }

@@ -439,3 +439,124 @@ async fn n2_alerts_page_unread_first_and_an_outage_loses_no_email_with_two_repli
     );
     assert_eq!(smtp.mails().len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n2_one_digest_a_day_lists_what_each_reader_may_read_at_sending_time() {
+    let smtp = SmtpServer::running().await;
+    let h = hill(with_mail(&smtp).await).await;
+    // The org's digest time and zone: bad values are refused, naming the field.
+    let bad = h
+        .app
+        .patch(
+            "/v1/orgs/hill/settings",
+            &h.admin,
+            json!({"timezone": "Mars/Olympus", "digest_time": "25:00"}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        bad.field_codes(),
+        [
+            ("timezone".to_owned(), "unknown_timezone".to_owned()),
+            ("digest_time".to_owned(), "invalid_time".to_owned())
+        ]
+    );
+    let s = h
+        .app
+        .patch(
+            "/v1/orgs/hill/settings",
+            &h.admin,
+            json!({"timezone": "Europe/London", "digest_time": "00:00"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(s.body["digest_time"], "00:00");
+    h.staff("author@hill.school", "Teachers", true).await;
+    let reader = h.staff("reader@hill.school", "Teachers", true).await;
+    let later = h.staff("later@hill.school", "Teachers", true).await;
+    let unlisted = h.staff("unlisted@hill.school", "Teachers", false).await;
+    for u in [&reader, &later, &unlisted] {
+        h.prefs(u, "Behaviour", "digest").await.expect(200);
+    }
+    let writer = h
+        .app
+        .token_with_key("hill", "author@hill.school", ADMIN_PASSWORD)
+        .await
+        .token;
+    let mut behaviour = Vec::new();
+    for (cat, words) in [
+        ("Against Peers", "Pushed another pupil over at break"),
+        ("Behaviour", "Swore at a lunchtime supervisor"),
+        ("Attendance", "Late four days running"),
+    ] {
+        let r = h
+            .app
+            .post(
+                "/v1/orgs/hill/incidents",
+                Some(&writer),
+                json!({"student_id": h.pupils["P1"], "category_id": h.categories[cat],
+                       "description": words, "occurred_at": "2026-11-23T10:15:00Z"}),
+            )
+            .await
+            .expect(201);
+        if cat != "Attendance" {
+            behaviour.push(r.body["id"].as_str().expect("id").to_owned());
+        }
+    }
+    // A block added after the incidents hides them from that reader's digest (re-checked at
+    // sending time).
+    h.app
+        .post(
+            &format!("/v1/orgs/hill/users/{later}/blocked-students"),
+            Some(&h.admin),
+            json!({"student_id": h.pupils["P1"], "reason": "a relative"}),
+        )
+        .await
+        .expect(201);
+    // Two runs at once (two replicas, or the worker and an operator): one digest per user.
+    let runs: Vec<(bool, Value)> = std::thread::scope(|scope| {
+        let a = scope.spawn(|| h.app.command(&["digests", "send", "--org", "hill"]));
+        let b = scope.spawn(|| h.app.command(&["digests", "send"]));
+        vec![a.join().expect("run"), b.join().expect("run")]
+    });
+    assert!(runs.iter().all(|(ok, _)| *ok), "{runs:?}");
+    let users: u64 = runs
+        .iter()
+        .map(|(_, v)| v["users"].as_u64().unwrap_or(0))
+        .sum();
+    let emails: u64 = runs
+        .iter()
+        .map(|(_, v)| v["emails"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        (users, emails),
+        (3, 1),
+        "three digests recorded, one with something in it: {runs:?}"
+    );
+    let mails = smtp.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        smtp.mails()
+            .iter()
+            .flat_map(|m| m.to.clone())
+            .collect::<Vec<_>>(),
+        ["reader@hill.school"],
+        "nothing to say, no email; a block hides what it blocks"
+    );
+    let text = mails[0].text();
+    for id in &behaviour {
+        assert!(text.contains(id.as_str()), "{id} in {text}");
+    }
+    for secret in ["Amelia", "Hughes", "Pushed", "Swore", "Late four"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("Against Peers"), "{text}");
+    // Again the same day: nothing more.
+    let (ok, again) = h.app.command(&["digests", "send"]);
+    assert!(ok);
+    assert_eq!(again["users"], 0, "{again}");
+    let (ok, _) = h.app.command(&["digests", "send", "--org", "nowhere"]);
+    assert!(!ok, "an unknown org is an error");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.mails().len(), 1);
+}

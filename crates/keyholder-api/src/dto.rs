@@ -754,6 +754,10 @@ pub struct SettingsOut {
     pub second_factor_for_high_level: bool,
     /// The user group accounts created over SCIM join.
     pub scim_user_group_id: Option<Uuid>,
+    /// N2: the org's IANA time zone; its days and digest time are local.
+    pub timezone: String,
+    /// N2: when the daily digest goes, local `HH:MM`.
+    pub digest_time: String,
 }
 
 impl From<OrgSettings> for SettingsOut {
@@ -767,6 +771,8 @@ impl From<OrgSettings> for SettingsOut {
             several_staff_per_user: s.several_staff_per_user,
             second_factor_for_high_level: s.second_factor_for_high_level,
             scim_user_group_id: s.scim_user_group_id.map(|g| g.0),
+            timezone: s.timezone,
+            digest_time: s.digest_time,
         }
     }
 }
@@ -778,6 +784,12 @@ pub struct SettingsPatchIn {
     pub several_staff_per_user: Option<bool>,
     pub second_factor_for_high_level: Option<bool>,
     pub scim_user_group_id: Option<Uuid>,
+    /// An IANA time zone name (`Europe/London`); 422 `unknown_timezone` otherwise.
+    #[schema(max_length = 64)]
+    pub timezone: Option<String>,
+    /// `HH:MM`, 00:00 to 23:59; 422 `invalid_time` otherwise.
+    #[schema(max_length = 5)]
+    pub digest_time: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

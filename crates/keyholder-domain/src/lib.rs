@@ -5,6 +5,7 @@
 pub mod audit_chain;
 pub mod auth_cache;
 pub mod defaults;
+pub mod digest;
 pub mod error;
 pub mod ids;
 pub mod model;

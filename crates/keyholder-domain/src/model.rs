@@ -47,6 +47,20 @@ pub struct OrgSettings {
     /// The group accounts created over SCIM join (a low-level group by default).
     #[serde(default)]
     pub scim_user_group_id: Option<GroupId>,
+    /// N2: the org's time zone (IANA name): its day and its digest time are local.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// N2: when the daily digest goes, local `HH:MM`.
+    #[serde(default = "default_digest_time")]
+    pub digest_time: String,
+}
+
+fn default_timezone() -> String {
+    "Europe/London".into()
+}
+
+fn default_digest_time() -> String {
+    "16:00".into()
 }
 
 impl Default for OrgSettings {
@@ -56,6 +70,8 @@ impl Default for OrgSettings {
             several_staff_per_user: false,
             second_factor_for_high_level: true,
             scim_user_group_id: None,
+            timezone: default_timezone(),
+            digest_time: default_digest_time(),
         }
     }
 }
@@ -569,4 +585,21 @@ pub struct Alert {
 pub struct AlertRecipient {
     pub user_id: UserId,
     pub email: Option<String>,
+}
+
+/// N2: a user who asked for a daily digest on some top-level categories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSubscriber {
+    pub user_id: UserId,
+    pub email: String,
+    pub group_id: GroupId,
+    pub categories: Vec<CategoryId>,
+}
+
+/// N2: an incident as a digest lists it: its id, category and time, nothing of the pupil.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestItem {
+    pub incident_id: IncidentId,
+    pub category_id: CategoryId,
+    pub created_at: OffsetDateTime,
 }

@@ -173,6 +173,19 @@ pub struct AlertAudience {
     pub restricting_types: Vec<StudentGroupType>,
 }
 
+/// N2: the incidents recorded in `(since, until]` in these categories, by someone other than
+/// the scope's user, that the user may read now: view-incidents on each one's category through
+/// `group` (R8) and its pupil visible (R4, R5). At most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestQuery {
+    pub scope: StudentScope,
+    pub group: GroupId,
+    pub categories: Vec<CategoryId>,
+    pub since: time::OffsetDateTime,
+    pub until: time::OffsetDateTime,
+    pub limit: u64,
+}
+
 /// Where a page of alerts starts: after this one (unread first, then newest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertCursor {
@@ -402,6 +415,26 @@ pub trait Tx: Send {
         after: Option<AlertCursor>,
         limit: u64,
     ) -> Result<Vec<Alert>>;
+    /// Every org (for the digest worker).
+    async fn all_orgs(&mut self) -> Result<Vec<Org>>;
+    /// N2: the org's active users with an email and a `digest` preference, with its categories.
+    async fn digest_subscribers(&mut self, org: OrgId) -> Result<Vec<DigestSubscriber>>;
+    /// When the user's latest digest was sent, if ever.
+    async fn last_digest(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Option<time::OffsetDateTime>>;
+    /// Records the user's digest of `day`; false when one is already recorded (by anyone).
+    async fn claim_digest(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        day: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<bool>;
+    /// N2: what [`DigestQuery`] names, oldest first.
+    async fn digest_items(&mut self, org: OrgId, q: &DigestQuery) -> Result<Vec<DigestItem>>;
     /// Marks one of the user's alerts read (once); false when the user has no such alert.
     async fn mark_alert_read(
         &mut self,

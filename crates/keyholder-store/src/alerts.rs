@@ -4,11 +4,13 @@
 use crate::convert::{from_us, to_us};
 use crate::db_err;
 use crate::entities::*;
-use crate::visibility::restricting_memberships;
+use crate::visibility::{restricting_memberships, visible_student_ids};
 use keyholder_domain::Result;
 use keyholder_domain::ids::*;
-use keyholder_domain::model::{Alert, AlertRecipient, UserStatus};
-use keyholder_domain::ports::{AlertAudience, AlertCursor};
+use keyholder_domain::model::{
+    Alert, AlertRecipient, DigestItem, DigestSubscriber, NotificationMode, UserStatus,
+};
+use keyholder_domain::ports::{AlertAudience, AlertCursor, DigestQuery};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, Order,
@@ -222,4 +224,152 @@ pub(crate) async fn mark_read(
         .await
         .map_err(db_err)?;
     Ok(found.is_some())
+}
+
+pub(crate) async fn digest_subscribers(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+) -> Result<Vec<DigestSubscriber>> {
+    let rows: Vec<(uuid::Uuid, Option<String>, uuid::Uuid, uuid::Uuid)> = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .column(users::Column::Email)
+        .column(users::Column::UserGroupId)
+        .column_as(
+            Expr::col((
+                notification_prefs::Entity,
+                notification_prefs::Column::CategoryId,
+            )),
+            "category_id",
+        )
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            users::Entity::belongs_to(notification_prefs::Entity)
+                .from(users::Column::Id)
+                .to(notification_prefs::Column::UserId)
+                .into(),
+        )
+        .filter(users::Column::OrgId.eq(org.0))
+        .filter(notification_prefs::Column::OrgId.eq(org.0))
+        .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
+        .filter(users::Column::Email.is_not_null())
+        .filter(notification_prefs::Column::Mode.eq(NotificationMode::Digest.as_str()))
+        .order_by(users::Column::Id, Order::Asc)
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    let mut out: Vec<DigestSubscriber> = Vec::new();
+    for (id, email, group, category) in rows {
+        let Some(email) = email else { continue };
+        match out.last_mut() {
+            Some(s) if s.user_id.0 == id => s.categories.push(CategoryId(category)),
+            _ => out.push(DigestSubscriber {
+                user_id: UserId(id),
+                email,
+                group_id: GroupId(group),
+                categories: vec![CategoryId(category)],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn last_digest(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    user: UserId,
+) -> Result<Option<time::OffsetDateTime>> {
+    let at: Option<Option<i64>> = digests::Entity::find()
+        .select_only()
+        .column_as(Expr::col(digests::Column::SentAt).max(), "sent_at")
+        .filter(digests::Column::OrgId.eq(org.0))
+        .filter(digests::Column::UserId.eq(user.0))
+        .into_tuple()
+        .one(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(at.flatten().map(from_us))
+}
+
+pub(crate) async fn claim_digest(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    user: UserId,
+    day: &str,
+    at: time::OffsetDateTime,
+) -> Result<bool> {
+    use sea_orm::sea_query::OnConflict;
+    let res = digests::Entity::insert(digests::ActiveModel {
+        org_id: Set(org.0),
+        user_id: Set(user.0),
+        day: Set(day.to_owned()),
+        sent_at: Set(to_us(at)),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            digests::Column::OrgId,
+            digests::Column::UserId,
+            digests::Column::Day,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await
+    .map_err(db_err)?;
+    Ok(res == 1)
+}
+
+pub(crate) async fn digest_items(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    q: &DigestQuery,
+) -> Result<Vec<DigestItem>> {
+    use incidents::Column as I;
+    let (scope, group, categories) = (&q.scope, q.group, &q.categories);
+    if categories.is_empty() {
+        return Ok(Vec::new());
+    }
+    let reads = Query::select()
+        .expr(Expr::val(1))
+        .from(group_category_permissions::Entity)
+        .and_where(group_category_permissions::Column::OrgId.eq(org.0))
+        .and_where(group_category_permissions::Column::GroupId.eq(group.0))
+        .and_where(
+            Expr::col((
+                group_category_permissions::Entity,
+                group_category_permissions::Column::CategoryId,
+            ))
+            .equals((incidents::Entity, I::CategoryId)),
+        )
+        .and_where(group_category_permissions::Column::ViewIncidents.eq(true))
+        .to_owned();
+    let rows: Vec<(uuid::Uuid, uuid::Uuid, i64)> = incidents::Entity::find()
+        .select_only()
+        .column(I::Id)
+        .column(I::CategoryId)
+        .column(I::CreatedAt)
+        .filter(I::OrgId.eq(org.0))
+        .filter(I::CategoryId.is_in(categories.iter().map(|c| c.0)))
+        .filter(I::CreatedAt.gt(to_us(q.since)))
+        .filter(I::CreatedAt.lte(to_us(q.until)))
+        .filter(I::ReportedBy.ne(scope.user.0))
+        .filter(Expr::exists(reads))
+        .filter(I::StudentId.in_subquery(visible_student_ids(org, scope)))
+        .order_by(I::CreatedAt, Order::Asc)
+        .order_by(I::Id, Order::Asc)
+        .limit(q.limit)
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, category, at)| DigestItem {
+            incident_id: IncidentId(id),
+            category_id: CategoryId(category),
+            created_at: from_us(at),
+        })
+        .collect())
 }

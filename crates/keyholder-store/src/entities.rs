@@ -534,3 +534,19 @@ pub mod alerts {
     }
     no_relations!();
 }
+
+pub mod digests {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "digests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: String,
+        pub sent_at: i64,
+    }
+    no_relations!();
+}

@@ -1555,6 +1555,43 @@ impl Tx for SeaTx {
         crate::alerts::list(&self.txn, org, user, after, limit).await
     }
 
+    async fn all_orgs(&mut self) -> Result<Vec<Org>> {
+        orgs::Entity::find()
+            .order_by_asc(orgs::Column::Slug)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::org)
+            .collect()
+    }
+
+    async fn digest_subscribers(&mut self, org: OrgId) -> Result<Vec<DigestSubscriber>> {
+        crate::alerts::digest_subscribers(&self.txn, org).await
+    }
+
+    async fn last_digest(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Option<time::OffsetDateTime>> {
+        crate::alerts::last_digest(&self.txn, org, user).await
+    }
+
+    async fn claim_digest(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        day: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<bool> {
+        crate::alerts::claim_digest(&self.txn, org, user, day, at).await
+    }
+
+    async fn digest_items(&mut self, org: OrgId, q: &DigestQuery) -> Result<Vec<DigestItem>> {
+        crate::alerts::digest_items(&self.txn, org, q).await
+    }
+
     async fn mark_alert_read(
         &mut self,
         org: OrgId,

@@ -101,6 +101,8 @@ pub async fn patch_settings(
         several_staff_per_user: b.several_staff_per_user,
         second_factor_for_high_level: b.second_factor_for_high_level,
         scim_user_group_id: b.scim_user_group_id.map(keyholder_domain::ids::GroupId),
+        timezone: b.timezone,
+        digest_time: b.digest_time,
     };
     Ok(web::Json(
         state

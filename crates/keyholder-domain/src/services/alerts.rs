@@ -28,7 +28,7 @@ pub(crate) fn top_category(categories: &[Category], id: CategoryId) -> Option<&C
 }
 
 /// A category as an email names it: `Behaviour › Bullying`.
-fn category_path(categories: &[Category], id: CategoryId) -> String {
+pub(crate) fn category_path(categories: &[Category], id: CategoryId) -> String {
     let mut names = Vec::new();
     let mut next = categories.iter().find(|c| c.id == id);
     while let Some(c) = next {
@@ -44,7 +44,7 @@ fn category_path(categories: &[Category], id: CategoryId) -> String {
     names.join(" › ")
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .replace_nanosecond(0)
         .unwrap_or(t)

@@ -32,6 +32,8 @@ pub struct SettingsPatch {
     pub several_staff_per_user: Option<bool>,
     pub second_factor_for_high_level: Option<bool>,
     pub scim_user_group_id: Option<GroupId>,
+    pub timezone: Option<String>,
+    pub digest_time: Option<String>,
 }
 
 pub fn valid_slug(slug: &str) -> bool {
@@ -251,6 +253,30 @@ impl Keyholder {
             }
             after.scim_user_group_id = Some(g);
         }
+        let mut errors = Vec::new();
+        if let Some(tz) = patch.timezone {
+            if crate::digest::zone(&tz).is_none() {
+                errors.push(crate::error::FieldError::new(
+                    "timezone",
+                    "unknown_timezone",
+                    "an IANA time zone name, such as Europe/London",
+                ));
+            }
+            after.timezone = tz;
+        }
+        if let Some(t) = patch.digest_time {
+            if crate::digest::clock(&t).is_none() {
+                errors.push(crate::error::FieldError::new(
+                    "digest_time",
+                    "invalid_time",
+                    "a local time HH:MM, 00:00 to 23:59",
+                ));
+            }
+            after.digest_time = t;
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
         tx.update_org_settings(org.id, &after).await?;
         let b = serde_json::to_value(&before).map_err(DomainError::internal)?;
         let a = serde_json::to_value(&after).map_err(DomainError::internal)?;
@@ -259,6 +285,8 @@ impl Keyholder {
             "several_staff_per_user",
             "second_factor_for_high_level",
             "scim_user_group_id",
+            "timezone",
+            "digest_time",
         ]
         .iter()
         .map(|f| (*f, b[f].clone(), a[f].clone()))
