@@ -226,6 +226,21 @@ async fn r4_a_teacher_sees_only_pupils_whose_restricting_groups_allow_them() {
         .expect(200);
     assert_eq!(page.body["total"], 4);
     assert_eq!(page.body["items"].as_array().unwrap().len(), 2);
+    // A page past the end still tells the total (counted apart: no row carries it).
+    let past = s
+        .app
+        .get("/v1/orgs/hill/students?per_page=2&page=9", &s.teacher)
+        .await
+        .expect(200);
+    assert_eq!(past.body["total"], 4);
+    assert_eq!(past.body["items"], json!([]));
+    let past = s
+        .app
+        .get("/v1/orgs/hill/users?per_page=2&page=99", &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(past.body["items"], json!([]));
+    assert!(past.body["total"].as_u64().is_some_and(|n| n >= 2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

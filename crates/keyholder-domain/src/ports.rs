@@ -399,6 +399,8 @@ pub trait Tx: Send {
     /// N1: how many emails wait in the outbox, and when the oldest was written.
     async fn outbox_backlog(&mut self) -> Result<(u64, Option<time::OffsetDateTime>)>;
     async fn enqueue_mail(&mut self, message: &OutboxMessage) -> Result<()>;
+    /// Many messages in few statements (an incident's alerts).
+    async fn enqueue_mails(&mut self, messages: &[OutboxMessage]) -> Result<()>;
 
     /// N2: the users an incident alerts (in SQL: R4, R5, R8 and the preference).
     async fn alert_recipients(
@@ -417,8 +419,9 @@ pub trait Tx: Send {
     ) -> Result<Vec<Alert>>;
     /// Every org (for the digest worker).
     async fn all_orgs(&mut self) -> Result<Vec<Org>>;
-    /// N2: the org's active users with an email and a `digest` preference, with its categories.
-    async fn digest_subscribers(&mut self, org: OrgId) -> Result<Vec<DigestSubscriber>>;
+    /// N2: the org's active users with an email and a `digest` preference (with its
+    /// categories) whose digest of `day` is not yet recorded.
+    async fn digest_subscribers(&mut self, org: OrgId, day: &str) -> Result<Vec<DigestSubscriber>>;
     /// When the user's latest digest was sent, if ever.
     async fn last_digest(
         &mut self,

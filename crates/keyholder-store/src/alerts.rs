@@ -229,7 +229,19 @@ pub(crate) async fn mark_read(
 pub(crate) async fn digest_subscribers(
     txn: &DatabaseTransaction,
     org: OrgId,
+    day: &str,
 ) -> Result<Vec<DigestSubscriber>> {
+    // Already recorded today: not asked again (the worker runs every minute on every replica).
+    let done = Query::select()
+        .expr(Expr::val(1))
+        .from(digests::Entity)
+        .and_where(digests::Column::OrgId.eq(org.0))
+        .and_where(
+            Expr::col((digests::Entity, digests::Column::UserId))
+                .equals((users::Entity, users::Column::Id)),
+        )
+        .and_where(digests::Column::Day.eq(day))
+        .to_owned();
     let rows: Vec<(uuid::Uuid, Option<String>, uuid::Uuid, uuid::Uuid)> = users::Entity::find()
         .select_only()
         .column(users::Column::Id)
@@ -254,6 +266,7 @@ pub(crate) async fn digest_subscribers(
         .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
         .filter(users::Column::Email.is_not_null())
         .filter(notification_prefs::Column::Mode.eq(NotificationMode::Digest.as_str()))
+        .filter(Expr::exists(done).not())
         .order_by(users::Column::Id, Order::Asc)
         .into_tuple()
         .all(txn)

@@ -5,6 +5,7 @@ mod audit;
 mod categories;
 mod convert;
 mod entities;
+mod page;
 mod tx;
 mod visibility;
 

@@ -891,9 +891,15 @@ impl Tx for SeaTx {
                 name_order,
             )
             .order_by(U::Id, Order::Asc);
-        let pages = select.paginate(&self.txn, query.per_page);
-        let total = pages.num_items().await.map_err(db_err)?;
-        let rows = pages.fetch_page(query.page - 1).await.map_err(db_err)?;
+        let (rows, total) = crate::page::page_and_total::<
+            sea_orm::SelectTwoModel<users::Model, user_groups::Model>,
+        >(
+            &self.txn,
+            sea_orm::QueryTrait::into_query(select),
+            query.page,
+            query.per_page,
+        )
+        .await?;
         let mut staff = self
             .staff_ids_of(org, rows.iter().map(|(u, _)| u.id).collect())
             .await?;
@@ -1566,8 +1572,8 @@ impl Tx for SeaTx {
             .collect()
     }
 
-    async fn digest_subscribers(&mut self, org: OrgId) -> Result<Vec<DigestSubscriber>> {
-        crate::alerts::digest_subscribers(&self.txn, org).await
+    async fn digest_subscribers(&mut self, org: OrgId, day: &str) -> Result<Vec<DigestSubscriber>> {
+        crate::alerts::digest_subscribers(&self.txn, org, day).await
     }
 
     async fn last_digest(
@@ -1603,24 +1609,31 @@ impl Tx for SeaTx {
     }
 
     async fn enqueue_mail(&mut self, m: &OutboxMessage) -> Result<()> {
-        outbox::Entity::insert(outbox::ActiveModel {
-            id: Set(m.id),
-            org_id: Set(m.org_id.0),
-            kind: Set(m.kind.clone()),
-            to_address: Set(m.to.clone()),
-            subject: Set(m.subject.clone()),
-            body: Set(m.body.clone()),
-            status: Set("pending".into()),
-            attempts: Set(0),
-            next_attempt_at: Set(now_us()),
-            lease_until: Set(None),
-            last_error: Set(None),
-            created_at: Set(now_us()),
-            sent_at: Set(None),
-        })
-        .exec_without_returning(&self.txn)
-        .await
-        .map_err(db_err)?;
+        self.enqueue_mails(std::slice::from_ref(m)).await
+    }
+
+    async fn enqueue_mails(&mut self, messages: &[OutboxMessage]) -> Result<()> {
+        let at = now_us();
+        for chunk in messages.chunks(500) {
+            outbox::Entity::insert_many(chunk.iter().map(|m| outbox::ActiveModel {
+                id: Set(m.id),
+                org_id: Set(m.org_id.0),
+                kind: Set(m.kind.clone()),
+                to_address: Set(m.to.clone()),
+                subject: Set(m.subject.clone()),
+                body: Set(m.body.clone()),
+                status: Set("pending".into()),
+                attempts: Set(0),
+                next_attempt_at: Set(at),
+                lease_until: Set(None),
+                last_error: Set(None),
+                created_at: Set(at),
+                sent_at: Set(None),
+            }))
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(db_err)?;
+        }
         Ok(())
     }
 
@@ -2266,9 +2279,13 @@ impl Tx for SeaTx {
                 Order::Asc,
             )
             .order_by(S::Id, Order::Asc);
-        let pages = select.paginate(&self.txn, q.per_page);
-        let total = pages.num_items().await.map_err(db_err)?;
-        let rows = pages.fetch_page(q.page - 1).await.map_err(db_err)?;
+        let (rows, total) = crate::page::page_and_total::<sea_orm::SelectModel<students::Model>>(
+            &self.txn,
+            sea_orm::QueryTrait::into_query(select),
+            q.page,
+            q.per_page,
+        )
+        .await?;
         let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
         let members = if ids.is_empty() {
             vec![]

@@ -178,12 +178,20 @@ impl Keyholder {
             })
             .collect();
         tx.insert_alerts(&alerts).await?;
-        for r in &recipients {
-            if let Some(to) = &r.email {
-                self.enqueue(tx, org.id, "incident.alert", to, &subject, body.clone())
-                    .await?;
-            }
-        }
+        let mails: Vec<OutboxMessage> = recipients
+            .iter()
+            .filter_map(|r| r.email.as_ref())
+            .map(|to| OutboxMessage {
+                id: uuid::Uuid::new_v4(),
+                org_id: org.id,
+                kind: "incident.alert".into(),
+                to: to.clone(),
+                subject: subject.clone(),
+                body: body.clone(),
+                attempts: 0,
+            })
+            .collect();
+        tx.enqueue_mails(&mails).await?;
         Ok(recipients.len())
     }
 

@@ -47,7 +47,7 @@ impl Keyholder {
             let (subscribers, categories) = {
                 let mut tx = self.read_tx().await?;
                 (
-                    tx.digest_subscribers(org.id).await?,
+                    tx.digest_subscribers(org.id, &day).await?,
                     tx.categories(org.id).await?,
                 )
             };

@@ -1,0 +1,62 @@
+//! A page of a list and its total in one statement: `COUNT(*) OVER ()` beside the page's rows,
+//! so the list's filter (R4/R5 for pupils) is evaluated once per request, not once for the
+//! count and again for the page.
+
+use crate::db_err;
+use keyholder_domain::Result;
+use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, SelectorTrait};
+
+const TOTAL: &str = "kh_total_rows";
+
+/// Page `page` (from 1) of `per_page` rows of `query` (ordered by the caller), and how many rows
+/// the whole query has. A page past the end counts separately (it has no row to carry it).
+pub(crate) async fn page_and_total<S: SelectorTrait>(
+    txn: &DatabaseTransaction,
+    query: SelectStatement,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<S::Item>, u64)> {
+    let backend = txn.get_database_backend();
+    let offset = page.saturating_sub(1).saturating_mul(per_page);
+    let mut paged = query.clone();
+    paged
+        .expr_as(Expr::cust("COUNT(*) OVER ()"), Alias::new(TOTAL))
+        .limit(per_page)
+        .offset(offset);
+    let rows = txn
+        .query_all_raw(backend.build(&paged))
+        .await
+        .map_err(db_err)?;
+    let mut total = None;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        if total.is_none() {
+            total = Some(row.try_get::<i64>("", TOTAL).map_err(db_err)?);
+        }
+        items.push(S::from_raw_query_result(row).map_err(db_err)?);
+    }
+    let total = match total {
+        Some(n) => u64::try_from(n).unwrap_or(0),
+        None if offset == 0 => 0,
+        None => {
+            let mut inner = query;
+            inner.clear_order_by();
+            let count = Query::select()
+                .expr_as(Expr::cust("COUNT(*)"), Alias::new(TOTAL))
+                .from_subquery(inner, Alias::new("kh_page"))
+                .to_owned();
+            match txn
+                .query_one_raw(backend.build(&count))
+                .await
+                .map_err(db_err)?
+            {
+                Some(row) => {
+                    u64::try_from(row.try_get::<i64>("", TOTAL).map_err(db_err)?).unwrap_or(0)
+                }
+                None => 0,
+            }
+        }
+    };
+    Ok((items, total))
+}
