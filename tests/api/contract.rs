@@ -96,6 +96,43 @@ async fn the_served_openapi_document_is_the_committed_one_and_is_openapi_3_1() {
         served == committed,
         "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json`"
     );
+    // Client generators name functions by operationId: each one unique and camelCase, and
+    // every response and operation described (OpenAPI; Spectral's `oas` rules in CI).
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in served["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            if !["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(
+                keyholder_api::contract::OPERATION_IDS
+                    .iter()
+                    .any(|(m, p, i)| m == method && p == path && *i == id),
+                "{method} {path}: name its operationId in contract::OPERATION_IDS"
+            );
+            assert!(
+                !id.is_empty()
+                    && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{method} {path}: operationId `{id}` is not camelCase: name it in contract::OPERATION_IDS"
+            );
+            assert!(
+                ids.insert(id.to_owned()),
+                "{method} {path}: `{id}` used twice"
+            );
+            assert!(
+                op["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{method} {path}: no description"
+            );
+            for (status, r) in op["responses"].as_object().expect("responses") {
+                assert!(
+                    r["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status}: no description"
+                );
+            }
+        }
+    }
     let docs = app
         .http
         .get(format!("{}/docs/", app.base))
