@@ -422,11 +422,12 @@ pub trait Tx: Send {
     /// N2: the org's active users with an email and a `digest` preference (with its
     /// categories) whose digest of `day` is not yet recorded.
     async fn digest_subscribers(&mut self, org: OrgId, day: &str) -> Result<Vec<DigestSubscriber>>;
-    /// When the user's latest digest was sent, if ever.
+    /// When the user's latest digest before the one of `day` was sent, if ever.
     async fn last_digest(
         &mut self,
         org: OrgId,
         user: UserId,
+        day: &str,
     ) -> Result<Option<time::OffsetDateTime>>;
     /// Records the user's digest of `day`; false when one is already recorded (by anyone).
     async fn claim_digest(

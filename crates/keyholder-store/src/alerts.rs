@@ -38,21 +38,23 @@ pub(crate) async fn recipients(
         .and_where(group_category_permissions::Column::CategoryId.eq(a.category.0))
         .and_where(group_category_permissions::Column::ViewIncidents.eq(true))
         .to_owned();
-    // N1: asked for this mode on the top-level category.
-    let asked = Query::select()
-        .expr(Expr::val(1))
-        .from(notification_prefs::Entity)
-        .and_where(notification_prefs::Column::OrgId.eq(org.0))
-        .and_where(
-            Expr::col((
-                notification_prefs::Entity,
-                notification_prefs::Column::UserId,
-            ))
-            .equals((users::Entity, users::Column::Id)),
-        )
-        .and_where(notification_prefs::Column::CategoryId.eq(a.top_category.0))
-        .and_where(notification_prefs::Column::Mode.eq(a.mode.as_str()))
-        .to_owned();
+    // N1: asked for this mode on the top-level category. Read first, on its own: most incidents
+    // alert nobody, and the users are then found by primary key whatever the planner believes
+    // of tables a batch has just filled (an EXISTS here ran as a nested loop over every pair
+    // of user and subscriber on PostgreSQL with stale statistics: 0.5 s for 500).
+    let asked: Vec<uuid::Uuid> = notification_prefs::Entity::find()
+        .select_only()
+        .column(notification_prefs::Column::UserId)
+        .filter(notification_prefs::Column::OrgId.eq(org.0))
+        .filter(notification_prefs::Column::CategoryId.eq(a.top_category.0))
+        .filter(notification_prefs::Column::Mode.eq(a.mode.as_str()))
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)?;
+    if asked.is_empty() {
+        return Ok(Vec::new());
+    }
     // R5: blocked from the pupil.
     let blocked = Query::select()
         .expr(Expr::val(1))
@@ -74,7 +76,6 @@ pub(crate) async fn recipients(
         .filter(user_id().ne(a.author.0))
         .filter(user_groups::Column::Active.eq(true))
         .filter(Expr::exists(reads))
-        .filter(Expr::exists(asked))
         .filter(Expr::exists(blocked).not());
     // R4: a restricting group of the pupil whose allow-list leaves the user off.
     if !a.restricting_types.is_empty() {
@@ -109,12 +110,18 @@ pub(crate) async fn recipients(
             .to_owned();
         q = q.filter(Expr::exists(outside).not());
     }
-    let rows: Vec<(uuid::Uuid, Option<String>)> = q
-        .order_by(users::Column::Id, Order::Asc)
-        .into_tuple()
-        .all(txn)
-        .await
-        .map_err(db_err)?;
+    let mut rows: Vec<(uuid::Uuid, Option<String>)> = Vec::with_capacity(asked.len());
+    for chunk in asked.chunks(1000) {
+        rows.extend(
+            q.clone()
+                .filter(user_id().is_in(chunk.iter().copied()))
+                .into_tuple::<(uuid::Uuid, Option<String>)>()
+                .all(txn)
+                .await
+                .map_err(db_err)?,
+        );
+    }
+    rows.sort_by_key(|(id, _)| *id);
     Ok(rows
         .into_iter()
         .map(|(id, email)| AlertRecipient {
@@ -292,12 +299,14 @@ pub(crate) async fn last_digest(
     txn: &DatabaseTransaction,
     org: OrgId,
     user: UserId,
+    day: &str,
 ) -> Result<Option<time::OffsetDateTime>> {
     let at: Option<Option<i64>> = digests::Entity::find()
         .select_only()
         .column_as(Expr::col(digests::Column::SentAt).max(), "sent_at")
         .filter(digests::Column::OrgId.eq(org.0))
         .filter(digests::Column::UserId.eq(user.0))
+        .filter(digests::Column::Day.ne(day))
         .into_tuple()
         .one(txn)
         .await

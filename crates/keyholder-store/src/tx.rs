@@ -1580,8 +1580,9 @@ impl Tx for SeaTx {
         &mut self,
         org: OrgId,
         user: UserId,
+        day: &str,
     ) -> Result<Option<time::OffsetDateTime>> {
-        crate::alerts::last_digest(&self.txn, org, user).await
+        crate::alerts::last_digest(&self.txn, org, user, day).await
     }
 
     async fn claim_digest(

@@ -72,13 +72,15 @@ impl Keyholder {
         at: time::OffsetDateTime,
     ) -> Result<Option<bool>> {
         let mut tx = self.tx().await?;
-        let since = tx
-            .last_digest(org.id, s.user_id)
-            .await?
-            .unwrap_or(at - time::Duration::days(1));
+        // The claim first: the transaction writes before it reads, so on SQLite it waits for
+        // another writer (a second process) instead of failing on a stale snapshot.
         if !tx.claim_digest(org.id, s.user_id, day, at).await? {
             return Ok(None);
         }
+        let since = tx
+            .last_digest(org.id, s.user_id, day)
+            .await?
+            .unwrap_or(at - time::Duration::days(1));
         // Every category under the chosen top-level ones (each incident's own flag decides).
         let under: Vec<CategoryId> = categories
             .iter()
