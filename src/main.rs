@@ -58,6 +58,10 @@ enum DigestsCommand {
         /// Only this org (its slug).
         #[arg(long)]
         org: Option<String>,
+        /// As if it were this time (RFC 3339) rather than now: what was due then. A digest
+        /// covers what was recorded up to two minutes before it.
+        #[arg(long)]
+        at: Option<String>,
     },
 }
 
@@ -193,25 +197,34 @@ async fn run() -> ExitCode {
             }
         }
         Command::Digests {
-            command: DigestsCommand::Send { org },
-        } => match kh
-            .system_send_digests(org.as_deref(), time::OffsetDateTime::now_utc())
-            .await
-        {
-            Ok(run) => {
-                let out = serde_json::json!({
-                    "orgs_due": run.orgs_due,
-                    "users": run.users,
-                    "emails": run.emails,
-                });
-                println!("{out:#}");
-                ExitCode::SUCCESS
+            command: DigestsCommand::Send { org, at },
+        } => {
+            let at = match at.as_deref().map(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            }) {
+                None => time::OffsetDateTime::now_utc(),
+                Some(Ok(t)) => t,
+                Some(Err(_)) => {
+                    return fail("--at is a time in RFC 3339, e.g. 2026-12-02T16:00:00Z");
+                }
+            };
+            match kh.system_send_digests(org.as_deref(), at).await {
+                Ok(run) => {
+                    let out = serde_json::json!({
+                        "orgs_due": run.orgs_due,
+                        "users": run.users,
+                        "emails": run.emails,
+                        "failed": run.failed,
+                    });
+                    println!("{out:#}");
+                    ExitCode::SUCCESS
+                }
+                Err(keyholder_domain::DomainError::NotFound) => {
+                    fail(format!("no org `{}`", org.unwrap_or_default()))
+                }
+                Err(e) => fail(e),
             }
-            Err(keyholder_domain::DomainError::NotFound) => {
-                fail(format!("no org `{}`", org.unwrap_or_default()))
-            }
-            Err(e) => fail(e),
-        },
+        }
         Command::Keys {
             command: KeysCommand::Rotate,
         } => match kh.system_rotate_signing_key().await {

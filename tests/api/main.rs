@@ -20,6 +20,7 @@ mod people;
 mod replicas;
 mod scim;
 mod side_doors;
+mod statements;
 mod students;
 mod tenancy;
 mod tokens;

@@ -14,7 +14,7 @@ pub fn zone(name: &str) -> Option<jiff::tz::TimeZone> {
 /// `HH:MM` as (hour, minute).
 pub fn clock(s: &str) -> Option<(i8, i8)> {
     let (h, m) = s.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
+    if h.len() != 2 || m.len() != 2 || !(h.bytes().chain(m.bytes())).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let h: i8 = h.parse().ok()?;
@@ -56,7 +56,9 @@ mod tests {
         let late = time::macros::datetime!(2026-12-01 23:30 UTC);
         assert_eq!(local_day(&s, late), ("2026-12-02".into(), true));
         assert!(zone("Mars/Olympus").is_none() && zone("").is_none());
-        for bad in ["24:00", "7:00", "07:60", "ab:cd", "", "07:00:00"] {
+        for bad in [
+            "24:00", "7:00", "07:60", "ab:cd", "", "07:00:00", "+1:+5", "-1:00",
+        ] {
             assert!(clock(bad).is_none(), "{bad}");
         }
         assert_eq!(clock("00:00"), Some((0, 0)));

@@ -11,6 +11,11 @@ use crate::visibility::StudentScope;
 /// The most incidents one digest lists; past it, the email says how many more there are.
 const MAX_ITEMS: u64 = 500;
 
+/// A digest covers up to this long before it is sent, so that an incident stamped just before
+/// and committed just after (its transaction still writing its alerts) falls in the next one
+/// instead of between the two.
+const SETTLE: time::Duration = time::Duration::minutes(2);
+
 /// What a run of the digests did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DigestRun {
@@ -18,6 +23,8 @@ pub struct DigestRun {
     pub orgs_due: usize,
     /// Users whose digest of the day this run recorded.
     pub users: usize,
+    /// Users whose digest failed (logged; tried again on the next run).
+    pub failed: usize,
     /// Emails written to the outbox (users with something to read).
     pub emails: usize,
 }
@@ -52,9 +59,17 @@ impl Keyholder {
                 )
             };
             for s in subscribers {
-                if let Some(emailed) = self.digest_one(&org, &categories, &s, &day, at).await? {
-                    run.users += 1;
-                    run.emails += usize::from(emailed);
+                // One user's failure is theirs alone: logged, and tried again next run.
+                match self.digest_one(&org, &categories, &s, &day, at).await {
+                    Ok(Some(emailed)) => {
+                        run.users += 1;
+                        run.emails += usize::from(emailed);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(org = %org.slug, user = %s.user_id, error = %e, "a digest failed");
+                        run.failed += 1;
+                    }
                 }
             }
         }
@@ -74,32 +89,52 @@ impl Keyholder {
         let mut tx = self.tx().await?;
         // The claim first: the transaction writes before it reads, so on SQLite it waits for
         // another writer (a second process) instead of failing on a stale snapshot.
-        if !tx.claim_digest(org.id, s.user_id, day, at).await? {
+        let until = at - SETTLE;
+        if !tx.claim_digest(org.id, s.user_id, day, until).await? {
             return Ok(None);
         }
         let since = tx
             .last_digest(org.id, s.user_id, day)
             .await?
-            .unwrap_or(at - time::Duration::days(1));
+            .unwrap_or(until - time::Duration::days(1));
+        // The account and its choices as they are now, inside the claim: a user deactivated,
+        // moved or given another address since the list was read gets what is true now.
+        let Some(user) = tx
+            .user(org.id, s.user_id)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+        else {
+            tx.commit().await?;
+            return Ok(Some(false));
+        };
+        let Some(email) = user.email.clone() else {
+            tx.commit().await?;
+            return Ok(Some(false));
+        };
+        let chosen: Vec<CategoryId> = tx
+            .notification_prefs(org.id, user.id)
+            .await?
+            .into_iter()
+            .filter(|(_, m)| *m == NotificationMode::Digest)
+            .map(|(c, _)| c)
+            .collect();
         // Every category under the chosen top-level ones (each incident's own flag decides).
         let under: Vec<CategoryId> = categories
             .iter()
-            .filter(|c| {
-                top_category(categories, c.id).is_some_and(|t| s.categories.contains(&t.id))
-            })
+            .filter(|c| top_category(categories, c.id).is_some_and(|t| chosen.contains(&t.id)))
             .map(|c| c.id)
             .collect();
-        let group = tx.group(org.id, s.group_id).await?;
+        let group = tx.group(org.id, user.user_group_id).await?;
         let items = match group {
             Some(g) if g.active => {
                 tx.digest_items(
                     org.id,
                     &crate::ports::DigestQuery {
-                        scope: StudentScope::new(s.user_id, &org.settings),
+                        scope: StudentScope::new(user.id, &org.settings),
                         group: g.id,
                         categories: under,
                         since,
-                        until: at,
+                        until,
                         limit: MAX_ITEMS + 1,
                     },
                 )
@@ -148,7 +183,7 @@ impl Keyholder {
              notification preferences.\n",
         );
         let subject = format!("Daily digest: {} new records", shown.len());
-        self.enqueue(tx.as_mut(), org.id, "digest", &s.email, &subject, body)
+        self.enqueue(tx.as_mut(), org.id, "digest", &email, &subject, body)
             .await?;
         tx.commit().await?;
         Ok(Some(true))
