@@ -3,7 +3,7 @@
 use crate::convert::{self, to_us};
 use crate::db_err;
 use crate::entities::*;
-use crate::visibility::{self, restricting_memberships, visible_student_ids};
+use crate::visibility::{self, restricting_memberships, visibility, visible_student_ids};
 use async_trait::async_trait;
 use keyholder_domain::auth_cache::{AuthCache, AuthChange};
 use keyholder_domain::ids::*;
@@ -2225,9 +2225,7 @@ impl Tx for SeaTx {
     ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)> {
         use sea_orm::sea_query::Query;
         use students::Column as S;
-        let narrow = crate::visibility::narrowest_kind(&self.txn, org, scope).await?;
-        let mut select =
-            students::Entity::find().filter(crate::visibility::visibility_from(org, scope, narrow));
+        let mut select = students::Entity::find().filter(visibility(org, scope));
         if let Some(text) = &q.q {
             let pat = like_pattern(text);
             let like =

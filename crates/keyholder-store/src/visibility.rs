@@ -119,84 +119,6 @@ where
 /// Callers add no org condition of their own: with restrictions, every candidate is already
 /// the org's, and an outer `org_id` test would tempt the planner to scan the org's pupils.
 pub(crate) fn visibility(org: OrgId, scope: &StudentScope) -> Condition {
-    visibility_from(org, scope, None)
-}
-
-/// With several restricting kinds, the one whose allow-listed groups the user is on hold the
-/// fewest pupils (counted from the user outward: their allow-lists' memberships). A pupil with
-/// that kind's bit is visible only through one of those groups, so the candidates can be those
-/// groups' members and the pupils without the bit, however broad the other allow-lists are.
-pub(crate) async fn narrowest_kind(
-    txn: &DatabaseTransaction,
-    org: OrgId,
-    scope: &StudentScope,
-) -> Result<Option<StudentGroupType>> {
-    if scope.restricting_types.len() < 2 {
-        return Ok(None);
-    }
-    let kinds: Vec<&str> = scope.restricting_types.iter().map(|t| t.as_str()).collect();
-    let counts: Vec<(String, i64)> = student_group_access::Entity::find()
-        .select_only()
-        .column_as(
-            Expr::col((student_groups::Entity, student_groups::Column::Kind)),
-            "kind",
-        )
-        .column_as(
-            Expr::col((
-                student_group_members::Entity,
-                student_group_members::Column::StudentId,
-            ))
-            .count(),
-            "n",
-        )
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            student_group_access::Entity::belongs_to(student_groups::Entity)
-                .from(student_group_access::Column::GroupId)
-                .to(student_groups::Column::Id)
-                .into(),
-        )
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            student_group_access::Entity::belongs_to(student_group_members::Entity)
-                .from(student_group_access::Column::GroupId)
-                .to(student_group_members::Column::GroupId)
-                .into(),
-        )
-        .filter(student_group_access::Column::OrgId.eq(org.0))
-        .filter(student_group_access::Column::UserId.eq(scope.user.0))
-        .filter(student_group_members::Column::OrgId.eq(org.0))
-        .filter(Expr::col((student_groups::Entity, student_groups::Column::Kind)).is_in(kinds))
-        .filter(Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false))
-        .group_by(Expr::col((
-            student_groups::Entity,
-            student_groups::Column::Kind,
-        )))
-        .into_tuple()
-        .all(txn)
-        .await
-        .map_err(db_err)?;
-    // A kind with no allow-listed group counts nothing: only pupils without its bit can show.
-    Ok(scope
-        .restricting_types
-        .iter()
-        .map(|k| {
-            let n = counts
-                .iter()
-                .find(|(kind, _)| kind == k.as_str())
-                .map_or(0, |(_, n)| *n);
-            (n, *k)
-        })
-        .min_by_key(|(n, _)| *n)
-        .map(|(_, k)| k))
-}
-
-/// [`visibility`], its candidates taken from `narrow`'s allow-listed groups when given.
-pub(crate) fn visibility_from(
-    org: OrgId,
-    scope: &StudentScope,
-    narrow: Option<StudentGroupType>,
-) -> Condition {
     let id = || Expr::col((students::Entity, students::Column::Id));
     // An anti-join per candidate: as `NOT IN`, PostgreSQL filtered a scan of every pupil of
     // the org before it joined the few candidates (4.4 ms against 1.4 ms for one class of 30
@@ -215,41 +137,20 @@ pub(crate) fn visibility_from(
             .add(not_blocked)
             .add(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0));
     }
-    let allowed_groups = match narrow {
-        // The narrow kind's unarchived groups whose allow-list names the user.
-        Some(kind) => Query::select()
-            .column((student_groups::Entity, student_groups::Column::Id))
-            .from(student_groups::Entity)
-            .and_where(
-                Expr::col((student_groups::Entity, student_groups::Column::Id))
-                    .in_subquery(allow_listed_groups(org, scope.user)),
-            )
-            .and_where(
-                Expr::col((student_groups::Entity, student_groups::Column::Kind)).eq(kind.as_str()),
-            )
-            .and_where(
-                Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false),
-            )
-            .to_owned(),
-        None => allow_listed_groups(org, scope.user),
-    };
     let allowed_members = Query::select()
         .column(student_group_members::Column::StudentId)
         .from(student_group_members::Entity)
         .and_where(student_group_members::Column::OrgId.eq(org.0))
-        .and_where(student_group_members::Column::GroupId.in_subquery(allowed_groups))
+        .and_where(
+            student_group_members::Column::GroupId
+                .in_subquery(allow_listed_groups(org, scope.user)),
+        )
         .to_owned();
-    // Without a narrow kind: the pupils in no restricting group. With one: the pupils without
-    // its bit (whatever their other kinds; the deciding test below settles those).
-    let unbound = match narrow {
-        Some(kind) => free_masks(&[kind]),
-        None => free_masks(&scope.restricting_types),
-    };
     let free = Query::select()
         .column(students::Column::Id)
         .from(students::Entity)
         .and_where(students::Column::OrgId.eq(org.0))
-        .and_where(students::Column::KindsMask.is_in(unbound))
+        .and_where(students::Column::KindsMask.is_in(free_masks(&scope.restricting_types)))
         .to_owned();
     let candidates = allowed_members
         .clone()
