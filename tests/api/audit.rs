@@ -189,6 +189,18 @@ async fn au2_the_trail_is_filtered_by_time_type_actor_and_target_and_exported_as
     q(&format!("from={}&to=2020-01-01T00%3A00%3A00Z", enc(&start)))
         .await
         .problem(422, "validation_failed");
+    // Empty values are not "no filter": each is named (issue 13).
+    let empty = q("from=&to=&type=").await.problem(422, "validation_failed");
+    let mut codes = empty.field_codes();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            ("from".to_owned(), "empty".to_owned()),
+            ("to".to_owned(), "empty".to_owned()),
+            ("type".to_owned(), "empty".to_owned())
+        ]
+    );
     // The export: one CSV row per entry, the same filters.
     let csv = app
         .call(
