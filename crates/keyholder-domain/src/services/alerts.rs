@@ -121,6 +121,35 @@ pub(crate) fn preference_errors(
     errors
 }
 
+/// N1: replaces a user's preferences (sorted, one per category); answers them and, when they changed, the audit's `[before, after]`.
+pub(crate) async fn replace_preferences(
+    tx: &mut dyn Tx,
+    org: OrgId,
+    user: UserId,
+    prefs: &[(CategoryId, NotificationMode)],
+) -> Result<(
+    Vec<(CategoryId, NotificationMode)>,
+    Option<serde_json::Value>,
+)> {
+    let mut sorted = prefs.to_vec();
+    sorted.sort_by_key(|(c, _)| *c);
+    sorted.dedup_by_key(|(c, _)| *c);
+    let before = tx.notification_prefs(org, user).await?;
+    if before == sorted {
+        return Ok((sorted, None));
+    }
+    tx.replace_notification_prefs(org, user, &sorted).await?;
+    let as_json = |p: &[(CategoryId, NotificationMode)]| {
+        p.iter()
+            .map(|(c, m)| json!({"category_id": c, "mode": m}))
+            .collect::<Vec<_>>()
+    };
+    Ok((
+        sorted.clone(),
+        Some(json!([as_json(&before), as_json(&sorted)])),
+    ))
+}
+
 impl Keyholder {
     /// N2: the alerts and emails an incident sends at once, in its transaction. Answers how
     /// many users were alerted.
@@ -309,24 +338,15 @@ impl Keyholder {
         if !errors.is_empty() {
             return Err(DomainError::Validation(errors));
         }
-        let mut sorted = prefs;
-        sorted.sort_by_key(|(c, _)| *c);
-        sorted.dedup_by_key(|(c, _)| *c);
-        let before = tx.notification_prefs(subject.org_id, user).await?;
-        if before != sorted {
-            tx.replace_notification_prefs(subject.org_id, user, &sorted)
-                .await?;
-            let as_json = |p: &[(CategoryId, NotificationMode)]| {
-                p.iter()
-                    .map(|(c, m)| json!({"category_id": c, "mode": m}))
-                    .collect::<Vec<_>>()
-            };
+        let (sorted, change) =
+            replace_preferences(tx.as_mut(), subject.org_id, user, &prefs).await?;
+        if let Some(change) = change {
             Audit {
                 org: subject.org_id,
                 kind: "user.notification_preferences_changed",
                 actor: Some(subject.user_id),
                 target: Some(("user", user.0)),
-                changes: json!({"notification_preferences": [as_json(&before), as_json(&sorted)]}),
+                changes: json!({"notification_preferences": change}),
             }
             .write(tx.as_mut(), ctx)
             .await?;

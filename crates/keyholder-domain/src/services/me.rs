@@ -500,30 +500,17 @@ impl Keyholder {
             });
         }
         let mut changes = user_diff(&before, &after);
-        if let Some(prefs) = &patch.notification_preferences {
-            let old = tx
-                .notification_prefs(subject.org_id, subject.user_id)
-                .await?;
-            let as_json = |p: &[(CategoryId, NotificationMode)]| {
-                serde_json::Value::Array(
-                    p.iter()
-                        .map(|(c, m)| json!({"category_id": c, "mode": m}))
-                        .collect(),
-                )
-            };
-            let mut sorted = prefs.clone();
-            sorted.sort_by_key(|(c, _)| *c);
-            sorted.dedup_by_key(|(c, _)| *c);
-            if old != sorted
-                && let Some(m) = changes.as_object_mut()
-            {
-                m.insert(
-                    "notification_preferences".into(),
-                    json!([as_json(&old), as_json(&sorted)]),
-                );
-            }
-            tx.replace_notification_prefs(subject.org_id, subject.user_id, &sorted)
-                .await?;
+        if let Some(prefs) = &patch.notification_preferences
+            && let (_, Some(change)) = super::alerts::replace_preferences(
+                tx.as_mut(),
+                subject.org_id,
+                subject.user_id,
+                prefs,
+            )
+            .await?
+            && let Some(m) = changes.as_object_mut()
+        {
+            m.insert("notification_preferences".into(), change);
         }
         if changes.as_object().is_some_and(|m| !m.is_empty()) {
             if after != before {
