@@ -148,6 +148,10 @@ impl Settings {
             domain.auth_cache_max_age = std::time::Duration::try_from_secs_f64(v)
                 .map_err(|_| "KEYHOLDER_AUTH_CACHE_MAX_AGE is a number of seconds, 0 or more")?;
         }
+        if let Some(v) = env_parse::<f64>("KEYHOLDER_LIST_COUNT_MAX_AGE")? {
+            domain.list_count_max_age = std::time::Duration::try_from_secs_f64(v)
+                .map_err(|_| "KEYHOLDER_LIST_COUNT_MAX_AGE is a number of seconds, 0 or more")?;
+        }
         let mut rate_limits = keyholder_api::limits::RateLimitSettings::default();
         if let Some(v) = env_parse("KEYHOLDER_RATE_SIGN_IN_PER_MINUTE")? {
             rate_limits.sign_in_per_minute = v;
@@ -186,7 +190,10 @@ impl Settings {
 
 /// Connects, migrates and wires the domain to the store.
 pub async fn open(settings: &Settings) -> Result<(SeaStore, Keyholder), String> {
-    let cache = keyholder_domain::auth_cache::AuthCache::new(settings.domain.auth_cache_max_age);
+    let cache = keyholder_domain::auth_cache::AuthCache::with_list_bound(
+        settings.domain.auth_cache_max_age,
+        settings.domain.list_count_max_age,
+    );
     let store = SeaStore::connect(&settings.database_url, settings.db_max_connections, cache)
         .await
         .map_err(|e| e.to_string())?;

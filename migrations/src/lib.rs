@@ -18,6 +18,7 @@ mod m20261201_000011_audit_about;
 mod m20261201_000012_rate_quotas;
 mod m20261202_000013_alerts;
 mod m20261202_000014_digests;
+mod m20261203_000015_pupil_names;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_rate_quotas::Migration),
             Box::new(m20261202_000013_alerts::Migration),
             Box::new(m20261202_000014_digests::Migration),
+            Box::new(m20261203_000015_pupil_names::Migration),
         ]
     }
 }

@@ -202,6 +202,37 @@ async fn build_and_compare(app: &TestApp, slug: &str, s: &School) {
             .map(|p| p["mis_id"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(list.body["total"], listed.len());
+        // Page by page, the same pupils in the same order: small pages are read in name order
+        // testing every pupil (the walk), a page of 200 from the candidates.
+        let in_order: Vec<String> = list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["mis_id"].as_str().unwrap().to_owned())
+            .collect();
+        for per_page in [1, 2, 3] {
+            let mut paged = Vec::new();
+            for page in 1.. {
+                let r = app
+                    .get(
+                        &format!("/v1/orgs/{slug}/students?per_page={per_page}&page={page}"),
+                        token,
+                    )
+                    .await
+                    .expect(200);
+                assert_eq!(r.body["total"], listed.len(), "page {page} of {per_page}");
+                let items = r.body["items"].as_array().unwrap();
+                if items.is_empty() {
+                    break;
+                }
+                paged.extend(
+                    items
+                        .iter()
+                        .map(|p| p["mis_id"].as_str().unwrap().to_owned()),
+                );
+            }
+            assert_eq!(paged, in_order, "user {u}, pages of {per_page}: {s:#?}");
+        }
         let mut decided = BTreeSet::new();
         for (m, id) in &pupils {
             let r = app

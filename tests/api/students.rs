@@ -908,3 +908,111 @@ async fn r8_g1_a_sub_category_without_view_incidents_and_a_group_switched_inacti
         .await
         .problem(404, "not_found");
 }
+
+/// Issue 11: a list's counts are held between requests, so every change that moves a pupil in
+/// or out of a list must show in its `total` (and its pages) on the very next request: blocks,
+/// allow-lists, new pupils, names (the `q` filter) and the roll (the `on_roll` filter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r4_r5_a_lists_total_follows_each_change_on_the_next_request() {
+    let s = school().await;
+    let total = |query: &'static str| {
+        let s = &s;
+        async move {
+            let mut seen = Vec::new();
+            let mut total = None;
+            for page in 1..10 {
+                let r = s
+                    .app
+                    .get(
+                        &format!("/v1/orgs/hill/students?per_page=1&page={page}{query}"),
+                        &s.teacher,
+                    )
+                    .await
+                    .expect(200);
+                let t = r.body["total"].as_u64().unwrap();
+                assert!(total.is_none_or(|n| n == t), "one total on every page");
+                total = Some(t);
+                match r.body["items"][0]["mis_id"].as_str() {
+                    Some(m) => seen.push(m.to_owned()),
+                    None => break,
+                }
+            }
+            let whole = s
+                .app
+                .get(
+                    &format!("/v1/orgs/hill/students?per_page=200{query}"),
+                    &s.teacher,
+                )
+                .await
+                .expect(200);
+            assert_eq!(whole.body["total"], seen.len(), "the pages hold the total");
+            seen.sort();
+            seen
+        }
+    };
+    let mis = |items: Value| {
+        let s = &s;
+        async move {
+            s.app
+                .call(
+                    Method::PUT,
+                    "/v1/orgs/hill/mis/students",
+                    Some(&s.key),
+                    Some(json!({"items": items})),
+                )
+                .await
+                .expect(200)
+        }
+    };
+    assert_eq!(total("").await, ["P1", "P2", "P4"]);
+    // R5: a block and its lifting.
+    let blocks = format!("/v1/orgs/hill/users/{}/blocked-students", s.teacher_id);
+    s.app
+        .post(
+            &blocks,
+            Some(&s.admin),
+            json!({"student_id": s.pupils["P4"], "reason": "a cousin"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(total("").await, ["P1", "P2"]);
+    s.app
+        .call(
+            Method::DELETE,
+            &format!("{blocks}/{}", s.pupils["P4"]),
+            Some(&s.admin),
+            None,
+        )
+        .await
+        .expect(204);
+    assert_eq!(total("").await, ["P1", "P2", "P4"]);
+    // R4: off Year 1's allow-list, and back.
+    let access = format!("/v1/orgs/hill/student-groups/{}/access", s.groups["Y1"]);
+    s.app
+        .call(
+            Method::DELETE,
+            &access,
+            Some(&s.admin),
+            Some(json!({"user_ids": [s.teacher_id]})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(total("").await, ["P4"]);
+    s.grant("Y1", &s.teacher_id).await;
+    assert_eq!(total("").await, ["P1", "P2", "P4"]);
+    // A new pupil in no group; a rename (the name filter); off the roll (the roll filter).
+    assert_eq!(total("&q=hughes").await, ["P1"]);
+    assert!(total("&on_roll=false").await.is_empty());
+    mis(json!([
+        {"mis_id": "P1", "forename": "Amelia", "surname": "Zeller", "on_roll": true},
+        {"mis_id": "P2", "forename": "Noah", "surname": "Patel", "on_roll": false},
+        {"mis_id": "P3", "forename": "Isla", "surname": "Bennett", "on_roll": true},
+        {"mis_id": "P4", "forename": "Leo", "surname": "Kowalski", "on_roll": true},
+        {"mis_id": "P5", "forename": "Ava", "surname": "Okafor", "on_roll": true}
+    ]))
+    .await;
+    assert_eq!(total("").await, ["P1", "P2", "P4", "P5"]);
+    assert!(total("&q=hughes").await.is_empty());
+    assert_eq!(total("&q=zeller").await, ["P1"]);
+    assert_eq!(total("&on_roll=false").await, ["P2"]);
+}

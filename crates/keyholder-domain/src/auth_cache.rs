@@ -31,6 +31,9 @@ pub enum AuthChange {
     Session(SessionId),
     /// A signing key was made or retired.
     Keys,
+    /// The org's pupils, their groups, allow-lists, blocks or marks: drops the held list
+    /// counts ([`ListCounts`]), not the sessions.
+    Pupils(OrgId),
     /// Anything: drop everything.
     All,
 }
@@ -41,6 +44,7 @@ impl AuthChange {
         match self {
             AuthChange::Org(o) => format!("o:{o}"),
             AuthChange::Session(s) => format!("s:{s}"),
+            AuthChange::Pupils(o) => format!("p:{o}"),
             AuthChange::Keys => "k".into(),
             AuthChange::All => "*".into(),
         }
@@ -51,6 +55,7 @@ impl AuthChange {
         let id = |rest: &str| uuid::Uuid::parse_str(rest).ok();
         match s.split_once(':') {
             Some(("o", rest)) => id(rest).map_or(AuthChange::All, |u| AuthChange::Org(OrgId(u))),
+            Some(("p", rest)) => id(rest).map_or(AuthChange::All, |u| AuthChange::Pupils(OrgId(u))),
             Some(("s", rest)) => {
                 id(rest).map_or(AuthChange::All, |u| AuthChange::Session(SessionId(u)))
             }
@@ -68,6 +73,8 @@ pub struct AuthCache {
 
 struct Inner {
     max_age: Duration,
+    /// How long a list's counts are held ([`LIST_MAX_AGE`], or zero with `max_age`).
+    list_max_age: Duration,
     /// False while changes cannot be heard: nothing is held or served.
     live: AtomicBool,
     state: Mutex<State>,
@@ -92,9 +99,31 @@ pub struct HeldProfile {
     pub notification_prefs: Vec<(CategoryId, NotificationMode)>,
 }
 
+/// What a list's plan needs, counted once and held until the org's pupils change: how many rows
+/// the list has (`total`, answered to the client), how many rows of the org the list's table
+/// holds, and how many candidates the narrowest restricting kind gives (`narrow`, its index in
+/// the scope's restricting types). Only the counts are held, never a row: every page is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCounts {
+    pub total: u64,
+    pub org_rows: u64,
+    pub candidates: u64,
+    pub narrow: Option<usize>,
+}
+
+/// How long list counts are held at most when no change is heard (a lost announcement), by
+/// default (`KEYHOLDER_LIST_COUNT_MAX_AGE`).
+pub const LIST_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// The most list counts held; past it they are dropped and refilled.
+const MAX_LISTS: usize = 100_000;
+
 #[derive(Default)]
 struct State {
     sessions: HashMap<SessionId, Entry>,
+    lists: HashMap<(OrgId, String), (Instant, ListCounts)>,
+    /// When each org's pupils last changed (kept for the list bound).
+    pupils_changed: HashMap<OrgId, Instant>,
     keys: Option<(Instant, Vec<SigningKey>)>,
     /// When each org, session and the keys last changed (kept for `max_age`).
     org_changed: HashMap<OrgId, Instant>,
@@ -120,9 +149,20 @@ impl AuthCache {
     /// `max_age` zero holds nothing. A cache starts live; a replica that must hear changes from
     /// others turns it off until its listener is up.
     pub fn new(max_age: Duration) -> AuthCache {
+        AuthCache::with_list_bound(max_age, LIST_MAX_AGE)
+    }
+
+    /// [`AuthCache::new`], holding list counts at most `list_max_age` (nothing when either
+    /// bound is zero).
+    pub fn with_list_bound(max_age: Duration, list_max_age: Duration) -> AuthCache {
         AuthCache {
             inner: Arc::new(Inner {
                 max_age,
+                list_max_age: if max_age.is_zero() {
+                    Duration::ZERO
+                } else {
+                    list_max_age
+                },
                 live: AtomicBool::new(!max_age.is_zero()),
                 state: Mutex::new(State::default()),
                 hits: AtomicU64::new(0),
@@ -267,6 +307,34 @@ impl AuthCache {
         }
     }
 
+    /// The counts held for a list of `org` (`key` names the list, its caller and its filters),
+    /// if still good.
+    pub fn list_counts(&self, org: OrgId, key: &str) -> Option<ListCounts> {
+        if !self.live() {
+            return None;
+        }
+        let st = self.state();
+        let (at, counts) = st.lists.get(&(org, key.to_owned()))?;
+        let fresh = at.elapsed() < self.inner.list_max_age
+            && !pupils_changed_since(&st, org, *at);
+        fresh.then_some(*counts)
+    }
+
+    /// Holds a list's counts made by a read that started at `read_at`.
+    pub fn hold_list_counts(&self, read_at: Instant, org: OrgId, key: String, counts: ListCounts) {
+        if !self.live() || self.inner.list_max_age.is_zero() {
+            return;
+        }
+        let mut st = self.state();
+        if pupils_changed_since(&st, org, read_at) {
+            return;
+        }
+        if st.lists.len() >= MAX_LISTS {
+            st.lists.clear();
+        }
+        st.lists.insert((org, key), (read_at, counts));
+    }
+
     /// A committed change: drop what it bears on.
     pub fn apply(&self, change: AuthChange) {
         let now = Instant::now();
@@ -286,9 +354,14 @@ impl AuthCache {
                 st.keys_changed = Some(now);
                 st.keys = None;
             }
+            AuthChange::Pupils(org) => {
+                st.pupils_changed.insert(org, now);
+                st.lists.retain(|(o, _), _| *o != org);
+            }
             AuthChange::All => {
                 st.all_changed = Some(now);
                 st.sessions.clear();
+                st.lists.clear();
                 st.keys = None;
             }
         }
@@ -299,6 +372,9 @@ impl AuthCache {
         // A change older than `max_age` bears on nothing still held.
         st.org_changed.retain(|_, at| at.elapsed() < max_age);
         st.session_changed.retain(|_, at| at.elapsed() < max_age);
+        let list_max_age = self.inner.list_max_age;
+        st.pupils_changed
+            .retain(|_, at| at.elapsed() < list_max_age);
     }
 
     /// Whether changes from other replicas can be heard. Either way, everything held is
@@ -323,6 +399,12 @@ impl AuthCache {
             live: self.live(),
         }
     }
+}
+
+/// Whether the org's pupils (or everything) changed at or after `since`.
+fn pupils_changed_since(st: &State, org: OrgId, since: Instant) -> bool {
+    st.all_changed.is_some_and(|c| c >= since)
+        || st.pupils_changed.get(&org).is_some_and(|c| *c >= since)
 }
 
 /// Whether anything that bears on these changed at or after `since`.
@@ -408,6 +490,7 @@ mod tests {
             AuthChange::Org(org),
             AuthChange::Session(s),
             AuthChange::Keys,
+            AuthChange::Pupils(org),
             AuthChange::All,
         ] {
             assert_eq!(AuthChange::decode(&c.encode()), c);
@@ -458,6 +541,42 @@ mod tests {
         assert_eq!(cache.profile(session).map(|p| p.2), Some(profile));
         cache.apply(AuthChange::Org(org));
         assert!(cache.profile(session).is_none(), "dropped with the facts");
+    }
+
+    #[test]
+    fn list_counts_drop_with_the_orgs_pupils_and_a_read_before_a_change_is_not_held() {
+        let cache = AuthCache::new(Duration::from_secs(1));
+        let (org, other) = (OrgId::new(), OrgId::new());
+        let counts = ListCounts {
+            total: 3,
+            org_rows: 10,
+            candidates: 4,
+            narrow: None,
+        };
+        cache.hold_list_counts(cache.now(), org, "k".into(), counts);
+        cache.hold_list_counts(cache.now(), other, "k".into(), counts);
+        assert_eq!(cache.list_counts(org, "k"), Some(counts));
+        assert_eq!(cache.list_counts(org, "other key"), None);
+        cache.apply(AuthChange::Org(org));
+        assert_eq!(cache.list_counts(org, "k"), Some(counts), "sessions only");
+        let read_at = cache.now();
+        cache.apply(AuthChange::Pupils(org));
+        assert_eq!(cache.list_counts(org, "k"), None);
+        assert_eq!(cache.list_counts(other, "k"), Some(counts));
+        cache.hold_list_counts(read_at, org, "k".into(), counts);
+        assert_eq!(cache.list_counts(org, "k"), None, "read before the change");
+        cache.set_live(false);
+        assert_eq!(
+            cache.list_counts(other, "k"),
+            None,
+            "a deaf replica holds nothing"
+        );
+        cache.set_live(true);
+        cache.hold_list_counts(cache.now(), org, "k".into(), counts);
+        assert_eq!(cache.list_counts(org, "k"), Some(counts));
+        let off = AuthCache::new(Duration::ZERO);
+        off.hold_list_counts(off.now(), org, "k".into(), counts);
+        assert_eq!(off.list_counts(org, "k"), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::convert::{self, to_us};
 use crate::db_err;
 use crate::entities::*;
-use crate::visibility::{self, restricting_memberships, visibility, visible_student_ids};
+use crate::visibility::{self, restricting_memberships, visible_student_ids};
 use async_trait::async_trait;
 use keyholder_domain::auth_cache::{AuthCache, AuthChange};
 use keyholder_domain::ids::*;
@@ -33,6 +33,15 @@ impl SeaTx {
             txn,
             changes: Vec::new(),
             cache,
+        }
+    }
+
+    /// The org's pupils, groups, allow-lists, blocks or marks changed: the lists' held counts
+    /// are dropped when this commits.
+    fn pupils_changed(&mut self, org: OrgId) {
+        let c = AuthChange::Pupils(org);
+        if !self.changes.contains(&c) {
+            self.changes.push(c);
         }
     }
 }
@@ -427,6 +436,7 @@ impl Tx for SeaTx {
 
     async fn delete_category(&mut self, org: OrgId, id: CategoryId) -> Result<()> {
         self.changes.push(AuthChange::Org(org));
+        self.pupils_changed(org);
         crate::categories::delete(&self.txn, org, id).await
     }
 
@@ -465,6 +475,7 @@ impl Tx for SeaTx {
         monitored: bool,
         by: UserId,
     ) -> Result<bool> {
+        self.pupils_changed(org);
         crate::categories::set_monitored(&self.txn, org, student, category, monitored, by, now_us())
             .await
     }
@@ -1334,6 +1345,7 @@ impl Tx for SeaTx {
     }
 
     async fn insert_student(&mut self, s: &Student) -> Result<()> {
+        self.pupils_changed(s.org_id);
         students::Entity::insert(convert::student_row(s, now_us()))
             .exec_without_returning(&self.txn)
             .await
@@ -1342,6 +1354,7 @@ impl Tx for SeaTx {
     }
 
     async fn insert_student_group(&mut self, g: &StudentGroup) -> Result<()> {
+        self.pupils_changed(g.org_id);
         student_groups::Entity::insert(student_groups::ActiveModel {
             id: Set(g.id.0),
             org_id: Set(g.org_id.0),
@@ -1362,6 +1375,7 @@ impl Tx for SeaTx {
         group: StudentGroupId,
         student: StudentId,
     ) -> Result<()> {
+        self.pupils_changed(org);
         student_group_members::Entity::insert(student_group_members::ActiveModel {
             org_id: Set(org.0),
             group_id: Set(group.0),
@@ -1379,6 +1393,7 @@ impl Tx for SeaTx {
         group: StudentGroupId,
         user: UserId,
     ) -> Result<()> {
+        self.pupils_changed(org);
         student_group_access::Entity::insert(student_group_access::ActiveModel {
             org_id: Set(org.0),
             group_id: Set(group.0),
@@ -1988,6 +2003,9 @@ impl Tx for SeaTx {
         if students_in.is_empty() {
             return Ok(());
         }
+        for s in students_in {
+            self.pupils_changed(s.org_id);
+        }
         let at = now_us();
         students::Entity::insert_many(students_in.iter().map(|s| convert::student_row(s, at)))
             .exec_without_returning(&self.txn)
@@ -1997,6 +2015,7 @@ impl Tx for SeaTx {
     }
 
     async fn update_student(&mut self, s: &Student) -> Result<()> {
+        self.pupils_changed(s.org_id);
         let mut row = convert::student_row(s, now_us());
         row.created_at = sea_orm::ActiveValue::NotSet;
         students::Entity::update_many()
@@ -2021,6 +2040,7 @@ impl Tx for SeaTx {
     }
 
     async fn update_student_group(&mut self, g: &StudentGroup) -> Result<()> {
+        self.pupils_changed(g.org_id);
         student_groups::Entity::update_many()
             .col_expr(student_groups::Column::Kind, Expr::value(g.kind.as_str()))
             .col_expr(student_groups::Column::Name, Expr::value(g.name.clone()))
@@ -2053,6 +2073,9 @@ impl Tx for SeaTx {
         adds: &[(StudentGroupId, StudentId)],
     ) -> Result<()> {
         use student_group_members::Column as M;
+        if !removes.is_empty() || !adds.is_empty() {
+            self.pupils_changed(org);
+        }
         for chunk in removes.chunks(1000) {
             student_group_members::Entity::delete_many()
                 .filter(M::OrgId.eq(org.0))
@@ -2225,12 +2248,12 @@ impl Tx for SeaTx {
     ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)> {
         use sea_orm::sea_query::Query;
         use students::Column as S;
-        let mut select = students::Entity::find().filter(visibility(org, scope));
+        let mut filters = Condition::all();
         if let Some(text) = &q.q {
             let pat = like_pattern(text);
             let like =
                 |e: sea_orm::sea_query::SimpleExpr| e.like(LikeExpr::new(pat.clone()).escape('\\'));
-            select = select.filter(
+            filters = filters.add(
                 Condition::any()
                     .add(like(Expr::cust(
                         "LOWER(students.forename || ' ' || students.surname)",
@@ -2244,10 +2267,10 @@ impl Tx for SeaTx {
             );
         }
         if let Some(r) = q.on_roll {
-            select = select.filter(S::OnRoll.eq(r));
+            filters = filters.add(S::OnRoll.eq(r));
         }
         if let Some(c) = q.monitored_category {
-            select = select.filter(
+            filters = filters.add(
                 S::Id.in_subquery(
                     Query::select()
                         .column(student_monitoring::Column::StudentId)
@@ -2259,7 +2282,7 @@ impl Tx for SeaTx {
             );
         }
         if let Some(g) = q.group_id {
-            select = select.filter(
+            filters = filters.add(
                 S::Id.in_subquery(
                     Query::select()
                         .column(student_group_members::Column::StudentId)
@@ -2270,7 +2293,33 @@ impl Tx for SeaTx {
                 ),
             );
         }
-        let select = select
+        // The list's counts (its total, and what chooses how a page is read) are counted once
+        // and held until the org's pupils change; the page itself is always read.
+        let key = format!(
+            "students|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            scope.user, scope.restricting_types, q.q, q.on_roll, q.group_id, q.monitored_category
+        );
+        let read_at = self.cache.now();
+        let counts = match self.cache.list_counts(org, &key) {
+            Some(c) => c,
+            None => {
+                let c = visibility::count_students(&self.txn, org, scope, filters.clone()).await?;
+                self.cache.hold_list_counts(read_at, org, key, c);
+                c
+            }
+        };
+        let offset = q.page.saturating_sub(1).saturating_mul(q.per_page);
+        let condition = if visibility::walk_is_cheaper(&counts, offset.saturating_add(q.per_page)) {
+            visibility::visibility_by_walk(org, scope)
+        } else {
+            let narrow = counts
+                .narrow
+                .and_then(|i| scope.restricting_types.get(i).copied());
+            visibility::visibility_from(org, scope, narrow)
+        };
+        let rows = students::Entity::find()
+            .filter(condition)
+            .filter(filters)
             .order_by(
                 Func::lower(Expr::col((students::Entity, S::Surname))),
                 Order::Asc,
@@ -2279,14 +2328,13 @@ impl Tx for SeaTx {
                 Func::lower(Expr::col((students::Entity, S::Forename))),
                 Order::Asc,
             )
-            .order_by(S::Id, Order::Asc);
-        let (rows, total) = crate::page::page_and_total::<sea_orm::SelectModel<students::Model>>(
-            &self.txn,
-            sea_orm::QueryTrait::into_query(select),
-            q.page,
-            q.per_page,
-        )
-        .await?;
+            .order_by(S::Id, Order::Asc)
+            .offset(offset)
+            .limit(q.per_page)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let total = counts.total;
         let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
         let members = if ids.is_empty() {
             vec![]
@@ -2452,6 +2500,7 @@ impl Tx for SeaTx {
         group: StudentGroupId,
         users: &[UserId],
     ) -> Result<u64> {
+        self.pupils_changed(org);
         let mut added = 0;
         for u in users {
             let res = student_group_access::Entity::insert(student_group_access::ActiveModel {
@@ -2479,6 +2528,7 @@ impl Tx for SeaTx {
         if users.is_empty() {
             return Ok(0);
         }
+        self.pupils_changed(org);
         Ok(student_group_access::Entity::delete_many()
             .filter(student_group_access::Column::OrgId.eq(org.0))
             .filter(student_group_access::Column::GroupId.eq(group.0))
@@ -2553,6 +2603,7 @@ impl Tx for SeaTx {
     }
 
     async fn insert_block(&mut self, org: OrgId, b: &Block) -> Result<()> {
+        self.pupils_changed(org);
         student_blocks::Entity::insert(student_blocks::ActiveModel {
             org_id: Set(org.0),
             user_id: Set(b.user_id.0),
@@ -2575,6 +2626,7 @@ impl Tx for SeaTx {
     }
 
     async fn delete_block(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool> {
+        self.pupils_changed(org);
         Ok(student_blocks::Entity::delete_many()
             .filter(student_blocks::Column::OrgId.eq(org.0))
             .filter(student_blocks::Column::UserId.eq(user.0))

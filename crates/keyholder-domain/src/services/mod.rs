@@ -86,6 +86,11 @@ pub struct Config {
     /// announcement of a change is lost (`KEYHOLDER_AUTH_CACHE_MAX_AGE`, seconds). Zero holds
     /// nothing.
     pub auth_cache_max_age: std::time::Duration,
+    /// Issue 11: the longest a replica holds a list's counts (its `total`, and what chooses how
+    /// its pages are read) if the announcement of a change to the org's pupils is lost
+    /// (`KEYHOLDER_LIST_COUNT_MAX_AGE`, seconds). Zero (or a zero `auth_cache_max_age`) holds
+    /// nothing.
+    pub list_count_max_age: std::time::Duration,
 }
 
 impl Default for Config {
@@ -108,6 +113,7 @@ impl Default for Config {
             reset_ttl_secs: 60 * 60,
             data_key: None,
             auth_cache_max_age: std::time::Duration::from_secs(1),
+            list_count_max_age: crate::auth_cache::LIST_MAX_AGE,
         }
     }
 }
