@@ -569,16 +569,14 @@ async fn u12_u8_a_user_edits_their_own_profile_and_the_old_address_is_told_of_a_
     app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     let cats = app.get("/v1/orgs/hill/categories", &t).await.expect(200);
-    let behaviour = cats
-        .body
+    let behaviour = cats.body["items"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["name"] == "Behaviour")
         .unwrap()["id"]
         .clone();
-    let punctuality = cats
-        .body
+    let punctuality = cats.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -714,7 +712,7 @@ async fn s1_s2_s3_staff_by_hand_an_account_from_an_eligible_record_and_the_leave
             .await
             .expect(200)
             .body,
-        json!([])
+        json!({"items": [], "page": 1, "per_page": 15, "total": 0})
     );
     app.call_with(
         Method::PATCH,
@@ -739,9 +737,9 @@ async fn s1_s2_s3_staff_by_hand_an_account_from_an_eligible_record_and_the_leave
         .get("/v1/orgs/hill/reports/leavers", &admin)
         .await
         .expect(200);
-    assert_eq!(leavers.body[0]["staff"]["surname"], "Haddad");
+    assert_eq!(leavers.body["items"][0]["staff"]["surname"], "Haddad");
     assert_eq!(
-        leavers.body[0]["active_users"][0]["email"],
+        leavers.body["items"][0]["active_users"][0]["email"],
         "omar@hill.school"
     );
     // Deactivating the account leaves the staff record alone and clears the report.
@@ -759,7 +757,7 @@ async fn s1_s2_s3_staff_by_hand_an_account_from_an_eligible_record_and_the_leave
             .await
             .expect(200)
             .body,
-        json!([])
+        json!({"items": [], "page": 1, "per_page": 15, "total": 0})
     );
     let s = app
         .get(&format!("/v1/orgs/hill/staff/{sid}"), &admin)

@@ -8,7 +8,7 @@ async fn categories(app: &TestApp, token: &str, slug: &str) -> Vec<Value> {
     app.get(&format!("/v1/orgs/{slug}/categories"), token)
         .await
         .expect(200)
-        .body
+        .body["items"]
         .as_array()
         .unwrap()
         .clone()

@@ -238,3 +238,107 @@ async fn every_path_is_refused_without_credentials_with_another_orgs_token_and_w
         }
     }
 }
+
+/// Issue 13 (2): every list answers one envelope, `{items, page, per_page, total}`, pages by
+/// `page`/`per_page`, and refuses a page size outside 1–200 naming the parameter; the six lists
+/// that used to answer a bare array included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_list_answers_one_envelope_and_pages() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    app.service_key("hill", &admin, "mis.sync").await;
+    let key = app.service_key("hill", &admin, "mis.sync").await;
+    app.call(
+        Method::PUT,
+        "/v1/orgs/hill/mis/students",
+        Some(&key),
+        Some(json!({"items": [
+            {"mis_id": "P1", "forename": "Amelia", "surname": "Hughes", "on_roll": true},
+            {"mis_id": "P2", "forename": "Noah", "surname": "Patel", "on_roll": true}
+        ]})),
+    )
+    .await
+    .expect(200);
+    let pupils = app
+        .get("/v1/orgs/hill/students", &admin)
+        .await
+        .expect(200)
+        .body["items"]
+        .clone();
+    for p in pupils.as_array().unwrap() {
+        app.post(
+            &format!("/v1/orgs/hill/users/{teacher}/blocked-students"),
+            Some(&admin),
+            json!({"student_id": p["id"], "reason": "a relative"}),
+        )
+        .await
+        .expect(201);
+    }
+    // A second session of the admin's.
+    app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
+    let lists = [
+        "/v1/me/sessions".to_owned(),
+        "/v1/orgs/hill/categories".to_owned(),
+        "/v1/orgs/hill/reports/leavers".to_owned(),
+        "/v1/orgs/hill/service-accounts".to_owned(),
+        "/v1/orgs/hill/students/picker".to_owned(),
+        format!("/v1/orgs/hill/users/{teacher}/blocked-students"),
+        "/v1/orgs/hill/users".to_owned(),
+        "/v1/orgs/hill/students".to_owned(),
+    ];
+    for path in &lists {
+        let whole = app.get(path, &admin).await.expect(200);
+        let keys: Vec<&str> = whole
+            .body
+            .as_object()
+            .unwrap_or_else(|| panic!("{path}: an object, not {}", whole.body))
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["items", "page", "per_page", "total"], "{path}");
+        let total = whole.body["total"].as_u64().unwrap();
+        assert_eq!(
+            whole.body["items"].as_array().unwrap().len() as u64,
+            total.min(whole.body["per_page"].as_u64().unwrap()),
+            "{path}"
+        );
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let one = app
+            .get(&format!("{path}{sep}per_page=1&page=2"), &admin)
+            .await
+            .expect(200);
+        assert_eq!(one.body["total"], total, "{path}");
+        assert_eq!(one.body["page"], 2, "{path}");
+        assert_eq!(
+            one.body["items"].as_array().unwrap().len() as u64,
+            u64::from(total >= 2),
+            "{path}"
+        );
+        if total >= 2 {
+            assert_eq!(
+                one.body["items"][0], whole.body["items"][1],
+                "{path}: page 2 of 1"
+            );
+        }
+        let bad = app
+            .get(&format!("{path}{sep}per_page=0"), &admin)
+            .await
+            .problem(422, "validation_failed");
+        assert_eq!(
+            bad.field_codes(),
+            [("per_page".to_owned(), "range".to_owned())],
+            "{path}"
+        );
+    }
+    // More than one of each (the leavers report aside), so that paging was tried on them.
+    for path in lists.iter().filter(|p| !p.contains("leavers")) {
+        assert!(
+            app.get(path, &admin).await.expect(200).body["total"]
+                .as_u64()
+                .unwrap()
+                >= 2
+        );
+    }
+}

@@ -47,7 +47,7 @@ async fn g6_a_new_org_starts_with_the_default_categories_and_groups() {
         .get("/v1/orgs/hill/categories", &admin)
         .await
         .expect(200);
-    let cats = cats.body.as_array().unwrap();
+    let cats = cats.body["items"].as_array().unwrap();
     let top: Vec<&str> = cats
         .iter()
         .filter(|c| c["parent_id"].is_null())
@@ -97,8 +97,7 @@ async fn g1_groups_are_created_edited_and_audited_with_unique_names() {
         .get("/v1/orgs/hill/categories", &admin)
         .await
         .expect(200);
-    let behaviour = cats
-        .body
+    let behaviour = cats.body["items"]
         .as_array()
         .unwrap()
         .iter()

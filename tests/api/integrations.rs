@@ -48,11 +48,11 @@ async fn a7_a_key_is_shown_once_opens_only_its_scopes_records_its_use_and_dies_w
         .await
         .expect(200);
     assert!(
-        list.body[0].get("api_key").is_none(),
+        list.body["items"][0].get("api_key").is_none(),
         "the key is never shown again"
     );
-    assert_eq!(list.body[0]["last_used_at"], Value::Null);
-    assert!(key.starts_with(list.body[0]["key_prefix"].as_str().unwrap()));
+    assert_eq!(list.body["items"][0]["last_used_at"], Value::Null);
+    assert!(key.starts_with(list.body["items"][0]["key_prefix"].as_str().unwrap()));
     put(
         &app,
         "/v1/orgs/hill/mis/staff",
@@ -66,7 +66,7 @@ async fn a7_a_key_is_shown_once_opens_only_its_scopes_records_its_use_and_dies_w
         .get("/v1/orgs/hill/service-accounts", &admin)
         .await
         .expect(200);
-    assert!(list.body[0]["last_used_at"].is_string());
+    assert!(list.body["items"][0]["last_used_at"].is_string());
     // A key never reads users or children's data, and a person's token cannot push.
     let r = app
         .get("/v1/orgs/hill/users", &key)

@@ -170,7 +170,6 @@ async fn u5_me_held_beside_the_session_shows_every_change_to_the_account() {
         .expect(200);
     let behaviour = cats.body["items"]
         .as_array()
-        .or(cats.body.as_array())
         .expect("categories")
         .iter()
         .find(|c| c["name"] == "Behaviour")

@@ -327,8 +327,9 @@ async fn r5_blocks_are_added_lifted_and_read_by_admins_only_and_every_change_is_
         )
         .await
         .expect(200);
-    assert_eq!(blocks.body.as_array().unwrap().len(), 1);
-    assert_eq!(blocks.body[0]["surname"], BLOCKED.2);
+    assert_eq!(blocks.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(blocks.body["total"], 1);
+    assert_eq!(blocks.body["items"][0]["surname"], BLOCKED.2);
     let audited = d.app.audit(&d.org, &d.admin, "student.blocked").await;
     assert!(
         audited.iter().any(|e| e["target_id"] == teacher_id.as_str()

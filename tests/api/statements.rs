@@ -66,7 +66,6 @@ async fn u5_me_runs_no_statement_and_no_read_runs_one_twice() {
         .expect(200);
     let behaviour = cats.body["items"]
         .as_array()
-        .or(cats.body.as_array())
         .expect("categories")
         .iter()
         .find(|c| c["name"] == "Behaviour")

@@ -383,8 +383,8 @@ async fn r5_a_block_beats_every_permission_including_the_admins() {
     assert_eq!(s.visible(&head).await, ["P2", "P3", "P4"]);
     s.assert_list_matches_records(&head).await;
     let blocks = s.app.get(&path, &s.admin).await.expect(200);
-    assert_eq!(blocks.body[0]["reason"], "my nephew");
-    assert_eq!(blocks.body[0]["surname"], "Hughes");
+    assert_eq!(blocks.body["items"][0]["reason"], "my nephew");
+    assert_eq!(blocks.body["items"][0]["surname"], "Hughes");
     // Nobody adds, lifts or reads a block on their own account, admins included (R5).
     s.app
         .call(
@@ -467,7 +467,7 @@ async fn g2_r8_without_a_key_no_pupil_list_but_the_names_only_picker_still_works
         .get("/v1/orgs/hill/students/picker?q=a", &low)
         .await
         .expect(200);
-    let list = names.body.as_array().unwrap();
+    let list = names.body["items"].as_array().unwrap();
     assert!(
         list.iter().all(|n| n.as_object().unwrap().len() == 3),
         "names only: {list:?}"
@@ -647,7 +647,7 @@ async fn category(s: &School, name: &str) -> String {
         .get("/v1/orgs/hill/categories", &s.admin)
         .await
         .expect(200);
-    cats.body
+    cats.body["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -202,7 +202,8 @@ async fn a_user_sees_where_they_are_signed_in_and_ends_a_session_left_open() {
     let classroom = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     let phone = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     let list = app.get("/v1/me/sessions", &phone).await.expect(200);
-    let sessions = list.body.as_array().unwrap().clone();
+    let sessions = list.body["items"].as_array().unwrap().clone();
+    assert_eq!(list.body["total"], 2);
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions[0]["current"], true, "newest first: this one");
     assert_eq!(sessions[1]["current"], false);
@@ -219,7 +220,7 @@ async fn a_user_sees_where_they_are_signed_in_and_ends_a_session_left_open() {
     assert_eq!(me(&app.http, &app.base, &phone).await, 200);
     // Another account's session is not found, exactly like a missing one.
     let admins = app.get("/v1/me/sessions", &admin).await.expect(200);
-    let theirs = admins.body[0]["id"].as_str().unwrap().to_owned();
+    let theirs = admins.body["items"][0]["id"].as_str().unwrap().to_owned();
     app.call(
         Method::DELETE,
         &format!("/v1/me/sessions/{theirs}"),
@@ -248,10 +249,7 @@ async fn a_session_not_refreshed_within_its_idle_time_ends() {
     let refresh = again.body["refresh_token"].as_str().unwrap().to_owned();
     let access = again.body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
-        app.get("/v1/me/sessions", &access)
-            .await
-            .expect(200)
-            .body
+        app.get("/v1/me/sessions", &access).await.expect(200).body["items"]
             .as_array()
             .unwrap()
             .len(),
@@ -263,7 +261,8 @@ async fn a_session_not_refreshed_within_its_idle_time_ends() {
         .problem(401, "invalid_refresh_token");
     // An idle session is no longer listed as a place one is signed in.
     let listed = app.get("/v1/me/sessions", &access).await.expect(200);
-    assert_eq!(listed.body, json!([]));
+    assert_eq!(listed.body["items"], json!([]));
+    assert_eq!(listed.body["total"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -129,6 +129,41 @@ impl From<UserView> for UserOut {
     }
 }
 
+/// A list's answer, the one envelope of every paged list (api-conventions, Lists):
+/// `{items, page, per_page, total}`, `total` counting only what the caller may see.
+macro_rules! list_of {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            pub page: u64,
+            pub per_page: u64,
+            pub total: u64,
+        }
+
+        impl<T: Into<$item>> From<keyholder_domain::services::Page<T>> for $name {
+            fn from(p: keyholder_domain::services::Page<T>) -> Self {
+                $name {
+                    items: p.items.into_iter().map(Into::into).collect(),
+                    page: p.page,
+                    per_page: p.per_page,
+                    total: p.total,
+                }
+            }
+        }
+    };
+}
+pub(crate) use list_of;
+
+/// `page` (from 1) and `per_page` (default 15, at most 200) of a list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
     pub items: Vec<UserOut>,

@@ -315,8 +315,7 @@ impl AuthCache {
         }
         let st = self.state();
         let (at, counts) = st.lists.get(&(org, key.to_owned()))?;
-        let fresh = at.elapsed() < self.inner.list_max_age
-            && !pupils_changed_since(&st, org, *at);
+        let fresh = at.elapsed() < self.inner.list_max_age && !pupils_changed_since(&st, org, *at);
         fresh.then_some(*counts)
     }
 

@@ -16,20 +16,35 @@ fn category_response(status: actix_web::http::StatusCode, c: CategoryOut) -> Htt
         .json(c)
 }
 
-/// The org's categories and sub-categories, parents before children in their order.
-#[utoipa::path(tag = "categories", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
-    (status = 200, body = Vec<CategoryOut>),
+crate::dto::list_of!(
+    /// The org's categories and sub-categories, parents before children in their order (each
+    /// names its `parent_id`).
+    CategoryList,
+    CategoryOut
+);
+
+/// The org's categories and sub-categories, parents before children in their order; the whole
+/// tree unless paged (`per_page` defaults to 200 here).
+#[utoipa::path(tag = "categories", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), crate::dto::PageQuery), responses(
+    (status = 200, body = CategoryList),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/categories", wrap = "Require(Action::ListCategories)")]
 pub async fn list(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-) -> ApiResult<web::Json<Vec<CategoryOut>>> {
+    q: web::Query<crate::dto::PageQuery>,
+) -> ApiResult<web::Json<CategoryList>> {
     let cats = state.kh.list_categories(&who.0, &path).await?;
-    Ok(web::Json(cats.into_iter().map(Into::into).collect()))
+    // The tree is answered whole unless the caller pages it: `per_page` defaults to the most.
+    let per_page = q
+        .per_page
+        .or(Some(keyholder_domain::services::MAX_PER_PAGE));
+    let page = keyholder_domain::services::Page::of(cats, q.page, per_page)?;
+    Ok(web::Json(page.into()))
 }
 
 /// G1: a new category or sub-category (admins). It grants nothing to any group until its flags

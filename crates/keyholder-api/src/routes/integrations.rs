@@ -63,11 +63,12 @@ pub struct CreateServiceAccountIn {
 }
 
 /// A7: the org's service accounts (keys are never shown again).
-#[utoipa::path(tag = "integrations", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
-    (status = 200, body = Vec<ServiceAccountOut>),
+#[utoipa::path(tag = "integrations", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), crate::dto::PageQuery), responses(
+    (status = 200, body = ServiceAccountList),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/service-accounts",
@@ -77,10 +78,18 @@ pub async fn list_service_accounts(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-) -> ApiResult<web::Json<Vec<ServiceAccountOut>>> {
+    q: web::Query<crate::dto::PageQuery>,
+) -> ApiResult<web::Json<ServiceAccountList>> {
     let list = state.kh.list_service_accounts(&who.0, &path).await?;
-    Ok(web::Json(list.into_iter().map(Into::into).collect()))
+    let page = keyholder_domain::services::Page::of(list, q.page, q.per_page)?;
+    Ok(web::Json(page.into()))
 }
+
+crate::dto::list_of!(
+    /// The org's service accounts, oldest first (keys are never shown again).
+    ServiceAccountList,
+    ServiceAccountOut
+);
 
 /// A7: a service account and its key, answered once. A key opens only its scopes' endpoints;
 /// it never reads users or children's data.

@@ -182,32 +182,34 @@ pub struct SessionOut {
     pub current: bool,
 }
 
+crate::dto::list_of!(
+    /// The caller's live sessions, newest first.
+    SessionList,
+    SessionOut
+);
+
 /// Where the caller is signed in: their live sessions, newest first.
-#[utoipa::path(tag = "me", security(("bearer" = [])), responses(
-    (status = 200, body = Vec<SessionOut>),
+#[utoipa::path(tag = "me", security(("bearer" = [])), params(crate::dto::PageQuery), responses(
+    (status = 200, body = SessionList),
     (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/me/sessions", wrap = "Require(Action::ReadOwnAccount)")]
 pub async fn sessions(
     state: web::Data<ApiState>,
     who: Authed,
-) -> ApiResult<web::Json<Vec<SessionOut>>> {
+    q: web::Query<crate::dto::PageQuery>,
+) -> ApiResult<web::Json<SessionList>> {
     let current = who.0.session_id;
-    Ok(web::Json(
-        state
-            .kh
-            .own_sessions(&who.0)
-            .await?
-            .into_iter()
-            .map(|s| SessionOut {
-                id: s.id.0,
-                created_at: s.created_at,
-                expires_at: s.expires_at,
-                second_factor: s.second_factor,
-                current: s.id == current,
-            })
-            .collect(),
-    ))
+    let all = state.kh.own_sessions(&who.0).await?;
+    let page = keyholder_domain::services::Page::of(all, q.page, q.per_page)?.map(|s| SessionOut {
+        id: s.id.0,
+        created_at: s.created_at,
+        expires_at: s.expires_at,
+        second_factor: s.second_factor,
+        current: s.id == current,
+    });
+    Ok(web::Json(page.into()))
 }
 
 /// End one of the caller's own sessions (a PC left signed in); its tokens stop at once.

@@ -244,11 +244,12 @@ pub async fn update_staff(
 }
 
 /// S3: staff whose end date has passed while an account working as them is still active.
-#[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
-    (status = 200, body = Vec<LeaverOut>),
+#[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), crate::dto::PageQuery), responses(
+    (status = 200, body = LeaverList),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/reports/leavers",
@@ -258,14 +259,20 @@ pub async fn leavers(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-) -> ApiResult<web::Json<Vec<LeaverOut>>> {
+    q: web::Query<crate::dto::PageQuery>,
+) -> ApiResult<web::Json<LeaverList>> {
     let rows = state.kh.leavers_report(&who.0, &path).await?;
-    Ok(web::Json(
-        rows.into_iter()
-            .map(|(s, users)| LeaverOut {
-                staff: StaffOut::new(s, false),
-                active_users: users.into_iter().map(Into::into).collect(),
-            })
-            .collect(),
-    ))
+    let page = keyholder_domain::services::Page::of(rows, q.page, q.per_page)?.map(|(s, users)| {
+        LeaverOut {
+            staff: StaffOut::new(s, false),
+            active_users: users.into_iter().map(Into::into).collect(),
+        }
+    });
+    Ok(web::Json(page.into()))
 }
+
+crate::dto::list_of!(
+    /// S3: staff whose end date has passed while an account working as them is still active.
+    LeaverList,
+    LeaverOut
+);

@@ -88,14 +88,23 @@ pub struct StudentListQuery {
 #[into_params(parameter_in = Query)]
 pub struct PickerQuery {
     pub q: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
     pub page: Option<u64>,
     pub per_page: Option<u64>,
 }
+
+crate::dto::list_of!(
+    /// R8: names of the pupils the caller may record an incident about, by surname.
+    StudentNameList,
+    StudentName
+);
+
+crate::dto::list_of!(
+    /// R5: the pupils blocked for a user, of those the caller may see, oldest block first.
+    BlockList,
+    BlockOut
+);
+
+pub use crate::dto::PageQuery;
 
 /// R4: only the pupils the caller may see; filtered, paged and counted in the query.
 #[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), StudentListQuery), responses(
@@ -143,7 +152,8 @@ pub async fn list(
 
 /// R8: names of the pupils the caller may record an incident about (R4's group and block rules).
 #[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), PickerQuery), responses(
-    (status = 200, body = Vec<StudentName>),
+    (status = 200, body = StudentNameList),
+    (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -157,20 +167,20 @@ pub async fn picker(
     who: Authed,
     path: web::Path<String>,
     q: web::Query<PickerQuery>,
-) -> ApiResult<web::Json<Vec<StudentName>>> {
+) -> ApiResult<web::Json<StudentNameList>> {
+    let q = q.into_inner();
     let names = state
         .kh
-        .pick_students(&who.0, &path, q.into_inner().q)
+        .pick_students(&who.0, &path, q.q, q.page, q.per_page)
         .await?;
     Ok(web::Json(
         names
-            .into_iter()
             .map(|s| StudentName {
                 id: s.id.0,
                 forename: s.forename,
                 surname: s.surname,
             })
-            .collect(),
+            .into(),
     ))
 }
 
@@ -403,8 +413,9 @@ pub struct BlockIn {
 /// R5: the pupils blocked for a user, of those the caller may see. Admins only
 /// (`admin.manage_system`, with `students.list`), and never one's own account (403
 /// `own_account_blocks`).
-#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
-    (status = 200, body = Vec<BlockOut>),
+#[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), PageQuery), responses(
+    (status = 200, body = BlockList),
+    (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -417,22 +428,20 @@ pub async fn blocks(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<(String, Uuid)>,
-) -> ApiResult<web::Json<Vec<BlockOut>>> {
+    q: web::Query<PageQuery>,
+) -> ApiResult<web::Json<BlockList>> {
     let (org, id) = path.into_inner();
     let found = state.kh.list_blocks(&who.0, &org, user_id(id)).await?;
-    Ok(web::Json(
-        found
-            .into_iter()
-            .map(|(b, s)| BlockOut {
-                student_id: s.id.0,
-                forename: s.forename,
-                surname: s.surname,
-                reason: b.reason,
-                created_by: b.created_by.map(|u| u.0),
-                created_at: b.created_at,
-            })
-            .collect(),
-    ))
+    let page =
+        keyholder_domain::services::Page::of(found, q.page, q.per_page)?.map(|(b, s)| BlockOut {
+            student_id: s.id.0,
+            forename: s.forename,
+            surname: s.surname,
+            reason: b.reason,
+            created_by: b.created_by.map(|u| u.0),
+            created_at: b.created_at,
+        });
+    Ok(web::Json(page.into()))
 }
 
 /// R5: block a pupil for a user: it beats every permission, an admin's included. Admins only,

@@ -383,3 +383,31 @@ pub struct Page<T> {
     pub per_page: u64,
     pub total: u64,
 }
+
+impl<T> Page<T> {
+    /// A page of a list that is read whole (it is short by nature: one account's sessions, an
+    /// org's service accounts or categories, one user's blocks, the leavers report), already
+    /// filtered to what the caller may see; `page`/`per_page` checked as every list's are.
+    pub fn of(all: Vec<T>, page: Option<u64>, per_page: Option<u64>) -> Result<Page<T>> {
+        let (page, per_page) = paging(page, per_page)?;
+        let total = all.len() as u64;
+        let skip =
+            usize::try_from(page.saturating_sub(1).saturating_mul(per_page)).unwrap_or(usize::MAX);
+        let take = usize::try_from(per_page).unwrap_or(usize::MAX);
+        Ok(Page {
+            items: all.into_iter().skip(skip).take(take).collect(),
+            page,
+            per_page,
+            total,
+        })
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            per_page: self.per_page,
+            total: self.total,
+        }
+    }
+}

@@ -236,8 +236,11 @@ impl Keyholder {
         subject: &Subject,
         org: &str,
         q: Option<String>,
-    ) -> Result<Vec<Student>> {
+        page: Option<u64>,
+        per_page: Option<u64>,
+    ) -> Result<Page<Student>> {
         self.check_org(subject, org, Action::PickStudents)?;
+        let (page, per_page) = paging(page, per_page)?;
         let mut tx = self.read_tx().await?;
         let scope = self.scope(tx.as_mut(), subject).await?;
         let query = StudentQuery {
@@ -245,16 +248,16 @@ impl Keyholder {
             on_roll: Some(true),
             group_id: None,
             monitored_category: None,
-            page: 1,
-            per_page: 20,
+            page,
+            per_page,
         };
-        Ok(tx
-            .students(subject.org_id, &scope, &query)
-            .await?
-            .0
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect())
+        let (rows, total) = tx.students(subject.org_id, &scope, &query).await?;
+        Ok(Page {
+            items: rows.into_iter().map(|(s, _)| s).collect(),
+            page,
+            per_page,
+            total,
+        })
     }
 
     pub async fn group_access(
