@@ -87,6 +87,10 @@ async fn u3_an_invitation_email_carries_a_single_use_link_that_sets_the_password
             "user.created"
         ]
     );
+    // Times in the trail are RFC 3339 UTC, the password's change included.
+    let accepted = &history.body["items"][1]["changes"];
+    assert!(accepted["password_changed_at"][1].is_string(), "{accepted}");
+    assert_rfc3339_times(&history.body);
     // A link sent to a wrong address dies when the address is corrected (U8).
     let r = app
         .post("/v1/orgs/hill/users", Some(&admin), json!({"email": "typo@hil.school", "forename": "Typo", "surname": "Person", "user_group_id": gid, "send_invitation": true}))

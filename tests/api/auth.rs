@@ -97,6 +97,12 @@ async fn a2_five_failures_lock_the_account_with_retry_after_even_for_the_right_p
     assert!((1..=60).contains(&retry), "retry-after {retry}");
     let locks = app.audit(&org, &admin, "auth.locked").await;
     assert_eq!(locks.len(), 1);
+    assert!(
+        locks[0]["changes"]["locked_until"].is_string(),
+        "{}",
+        locks[0]
+    );
+    assert_rfc3339_times(&serde_json::Value::Array(locks.clone()));
     // Unknown logins lock the same way, so a lock does not reveal that an account exists.
     for _ in 0..5 {
         app.login("hill", "ghost@hill.school", "wrong password here", None)

@@ -542,3 +542,38 @@ impl Drop for TestApp {
         .join();
     }
 }
+
+/// Issue 13 (5): every time in an audit entry's `changes` (a key ending in `_at` or `_until`,
+/// at any depth, as a value or a `[before, after]` pair) is RFC 3339 UTC or null, never a Unix
+/// number.
+pub fn assert_rfc3339_times(v: &Value) {
+    fn is_time_key(k: &str) -> bool {
+        k.ends_with("_at") || k.ends_with("_until")
+    }
+    fn check(k: &str, v: &Value) {
+        match v {
+            Value::Null => {}
+            Value::Array(pair) => pair.iter().for_each(|x| check(k, x)),
+            Value::String(s) => {
+                let t =
+                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                        .unwrap_or_else(|e| panic!("{k}: {s} is not RFC 3339: {e}"));
+                assert_eq!(t.offset(), time::UtcOffset::UTC, "{k}: {s} is not UTC");
+            }
+            other => panic!("{k}: {other} is not an RFC 3339 time"),
+        }
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if is_time_key(k) {
+                    check(k, x);
+                } else {
+                    assert_rfc3339_times(x);
+                }
+            }
+        }
+        Value::Array(xs) => xs.iter().for_each(assert_rfc3339_times),
+        _ => {}
+    }
+}

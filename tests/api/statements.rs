@@ -114,6 +114,12 @@ async fn u5_me_runs_no_statement_and_no_read_runs_one_twice() {
         } else {
             assert!(!ran.is_empty(), "the log saw nothing of GET {path}");
         }
+        if std::env::var("KEYHOLDER_PRINT_STATEMENTS").is_ok() {
+            println!("GET {path}: {} statements", ran.len());
+            for s in &ran {
+                println!("  {}", s.chars().take(300).collect::<String>());
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for s in &ran {
             assert!(seen.insert(s), "GET {path} ran twice: {s}\nall: {ran:#?}");

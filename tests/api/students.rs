@@ -641,6 +641,135 @@ async fn r10_decisions_name_their_rules_and_effective_permissions_show_both_sess
     assert!(without.contains(&"incidents.add"));
 }
 
+/// Issue 13 (3), R10: `access/check` speaks the catalogue: a permission's name asks whether it
+/// is in effect for the user (G1, G2) and, on a pupil, whether R4 and R5 let them exercise it;
+/// the reasons name the rule and the permission in the same words; the engine's own names
+/// (`view_student`) are still understood; anything else is 422 `unknown_action`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r10_access_check_asks_in_the_catalogues_words() {
+    let s = school().await;
+    s.admin_sees_all().await;
+    let ask = |action: &str, resource: Value, second_factor: bool| {
+        let s = &s;
+        let body = json!({"user_id": s.teacher_id, "action": action, "resource": resource, "second_factor": second_factor});
+        async move {
+            s.app
+                .post("/v1/orgs/hill/access/check", Some(&s.admin), body)
+                .await
+        }
+    };
+    let pupil = |m: &str| json!({"type": "student", "id": s.pupils[m]});
+    let reasons = |b: &Value| -> Vec<(String, Option<String>)> {
+        b["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["rule"].as_str().unwrap().to_owned(),
+                    r["permission"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    };
+    // On a pupil the teacher may see: the permission in effect, then R4.
+    let d = ask("students.view", pupil("P1"), true).await.expect(200);
+    assert_eq!(d.body["allowed"], true, "{}", d.body);
+    let r = reasons(&d.body);
+    assert_eq!(r[0], ("G1".to_owned(), Some("students.view".to_owned())));
+    assert!(r.iter().any(|(rule, _)| rule == "R4"), "{r:?}");
+    // The same words as the engine's own name for it.
+    let legacy = ask("view_student", pupil("P1"), true).await.expect(200);
+    assert_eq!(legacy.body["allowed"], true);
+    // On a pupil outside the teacher's allow-lists: R4, whatever the permission.
+    let d = ask("students.view", pupil("P3"), true).await.expect(200);
+    assert_eq!(d.body["allowed"], false);
+    assert_eq!(reasons(&d.body)[0].0, "R4");
+    // G2: a high-level permission in a session without a second factor, named.
+    let d = ask("students.list", json!({"type": "org"}), false)
+        .await
+        .expect(200);
+    assert_eq!(d.body["allowed"], false);
+    assert_eq!(
+        reasons(&d.body)[0],
+        ("G2".to_owned(), Some("students.list".to_owned()))
+    );
+    // A low-level one holds in any session; one the group lacks is G1, named.
+    let d = ask("incidents.add", json!({"type": "org"}), false)
+        .await
+        .expect(200);
+    assert_eq!(d.body["allowed"], true);
+    let d = ask("admin.manage_system", json!({"type": "org"}), true)
+        .await
+        .expect(200);
+    assert_eq!(d.body["allowed"], false);
+    assert_eq!(
+        reasons(&d.body)[0],
+        ("G1".to_owned(), Some("admin.manage_system".to_owned()))
+    );
+    // R5: a block beats the permission.
+    s.app
+        .post(
+            &format!("/v1/orgs/hill/users/{}/blocked-students", s.teacher_id),
+            Some(&s.admin),
+            json!({"student_id": s.pupils["P1"], "reason": "a neighbour"}),
+        )
+        .await
+        .expect(201);
+    let d = ask("students.view", pupil("P1"), true).await.expect(200);
+    assert_eq!(d.body["allowed"], false);
+    assert_eq!(reasons(&d.body)[0].0, "R5");
+    // An engine action no permission names: G4 on a user group.
+    let groups = s
+        .app
+        .get("/v1/orgs/hill/user-groups?per_page=200", &s.admin)
+        .await
+        .expect(200);
+    let gid = groups.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| {
+            g["system_permissions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "admin.manage_system")
+        })
+        .expect("an admins' group")["id"]
+        .clone();
+    let d = ask(
+        "grant_group",
+        json!({"type": "user_group", "id": gid}),
+        true,
+    )
+    .await
+    .expect(200);
+    assert_eq!(d.body["allowed"], false);
+    assert_eq!(reasons(&d.body)[0].0, "G4");
+    let bad = ask("students.fly", json!({"type": "org"}), true)
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        bad.field_codes(),
+        [("action".to_owned(), "unknown_action".to_owned())]
+    );
+    // The schema lists the catalogue's names.
+    let doc = s.app.get("/openapi.json", &s.admin).await.expect(200);
+    let names = &doc.body["components"]["schemas"]["CheckAction"]["enum"];
+    for p in [
+        "students.view",
+        "students.list",
+        "incidents.add",
+        "grant_group",
+    ] {
+        assert!(
+            names.as_array().unwrap().iter().any(|n| n == p),
+            "{p} in {names}"
+        );
+    }
+}
+
 async fn category(s: &School, name: &str) -> String {
     let cats = s
         .app

@@ -27,6 +27,7 @@ fn subject_in_50_groups() -> (Subject, StudentFacts) {
         category_flags: vec![],
         allowed_groups: groups.clone(),
         blocked_students: blocked,
+        restricted_group_types: vec![],
     };
     // A pupil in a year group, a registration group and a house, all restricting.
     let facts = StudentFacts {

@@ -42,6 +42,12 @@ macro_rules! catalogue {
             pub fn from_key(key: &str) -> Option<Permission> {
                 match key { $( $key => Some(Permission::$variant), )* _ => None }
             }
+
+            /// This permission alone, as a slice of the catalogue.
+            pub fn alone(self) -> &'static [Permission] {
+                let i = self as usize;
+                Permission::ALL.get(i..=i).unwrap_or(&[])
+            }
         }
     };
 }

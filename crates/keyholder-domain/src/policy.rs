@@ -30,6 +30,9 @@ pub struct Subject {
     pub allowed_groups: Vec<StudentGroupId>,
     /// R5: students blocked for this user (sorted).
     pub blocked_students: Vec<StudentId>,
+    /// R3: the org's restricting group types, from the same facts as the permissions (a
+    /// settings change drops them with the session's facts, U5).
+    pub restricted_group_types: Vec<crate::model::StudentGroupType>,
 }
 
 impl Subject {
@@ -116,6 +119,9 @@ pub enum Action {
     /// R9: mark a pupil monitored for a category, or unmark (`students.edit`, view-students
     /// on the category, R4/R5 for the pupil).
     EditMonitoring,
+    /// R10: exercise one catalogue permission (`access/check` asked in the catalogue's words):
+    /// the permission in effect (G1, G2) and, on a pupil, R4 and R5.
+    Exercise(Permission),
 }
 
 impl Action {
@@ -152,6 +158,7 @@ impl Action {
             // R7 names pupils: the list permission in effect (G2) as well.
             RunRestrictionReport => &[P::AdminManageUsers, P::StudentsList],
             SyncMis | Scim => &[],
+            Exercise(p) => p.alone(),
         }
     }
 
@@ -228,6 +235,8 @@ impl Resource<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reason {
     pub rule: &'static str,
+    /// The catalogue permission the reason is about (`students.list`), if any.
+    pub permission: Option<&'static str>,
     pub detail: String,
 }
 
@@ -241,7 +250,11 @@ impl Decision {
     pub(crate) fn deny(rule: &'static str, detail: String) -> Decision {
         Decision {
             allowed: false,
-            reasons: vec![Reason { rule, detail }],
+            reasons: vec![Reason {
+                rule,
+                permission: None,
+                detail,
+            }],
         }
     }
 
@@ -301,22 +314,32 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
     let mut reasons = Vec::with_capacity(2);
     for &p in action.required_permissions() {
         if !subject.permissions.contains(p) {
-            if subject.held.contains(p) {
-                return Decision::deny(
+            let (rule, detail) = if subject.held.contains(p) {
+                (
                     "G2",
                     format!(
                         "`{}` is high level and this session did not prove a second factor",
                         p.key()
                     ),
-                );
-            }
-            return Decision::deny(
-                "G1",
-                format!("the user's group does not grant `{}`", p.key()),
-            );
+                )
+            } else {
+                (
+                    "G1",
+                    format!("the user's group does not grant `{}`", p.key()),
+                )
+            };
+            return Decision {
+                allowed: false,
+                reasons: vec![Reason {
+                    rule,
+                    permission: Some(p.key()),
+                    detail,
+                }],
+            };
         }
         reasons.push(Reason {
             rule: "G1",
+            permission: Some(p.key()),
             detail: format!("the user's group grants `{}`", p.key()),
         });
     }
@@ -325,6 +348,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
             if reasons.is_empty() {
                 reasons.push(Reason {
                     rule: "T1",
+                    permission: None,
                     detail: "a signed-in member of the organisation".into(),
                 });
             }
@@ -338,6 +362,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
             }
             reasons.push(Reason {
                 rule: "R5",
+                permission: None,
                 detail: "an admin manages the blocks of another account".into(),
             });
         }
@@ -351,6 +376,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
             }
             reasons.push(Reason {
                 rule: "G4",
+                permission: None,
                 detail: "the user holds every permission the group grants".into(),
             });
         }
@@ -376,6 +402,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
             }
             reasons.push(Reason {
                 rule,
+                permission: None,
                 detail: format!("the user's group grants {flag} on category {category}"),
             });
             match visibility::r4(subject, facts) {
@@ -420,6 +447,7 @@ pub fn decide_service(
             allowed: true,
             reasons: vec![Reason {
                 rule: "A7",
+                permission: None,
                 detail: format!("the key has scope `{}`", scope.as_str()),
             }],
         },

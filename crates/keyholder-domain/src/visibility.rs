@@ -108,6 +108,7 @@ pub(crate) fn r4(subject: &Subject, facts: &StudentFacts) -> Result<Reason, Deci
     }
     Ok(Reason {
         rule: "R4",
+        permission: None,
         detail: format!(
             "on the allow-list of all {} restricting groups of the student",
             facts.restricting_groups.len()

@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use keyholder_domain::DomainError;
 use keyholder_domain::ids::{CategoryId, StudentGroupId, StudentId};
 use keyholder_domain::model::Student;
+use keyholder_domain::permission::Permission;
 use keyholder_domain::policy::Action;
 use keyholder_domain::services::{AccessSelection, CheckResource, StudentListParams};
 use serde::{Deserialize, Serialize};
@@ -517,11 +518,66 @@ pub struct CheckResourceIn {
     pub id: Option<Uuid>,
 }
 
+/// R10: what `access/check` may ask about, in the catalogue's words: a permission of the
+/// catalogue (`students.view`: in effect for the user under G1/G2 and, on a pupil, R4 and R5),
+/// or one of the engine's actions that no permission names.
+pub struct CheckAction;
+
+/// The engine's actions that `access/check` names without a catalogue permission.
+const ENGINE_ONLY: [(&str, Action, &str); 2] = [
+    (
+        "grant_group",
+        Action::GrantGroup,
+        "G4: hand out a user group's permissions (resource `user_group`)",
+    ),
+    (
+        "read_org",
+        Action::ReadOrg,
+        "T1: be a signed-in member of the organisation",
+    ),
+];
+
+impl CheckAction {
+    /// A name as the schema lists it, or an engine action's own name (`view_student`: the
+    /// spelling before the catalogue's, still understood).
+    fn parse(name: &str) -> Option<Action> {
+        if let Some(p) = Permission::from_key(name) {
+            return Some(Action::Exercise(p));
+        }
+        if let Some((_, a, _)) = ENGINE_ONLY.iter().find(|(n, _, _)| *n == name) {
+            return Some(*a);
+        }
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+}
+
+impl utoipa::PartialSchema for CheckAction {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut names: Vec<&str> = Permission::ALL.iter().map(|p| p.key()).collect();
+        names.extend(ENGINE_ONLY.iter().map(|(n, _, _)| *n));
+        let engine: Vec<String> = ENGINE_ONLY
+            .iter()
+            .map(|(n, _, d)| format!("`{n}`: {d}"))
+            .collect();
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(names))
+            .description(Some(format!(
+                "A permission of the catalogue (`GET /v1/permissions`): in effect for the user \
+                 (G1, G2) and, on a `student`, R4 and R5; or an action no permission names: {}.",
+                engine.join("; ")
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CheckAction {}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessCheckIn {
     pub user_id: Uuid,
-    /// An action of the engine: `view_student`, `list_students`, `list_users`, `grant_group`, …
+    #[schema(value_type = CheckAction)]
     pub action: String,
     pub resource: CheckResourceIn,
     /// Decide for a session with a proven second factor (default true).
@@ -532,6 +588,8 @@ pub struct AccessCheckIn {
 pub struct ReasonOut {
     /// A rule id of the domain (`R4`, `R5`, `G2`…).
     pub rule: String,
+    /// The catalogue permission the reason is about (`students.view`), if any.
+    pub permission: Option<String>,
     pub detail: String,
 }
 
@@ -560,13 +618,12 @@ pub async fn check(
 ) -> ApiResult<web::Json<DecisionOut>> {
     let b = body.into_inner();
     let mut errors = Vec::new();
-    let action: Option<Action> =
-        serde_json::from_value(serde_json::Value::String(b.action.clone())).ok();
+    let action = CheckAction::parse(&b.action);
     if action.is_none() {
         errors.push(keyholder_domain::FieldError::new(
             "action",
             "unknown_action",
-            "not an action of the engine",
+            "neither a permission of the catalogue nor an action of the engine",
         ));
     }
     let resource = match (b.resource.kind.as_str(), b.resource.id) {
@@ -605,6 +662,7 @@ pub async fn check(
             .into_iter()
             .map(|r| ReasonOut {
                 rule: r.rule.to_owned(),
+                permission: r.permission.map(str::to_owned),
                 detail: r.detail,
             })
             .collect(),

@@ -16,6 +16,7 @@ fn subject(perms: &[Permission]) -> Subject {
         category_flags: vec![],
         allowed_groups: vec![],
         blocked_students: vec![],
+        restricted_group_types: vec![],
     }
 }
 

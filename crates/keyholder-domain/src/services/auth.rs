@@ -295,7 +295,7 @@ impl Keyholder {
                 target,
                 changes: serde_json::json!({
                     "login": login,
-                    "locked_until": t.locked_until.map(|u| u.unix_timestamp()),
+                    "locked_until": t.locked_until.map(super::alerts::rfc3339),
                 }),
             }
             .write(tx.as_mut(), ctx)
@@ -508,6 +508,7 @@ impl Keyholder {
             category_flags,
             allowed_groups: Vec::new(),
             blocked_students: Vec::new(),
+            restricted_group_types: facts.org.settings.restricted_group_types.clone(),
         })
     }
 }

@@ -245,7 +245,10 @@ impl Keyholder {
             },
             actor: Some(before.id),
             target: Some(("user", before.id.0)),
-            changes: json!({"password_changed_at": [before.password_changed_at.map(|t| t.unix_timestamp()), after.password_changed_at.map(|t| t.unix_timestamp())]}),
+            changes: json!({"password_changed_at": [
+                before.password_changed_at.map(super::alerts::rfc3339),
+                after.password_changed_at.map(super::alerts::rfc3339),
+            ]}),
         }
         .write(tx.as_mut(), ctx)
         .await?;

@@ -92,6 +92,7 @@ impl Keyholder {
             category_flags,
             allowed_groups: vec![],
             blocked_students: vec![],
+            restricted_group_types: org.settings.restricted_group_types.clone(),
         })
     }
 

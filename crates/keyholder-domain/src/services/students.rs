@@ -101,12 +101,12 @@ impl StudentCase {
 
 impl Keyholder {
     /// R4, R5: the scope of the pupils the subject may see, for a query.
-    pub(super) async fn scope(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<StudentScope> {
-        let org = tx
-            .org_by_id(subject.org_id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        Ok(StudentScope::new(subject.user_id, &org.settings))
+    /// R3-R5 for the subject's lists, from the session's facts (no read).
+    pub(super) fn scope(subject: &Subject) -> StudentScope {
+        StudentScope {
+            user: subject.user_id,
+            restricting_types: subject.restricted_group_types.clone(),
+        }
     }
 
     /// The facts of one pupil for R4/R5, and the subject as the engine must see it for that
@@ -176,7 +176,7 @@ impl Keyholder {
         self.check_org(subject, org, Action::ListStudents)?;
         let (page, per_page) = paging(params.page, params.per_page)?;
         let mut tx = self.read_tx().await?;
-        let scope = self.scope(tx.as_mut(), subject).await?;
+        let scope = Self::scope(subject);
         let query = StudentQuery {
             q: params
                 .q
@@ -242,7 +242,7 @@ impl Keyholder {
         self.check_org(subject, org, Action::PickStudents)?;
         let (page, per_page) = paging(page, per_page)?;
         let mut tx = self.read_tx().await?;
-        let scope = self.scope(tx.as_mut(), subject).await?;
+        let scope = Self::scope(subject);
         let query = StudentQuery {
             q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
             on_roll: Some(true),
@@ -393,7 +393,7 @@ impl Keyholder {
         tx.user(subject.org_id, user)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let reader = self.scope(tx.as_mut(), subject).await?;
+        let reader = Self::scope(subject);
         tx.blocks(subject.org_id, user, &reader).await
     }
 
@@ -514,7 +514,7 @@ impl Keyholder {
         self.check_org(subject, org, Action::RunRestrictionReport)?;
         let (page, per_page) = paging(page, per_page)?;
         let mut tx = self.tx().await?;
-        let reader = self.scope(tx.as_mut(), subject).await?;
+        let reader = Self::scope(subject);
         let (items, total) = tx
             .students_without_restricting_group(
                 subject.org_id,
@@ -564,6 +564,7 @@ impl Keyholder {
                 category_flags,
                 allowed_groups: vec![],
                 blocked_students: vec![],
+                restricted_group_types: org.settings.restricted_group_types.clone(),
             },
             group,
         ))
@@ -595,6 +596,7 @@ impl Keyholder {
                 allowed: false,
                 reasons: vec![crate::policy::Reason {
                     rule: "U5",
+                    permission: None,
                     detail: format!("the account is {}", target.status),
                 }],
             });
@@ -642,6 +644,7 @@ impl Keyholder {
         }
         decision.reasons.push(crate::policy::Reason {
             rule: "G1",
+            permission: None,
             detail: format!(
                 "in group `{}` ({}){}",
                 group.name,
