@@ -838,8 +838,8 @@ pub struct AuditEntryOut {
     pub target_type: Option<String>,
     pub target_id: Option<Uuid>,
     pub staff_id: Option<Uuid>,
-    /// `{field: [before, after]}`.
-    #[schema(value_type = Object)]
+    /// `{field: [before, after]}`: an open object, each value any JSON.
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub changes: serde_json::Value,
     pub ip: Option<String>,
     pub request_id: Option<String>,

@@ -241,7 +241,7 @@ pub async fn list_users(
 }
 
 /// Provision an account; it joins the org's SCIM group (settings `scim_user_group_id`).
-#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body(content = Object, content_type = "application/scim+json"), responses((status = 201, description = "User"), (status = 400, description = "SCIM Error"), (status = 409, description = "SCIM Error (uniqueness)")))]
+#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body(content = std::collections::HashMap<String, serde_json::Value>, content_type = "application/scim+json", description = "A SCIM resource or PATCH request (RFC 7643, RFC 7644)"), responses((status = 201, description = "User"), (status = 400, description = "SCIM Error"), (status = 409, description = "SCIM Error (uniqueness)")))]
 #[post("/scim/v2/{org}/Users", wrap = "Require(Action::Scim)")]
 pub async fn create_user(
     req: HttpRequest,
@@ -295,7 +295,7 @@ pub async fn get_user(
 }
 
 /// Replace an account's SCIM attributes (`active: false` deactivates it: U5).
-#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body(content = Object, content_type = "application/scim+json"), responses((status = 200, description = "User"), (status = 404, description = "SCIM Error"), (status = 412, description = "SCIM Error")))]
+#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body(content = std::collections::HashMap<String, serde_json::Value>, content_type = "application/scim+json", description = "A SCIM resource or PATCH request (RFC 7643, RFC 7644)"), responses((status = 200, description = "User"), (status = 404, description = "SCIM Error"), (status = 412, description = "SCIM Error")))]
 #[put("/scim/v2/{org}/Users/{id}", wrap = "Require(Action::Scim)")]
 pub async fn replace_user(
     req: HttpRequest,
@@ -340,7 +340,7 @@ fn user_document(v: &Value) -> Value {
 }
 
 /// PATCH (add, remove, replace; Entra ID's `active` and `emails[type eq "work"].value` included).
-#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = String, Path)), request_body(content = Object, content_type = "application/scim+json"), responses((status = 204), (status = 400, description = "SCIM Error"), (status = 404, description = "SCIM Error")))]
+#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = String, Path)), request_body(content = std::collections::HashMap<String, serde_json::Value>, content_type = "application/scim+json", description = "A SCIM resource or PATCH request (RFC 7643, RFC 7644)"), responses((status = 204), (status = 400, description = "SCIM Error"), (status = 404, description = "SCIM Error")))]
 #[patch("/scim/v2/{org}/Users/{id}", wrap = "Require(Action::Scim)")]
 pub async fn patch_user(
     req: HttpRequest,
@@ -419,7 +419,7 @@ pub async fn list_groups(
 }
 
 /// A user group with no permissions (an admin grants them) and its members (G4, G5).
-#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body(content = Object, content_type = "application/scim+json"), responses((status = 201, description = "Group"), (status = 400, description = "SCIM Error"), (status = 409, description = "SCIM Error (uniqueness)")))]
+#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body(content = std::collections::HashMap<String, serde_json::Value>, content_type = "application/scim+json", description = "A SCIM resource or PATCH request (RFC 7643, RFC 7644)"), responses((status = 201, description = "Group"), (status = 400, description = "SCIM Error"), (status = 409, description = "SCIM Error (uniqueness)")))]
 #[post("/scim/v2/{org}/Groups", wrap = "Require(Action::Scim)")]
 pub async fn create_group(
     req: HttpRequest,
@@ -473,7 +473,7 @@ pub async fn get_group(
 }
 
 /// Replace a group's name and members.
-#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body(content = Object, content_type = "application/scim+json"), responses((status = 200, description = "Group"), (status = 404, description = "SCIM Error"), (status = 412, description = "SCIM Error")))]
+#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = String, Path), ("If-Match" = Option<String>, Header)), request_body(content = std::collections::HashMap<String, serde_json::Value>, content_type = "application/scim+json", description = "A SCIM resource or PATCH request (RFC 7643, RFC 7644)"), responses((status = 200, description = "Group"), (status = 404, description = "SCIM Error"), (status = 412, description = "SCIM Error")))]
 #[put("/scim/v2/{org}/Groups/{id}", wrap = "Require(Action::Scim)")]
 pub async fn replace_group(
     req: HttpRequest,
@@ -507,7 +507,7 @@ pub async fn replace_group(
 }
 
 /// PATCH a group (members added or removed move accounts between groups: G4, G5).
-#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = String, Path)), request_body(content = Object, content_type = "application/scim+json"), responses((status = 204), (status = 400, description = "SCIM Error"), (status = 404, description = "SCIM Error")))]
+#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = String, Path)), request_body(content = std::collections::HashMap<String, serde_json::Value>, content_type = "application/scim+json", description = "A SCIM resource or PATCH request (RFC 7643, RFC 7644)"), responses((status = 204), (status = 400, description = "SCIM Error"), (status = 404, description = "SCIM Error")))]
 #[patch("/scim/v2/{org}/Groups/{id}", wrap = "Require(Action::Scim)")]
 pub async fn patch_group(
     req: HttpRequest,
@@ -568,7 +568,7 @@ struct SearchRequest {
 }
 
 /// Search Users and Groups together (RFC 7644 §3.4.3).
-#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body(content = Object, content_type = "application/scim+json"), responses((status = 200, description = "ListResponse")))]
+#[utoipa::path(tag = "scim", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body(content = std::collections::HashMap<String, serde_json::Value>, content_type = "application/scim+json", description = "A SCIM resource or PATCH request (RFC 7643, RFC 7644)"), responses((status = 200, description = "ListResponse")))]
 #[post("/scim/v2/{org}/.search", wrap = "Require(Action::Scim)")]
 pub async fn scim_search(
     req: HttpRequest,
