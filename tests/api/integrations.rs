@@ -288,6 +288,100 @@ async fn s4_a_batch_with_bad_rows_lists_every_one_and_changes_nothing() {
     .problem(400, "malformed_body");
 }
 
+/// Issue 13 (4): a row missing a field, or with a field of the wrong JSON type, is named by index
+/// and field like any other bad row (`required`, `invalid_type`), with every other bad row of the
+/// batch at once; nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s4_missing_and_mistyped_fields_are_named_by_row_with_every_other_bad_row() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let key = service_key(&app, "hill", &admin, &["mis.sync"]).await;
+    let mut no_surname = staff_row("S2", "Two");
+    no_surname.as_object_mut().unwrap().remove("surname");
+    let mut numeric_date = staff_row("S3", "Three");
+    numeric_date["start_date"] = json!(20240902);
+    numeric_date["email"] = json!(["s3@hill.school"]);
+    let mut bad_date = staff_row("S4", "Four");
+    bad_date["start_date"] = json!("2024-13-01");
+    let r = put(
+        &app,
+        "/v1/orgs/hill/mis/staff",
+        &key,
+        json!({"items": [staff_row("S1", "One"), no_surname, numeric_date, bad_date, "a row"]}),
+        &[],
+    )
+    .await
+    .problem(422, "validation_failed");
+    let pair = |f: &str, c: &str| (f.to_owned(), c.to_owned());
+    assert_eq!(
+        r.field_codes(),
+        [
+            pair("items[1].surname", "required"),
+            pair("items[2].email", "invalid_type"),
+            pair("items[2].start_date", "invalid_type"),
+            pair("items[3].start_date", "date"),
+            pair("items[4]", "invalid_type"),
+        ]
+    );
+    assert_eq!(
+        app.get("/v1/orgs/hill/staff", &admin)
+            .await
+            .expect(200)
+            .body["total"],
+        0,
+        "nothing written"
+    );
+    // Pupils and groups the same way.
+    let r = put(
+        &app,
+        "/v1/orgs/hill/mis/students",
+        &key,
+        json!({"items": [
+            {"mis_id": "P1", "forename": "Amelia", "surname": "Hughes", "on_roll": "yes"},
+            {"mis_id": 2, "forename": "Noah", "surname": "Patel", "on_roll": true},
+            {"mis_id": "P3", "surname": "Bennett", "on_roll": true}
+        ]}),
+        &[],
+    )
+    .await
+    .problem(422, "validation_failed");
+    assert_eq!(
+        r.field_codes(),
+        [
+            pair("items[0].on_roll", "invalid_type"),
+            pair("items[1].mis_id", "invalid_type"),
+            pair("items[2].forename", "required"),
+        ]
+    );
+    let r = put(
+        &app,
+        "/v1/orgs/hill/mis/student-groups",
+        &key,
+        json!({"items": [
+            {"mis_id": "Y1", "name": "Year 1", "member_mis_ids": []},
+            {"mis_id": "Y2", "type": "academic_level", "name": "Year 2", "member_mis_ids": [7]}
+        ]}),
+        &[],
+    )
+    .await
+    .problem(422, "validation_failed");
+    assert_eq!(
+        r.field_codes(),
+        [
+            pair("items[0].type", "required"),
+            pair("items[1].member_mis_ids[0]", "invalid_type"),
+        ]
+    );
+    assert_eq!(
+        app.get("/v1/orgs/hill/students", &admin)
+            .await
+            .expect(200)
+            .body["total"],
+        0
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s4_an_idempotency_key_replays_the_first_answer_and_cannot_be_reused_for_another_batch() {
     let app = TestApp::spawn().await;

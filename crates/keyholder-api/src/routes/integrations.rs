@@ -184,6 +184,7 @@ fn sync_response(o: SyncOutcome) -> HttpResponse {
 /// A staff row (S1). `contract`: permanent, fixed_term, supply, other; `hours`: full_time,
 /// part_time; dates `YYYY-MM-DD`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // the row's schema: rows are read field by field (`RowReader`)
 pub struct StaffItem {
     pub mis_id: String,
     pub title: Option<String>,
@@ -197,8 +198,10 @@ pub struct StaffItem {
     pub end_date: Option<String>,
 }
 
+/// The batch's schema; the handler reads it as a [`LenientBatch`], row by row.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 pub struct StaffBatch {
     /// Up to 10 000 rows, keyed by `mis_id`.
     pub items: Vec<StaffItem>,
@@ -208,6 +211,7 @@ pub struct StaffBatch {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // the row's schema: rows are read field by field (`RowReader`)
 pub struct StudentItem {
     pub mis_id: String,
     pub forename: String,
@@ -217,8 +221,10 @@ pub struct StudentItem {
     pub on_roll: bool,
 }
 
+/// The batch's schema; the handler reads it as a [`LenientBatch`], row by row.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 pub struct StudentBatch {
     pub items: Vec<StudentItem>,
     #[serde(default)]
@@ -226,6 +232,7 @@ pub struct StudentBatch {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // the row's schema: rows are read field by field (`RowReader`)
 pub struct StudentGroupItem {
     pub mis_id: String,
     /// `academic_level`, `registration_group`, `house` or `custom`.
@@ -237,12 +244,129 @@ pub struct StudentGroupItem {
     pub member_mis_ids: Vec<String>,
 }
 
+/// The batch's schema; the handler reads it as a [`LenientBatch`], row by row.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 pub struct StudentGroupBatch {
     pub items: Vec<StudentGroupItem>,
     #[serde(default)]
     pub mark_missing_as_left: bool,
+}
+
+/// A batch as it arrives: each row read leniently (a missing or mistyped field is named, not
+/// fatal), so that a 10 000-row push learns of every bad row at once (issue 13).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LenientBatch {
+    items: Vec<serde_json::Value>,
+    #[serde(default)]
+    mark_missing_as_left: bool,
+}
+
+/// One row of a batch read field by field: what is missing or of the wrong JSON type is
+/// recorded as `items[i].field` (`required`, `invalid_type`) and a default stands in for it,
+/// so the rest of the row is still checked. Fields the row does not define are ignored.
+struct RowReader<'a> {
+    i: usize,
+    row: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    errors: &'a mut Vec<keyholder_domain::FieldError>,
+}
+
+impl<'a> RowReader<'a> {
+    fn new(
+        i: usize,
+        row: &'a serde_json::Value,
+        errors: &'a mut Vec<keyholder_domain::FieldError>,
+    ) -> Self {
+        let object = row.as_object();
+        if object.is_none() {
+            errors.push(keyholder_domain::FieldError::new(
+                &format!("items[{i}]"),
+                "invalid_type",
+                "each row is a JSON object",
+            ));
+        }
+        RowReader {
+            i,
+            row: object,
+            errors,
+        }
+    }
+
+    fn bad(&mut self, field: &str, code: &str, message: &str) {
+        // A row that is not an object was named once, as a whole.
+        if self.row.is_some() {
+            self.errors.push(keyholder_domain::FieldError::new(
+                &format!("items[{}].{field}", self.i),
+                code,
+                message,
+            ));
+        }
+    }
+
+    fn get(&self, field: &str) -> Option<&'a serde_json::Value> {
+        self.row.and_then(|r| r.get(field)).filter(|v| !v.is_null())
+    }
+
+    fn string(&mut self, field: &str) -> String {
+        match self.get(field) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(_) => {
+                self.bad(field, "invalid_type", "a string");
+                String::new()
+            }
+            None => {
+                self.bad(field, "required", "required");
+                String::new()
+            }
+        }
+    }
+
+    fn optional_string(&mut self, field: &str) -> Option<String> {
+        match self.get(field) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.bad(field, "invalid_type", "a string or null");
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn boolean(&mut self, field: &str) -> bool {
+        match self.get(field) {
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => {
+                self.bad(field, "invalid_type", "true or false");
+                false
+            }
+            None => {
+                self.bad(field, "required", "required");
+                false
+            }
+        }
+    }
+
+    fn strings(&mut self, field: &str) -> Vec<String> {
+        match self.get(field) {
+            None => Vec::new(),
+            Some(serde_json::Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (j, v) in items.iter().enumerate() {
+                    match v.as_str() {
+                        Some(s) => out.push(s.to_owned()),
+                        None => self.bad(&format!("{field}[{j}]"), "invalid_type", "a string"),
+                    }
+                }
+                out
+            }
+            Some(_) => {
+                self.bad(field, "invalid_type", "an array of strings");
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// S4: staff records from the MIS. Applied whole or not at all; every bad row is listed
@@ -254,7 +378,7 @@ pub struct StudentGroupBatch {
     (status = 403, description = "`permission_denied` (rule A7: the key lacks `mis.sync`)", body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "every bad row at once, `items[i].field`: `required`, `invalid_type` (missing or mistyped), `length`, `duplicate`, `email`, `unknown_contract`, `unknown_hours`, `date`, `before_start`; `items`: `too_many_items`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[put("/v1/orgs/{org}/mis/staff", wrap = "Require(Action::SyncMis)")]
 pub async fn sync_staff(
@@ -263,23 +387,28 @@ pub async fn sync_staff(
     ctx: Ctx,
     key: IdempotencyKey,
     path: web::Path<String>,
-    body: web::Json<StaffBatch>,
+    body: web::Json<LenientBatch>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
+    let mut shape = Vec::new();
     let rows = b
         .items
-        .into_iter()
-        .map(|r| StaffRow {
-            mis_id: r.mis_id,
-            title: r.title,
-            forename: r.forename,
-            surname: r.surname,
-            email: r.email,
-            job_title: r.job_title,
-            contract: r.contract,
-            hours: r.hours,
-            start_date: r.start_date,
-            end_date: r.end_date,
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut r = RowReader::new(i, row, &mut shape);
+            StaffRow {
+                mis_id: r.string("mis_id"),
+                title: r.optional_string("title"),
+                forename: r.string("forename"),
+                surname: r.string("surname"),
+                email: r.optional_string("email"),
+                job_title: r.optional_string("job_title"),
+                contract: r.string("contract"),
+                hours: r.string("hours"),
+                start_date: r.string("start_date"),
+                end_date: r.optional_string("end_date"),
+            }
         })
         .collect();
     let o = state
@@ -287,8 +416,11 @@ pub async fn sync_staff(
         .sync_staff(
             &who.0,
             &path,
-            rows,
-            b.mark_missing_as_left,
+            keyholder_domain::services::MisBatch {
+                rows,
+                shape_errors: shape,
+                mark_missing_as_left: b.mark_missing_as_left,
+            },
             key.0.as_deref(),
             &ctx.0,
         )
@@ -313,18 +445,23 @@ pub async fn sync_students(
     ctx: Ctx,
     key: IdempotencyKey,
     path: web::Path<String>,
-    body: web::Json<StudentBatch>,
+    body: web::Json<LenientBatch>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
+    let mut shape = Vec::new();
     let rows = b
         .items
-        .into_iter()
-        .map(|r| StudentRow {
-            mis_id: r.mis_id,
-            forename: r.forename,
-            surname: r.surname,
-            date_of_birth: r.date_of_birth,
-            on_roll: r.on_roll,
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut r = RowReader::new(i, row, &mut shape);
+            StudentRow {
+                mis_id: r.string("mis_id"),
+                forename: r.string("forename"),
+                surname: r.string("surname"),
+                date_of_birth: r.optional_string("date_of_birth"),
+                on_roll: r.boolean("on_roll"),
+            }
         })
         .collect();
     let o = state
@@ -332,8 +469,11 @@ pub async fn sync_students(
         .sync_students(
             &who.0,
             &path,
-            rows,
-            b.mark_missing_as_left,
+            keyholder_domain::services::MisBatch {
+                rows,
+                shape_errors: shape,
+                mark_missing_as_left: b.mark_missing_as_left,
+            },
             key.0.as_deref(),
             &ctx.0,
         )
@@ -358,17 +498,22 @@ pub async fn sync_student_groups(
     ctx: Ctx,
     key: IdempotencyKey,
     path: web::Path<String>,
-    body: web::Json<StudentGroupBatch>,
+    body: web::Json<LenientBatch>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
+    let mut shape = Vec::new();
     let rows = b
         .items
-        .into_iter()
-        .map(|r| StudentGroupRow {
-            mis_id: r.mis_id,
-            kind: r.kind,
-            name: r.name,
-            member_mis_ids: r.member_mis_ids,
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut r = RowReader::new(i, row, &mut shape);
+            StudentGroupRow {
+                mis_id: r.string("mis_id"),
+                kind: r.string("type"),
+                name: r.string("name"),
+                member_mis_ids: r.strings("member_mis_ids"),
+            }
         })
         .collect();
     let o = state
@@ -376,11 +521,73 @@ pub async fn sync_student_groups(
         .sync_student_groups(
             &who.0,
             &path,
-            rows,
-            b.mark_missing_as_left,
+            keyholder_domain::services::MisBatch {
+                rows,
+                shape_errors: shape,
+                mark_missing_as_left: b.mark_missing_as_left,
+            },
             key.0.as_deref(),
             &ctx.0,
         )
         .await?;
     Ok(sync_response(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowReader;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// Any JSON a row may hold: the fields a staff row reads, with values of every type, and
+    /// others it ignores.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("mis_id".to_owned()),
+                        Just("surname".to_owned()),
+                        Just("start_date".to_owned()),
+                        Just("member_mis_ids".to_owned()),
+                        ".{0,6}".prop_map(|s| s),
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Issue 13 (4): reading a row never fails or panics, whatever it holds; every finding
+        /// names that row, and a string field that is present as a string is read as it is.
+        #[test]
+        fn a_row_of_any_shape_is_read_and_its_findings_name_it(i in 0usize..10_000, row in value()) {
+            let mut errors = Vec::new();
+            let mut r = RowReader::new(i, &row, &mut errors);
+            let mis_id = r.string("mis_id");
+            let _ = r.optional_string("email");
+            let _ = r.boolean("on_roll");
+            let _ = r.strings("member_mis_ids");
+            let prefix = format!("items[{i}]");
+            for e in &errors {
+                prop_assert!(e.field.starts_with(&prefix), "{} names another row", e.field);
+                prop_assert!(["required", "invalid_type"].contains(&e.code.as_str()));
+            }
+            if let Some(Value::String(s)) = row.get("mis_id") {
+                prop_assert_eq!(&mis_id, s);
+                let field = format!("{prefix}.mis_id");
+                prop_assert!(!errors.iter().any(|e| e.field == field));
+            }
+        }
+    }
 }

@@ -74,13 +74,26 @@ fn opt(s: &Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// A batch from the MIS: its rows, what the transport found missing or mistyped in them
+/// (`items[i].field`, reported with every other bad row), and whether rows it does not name
+/// have left.
+#[derive(Debug, Clone, Default)]
+pub struct MisBatch<R> {
+    pub rows: Vec<R>,
+    pub shape_errors: Vec<FieldError>,
+    pub mark_missing_as_left: bool,
+}
+
 struct Rows<'a> {
     errors: Vec<FieldError>,
     seen: HashSet<&'a str>,
+    /// What the transport found missing or mistyped (`items[i].field`), in place of which a
+    /// default was checked: these stand for the field, the defaults' complaints do not.
+    shape: Vec<FieldError>,
 }
 
 impl<'a> Rows<'a> {
-    fn new(n: usize) -> Self {
+    fn new(n: usize, shape: Vec<FieldError>) -> Self {
         let mut errors = Vec::new();
         if n > MAX_BATCH {
             errors.push(FieldError::new(
@@ -92,6 +105,7 @@ impl<'a> Rows<'a> {
         Rows {
             errors,
             seen: HashSet::with_capacity(n),
+            shape,
         }
     }
 
@@ -124,12 +138,31 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// Every bad row at once, in row order: the transport's findings first for their field.
     fn done(self) -> Result<()> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(DomainError::Validation(self.errors))
+        let Rows {
+            mut errors, shape, ..
+        } = self;
+        // A field the transport named, or anything inside it (a row that was not an object).
+        let within = |e: &FieldError, s: &FieldError| {
+            e.field == s.field
+                || e.field
+                    .strip_prefix(s.field.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        };
+        errors.retain(|e| !shape.iter().any(|s| within(e, s)));
+        errors.extend(shape);
+        if errors.is_empty() {
+            return Ok(());
         }
+        let row = |field: &str| -> Option<usize> {
+            field
+                .strip_prefix("items[")
+                .and_then(|rest| rest.split(']').next())
+                .and_then(|i| i.parse().ok())
+        };
+        errors.sort_by_key(|e| row(&e.field));
+        Err(DomainError::Validation(errors))
     }
 }
 
@@ -242,13 +275,17 @@ impl Keyholder {
         &self,
         svc: &ServiceSubject,
         org: &str,
-        rows: Vec<StaffRow>,
-        mark_missing_as_left: bool,
+        batch: MisBatch<StaffRow>,
         idempotency_key: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<SyncOutcome> {
+        let MisBatch {
+            rows,
+            shape_errors: shape,
+            mark_missing_as_left,
+        } = batch;
         self.check_service(svc, org)?;
-        let mut v = Rows::new(rows.len());
+        let mut v = Rows::new(rows.len(), shape);
         let mut parsed = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
             v.mis_id(i, &r.mis_id);
@@ -393,13 +430,17 @@ impl Keyholder {
         &self,
         svc: &ServiceSubject,
         org: &str,
-        rows: Vec<StudentRow>,
-        mark_missing_as_left: bool,
+        batch: MisBatch<StudentRow>,
         idempotency_key: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<SyncOutcome> {
+        let MisBatch {
+            rows,
+            shape_errors: shape,
+            mark_missing_as_left,
+        } = batch;
         self.check_service(svc, org)?;
-        let mut v = Rows::new(rows.len());
+        let mut v = Rows::new(rows.len(), shape);
         let mut parsed = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
             v.mis_id(i, &r.mis_id);
@@ -492,11 +533,15 @@ impl Keyholder {
         &self,
         svc: &ServiceSubject,
         org: &str,
-        rows: Vec<StudentGroupRow>,
-        mark_missing_as_left: bool,
+        batch: MisBatch<StudentGroupRow>,
         idempotency_key: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<SyncOutcome> {
+        let MisBatch {
+            rows,
+            shape_errors: shape,
+            mark_missing_as_left,
+        } = batch;
         self.check_service(svc, org)?;
         let mut tx = self.tx().await?;
         // One group sync of an org at a time: two at once would each compute pupils' group
@@ -508,7 +553,7 @@ impl Keyholder {
             .into_iter()
             .map(|s| (s.mis_id, s.id))
             .collect();
-        let mut v = Rows::new(rows.len());
+        let mut v = Rows::new(rows.len(), shape);
         let mut parsed = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
             v.mis_id(i, &r.mis_id);
