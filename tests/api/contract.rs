@@ -331,6 +331,19 @@ async fn every_list_answers_one_envelope_and_pages() {
             [("per_page".to_owned(), "range".to_owned())],
             "{path}"
         );
+        // Given empty or of the wrong form: named, never taken for "no filter" (issue 13, 6).
+        let bad = app
+            .get(&format!("{path}{sep}page=&per_page=ten"), &admin)
+            .await
+            .problem(422, "validation_failed");
+        assert_eq!(
+            bad.field_codes(),
+            [
+                ("page".to_owned(), "empty".to_owned()),
+                ("per_page".to_owned(), "invalid".to_owned())
+            ],
+            "{path}"
+        );
     }
     // More than one of each (the leavers report aside), so that paging was tried on them.
     for path in lists.iter().filter(|p| !p.contains("leavers")) {

@@ -122,9 +122,23 @@ async fn bad_input_lists_every_bad_field_at_once_and_changes_nothing() {
     app.get("/v1/orgs/hill/users/not-a-uuid", &admin)
         .await
         .problem(400, "malformed_path");
-    app.get("/v1/orgs/hill/users?per_page=abc", &admin)
+    // A filter of the wrong form, or given empty, is named (issue 13).
+    let bad = app
+        .get(
+            "/v1/orgs/hill/users?per_page=abc&status=&user_group_id=7",
+            &admin,
+        )
         .await
-        .problem(400, "malformed_query");
+        .problem(422, "validation_failed");
+    assert_eq!(
+        bad.field_codes(),
+        [
+            ("per_page".to_owned(), "invalid".to_owned()),
+            ("status".to_owned(), "empty".to_owned()),
+            ("user_group_id".to_owned(), "invalid".to_owned()),
+        ]
+    );
+    app.get("/v1/orgs/hill/users?q=", &admin).await.expect(200);
     app.get("/v1/orgs/hill/users?per_page=500", &admin)
         .await
         .problem(422, "validation_failed");

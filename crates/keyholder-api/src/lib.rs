@@ -4,6 +4,7 @@
 pub mod contract;
 pub mod dto;
 pub mod error;
+pub mod filters;
 pub mod guard;
 pub mod limits;
 pub mod metrics;

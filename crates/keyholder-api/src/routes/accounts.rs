@@ -301,7 +301,7 @@ pub async fn history(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<(String, Uuid)>,
-    q: web::Query<HistoryQuery>,
+    q: crate::filters::Filters<HistoryQuery>,
 ) -> ApiResult<web::Json<AuditPageOut>> {
     let (org, id) = path.into_inner();
     let q = q.into_inner();

@@ -76,7 +76,7 @@ fn preferences(
 pub async fn list_my_alerts(
     state: web::Data<ApiState>,
     who: Authed,
-    q: web::Query<AlertListQuery>,
+    q: crate::filters::Filters<AlertListQuery>,
 ) -> ApiResult<web::Json<AlertPageOut>> {
     let q = q.into_inner();
     let page = state

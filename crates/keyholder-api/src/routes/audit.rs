@@ -72,7 +72,7 @@ pub async fn list(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<AuditQueryIn>,
+    q: crate::filters::Filters<AuditQueryIn>,
 ) -> ApiResult<web::Json<AuditPageOut>> {
     let page = state
         .kh
@@ -99,7 +99,7 @@ pub async fn export(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<AuditQueryIn>,
+    q: crate::filters::Filters<AuditQueryIn>,
 ) -> ApiResult<HttpResponse> {
     let entries = state
         .kh

@@ -36,7 +36,7 @@ pub async fn list(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<crate::dto::PageQuery>,
+    q: crate::filters::Filters<crate::dto::PageQuery>,
 ) -> ApiResult<web::Json<CategoryList>> {
     let cats = state.kh.list_categories(&who.0, &path).await?;
     // The tree is answered whole unless the caller pages it: `per_page` defaults to the most.

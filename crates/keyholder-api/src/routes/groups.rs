@@ -51,7 +51,7 @@ pub async fn list(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<GroupListQuery>,
+    q: crate::filters::Filters<GroupListQuery>,
 ) -> ApiResult<web::Json<GroupPage>> {
     let q = q.into_inner();
     let active = match q.status.as_deref() {

@@ -124,7 +124,7 @@ pub async fn list(
     who: Authed,
     ctx: Ctx,
     path: web::Path<String>,
-    q: web::Query<IncidentQuery>,
+    q: crate::filters::Filters<IncidentQuery>,
 ) -> ApiResult<web::Json<IncidentPage>> {
     let q = q.into_inner();
     let params = IncidentListParams {

@@ -78,7 +78,7 @@ pub async fn list_service_accounts(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<crate::dto::PageQuery>,
+    q: crate::filters::Filters<crate::dto::PageQuery>,
 ) -> ApiResult<web::Json<ServiceAccountList>> {
     let list = state.kh.list_service_accounts(&who.0, &path).await?;
     let page = keyholder_domain::services::Page::of(list, q.page, q.per_page)?;

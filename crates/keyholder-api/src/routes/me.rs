@@ -198,7 +198,7 @@ crate::dto::list_of!(
 pub async fn sessions(
     state: web::Data<ApiState>,
     who: Authed,
-    q: web::Query<crate::dto::PageQuery>,
+    q: crate::filters::Filters<crate::dto::PageQuery>,
 ) -> ApiResult<web::Json<SessionList>> {
     let current = who.0.session_id;
     let all = state.kh.own_sessions(&who.0).await?;

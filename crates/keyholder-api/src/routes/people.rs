@@ -27,7 +27,7 @@ pub async fn list_staff(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<StaffListQuery>,
+    q: crate::filters::Filters<StaffListQuery>,
 ) -> ApiResult<web::Json<StaffPage>> {
     let q = q.into_inner();
     let page = state
@@ -94,7 +94,7 @@ pub async fn list_student_groups(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<StudentGroupListQuery>,
+    q: crate::filters::Filters<StudentGroupListQuery>,
 ) -> ApiResult<web::Json<StudentGroupPage>> {
     let q = q.into_inner();
     let params = StudentGroupListParams {
@@ -259,7 +259,7 @@ pub async fn leavers(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<crate::dto::PageQuery>,
+    q: crate::filters::Filters<crate::dto::PageQuery>,
 ) -> ApiResult<web::Json<LeaverList>> {
     let rows = state.kh.leavers_report(&who.0, &path).await?;
     let page = keyholder_domain::services::Page::of(rows, q.page, q.per_page)?.map(|(s, users)| {

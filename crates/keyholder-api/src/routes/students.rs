@@ -121,7 +121,7 @@ pub async fn list(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<StudentListQuery>,
+    q: crate::filters::Filters<StudentListQuery>,
 ) -> ApiResult<web::Json<StudentPage>> {
     let q = q.into_inner();
     let params = StudentListParams {
@@ -167,7 +167,7 @@ pub async fn picker(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<PickerQuery>,
+    q: crate::filters::Filters<PickerQuery>,
 ) -> ApiResult<web::Json<StudentNameList>> {
     let q = q.into_inner();
     let names = state
@@ -229,7 +229,7 @@ pub async fn without_restriction(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<PageQuery>,
+    q: crate::filters::Filters<PageQuery>,
 ) -> ApiResult<web::Json<StudentPage>> {
     let q = q.into_inner();
     let page = state
@@ -429,7 +429,7 @@ pub async fn blocks(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<(String, Uuid)>,
-    q: web::Query<PageQuery>,
+    q: crate::filters::Filters<PageQuery>,
 ) -> ApiResult<web::Json<BlockList>> {
     let (org, id) = path.into_inner();
     let found = state.kh.list_blocks(&who.0, &org, user_id(id)).await?;

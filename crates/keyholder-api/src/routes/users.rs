@@ -30,7 +30,7 @@ pub async fn list(
     state: web::Data<ApiState>,
     who: Authed,
     path: web::Path<String>,
-    q: web::Query<UserListQuery>,
+    q: crate::filters::Filters<UserListQuery>,
 ) -> ApiResult<web::Json<UserPage>> {
     let q = q.into_inner();
     let params = UserListParams {
