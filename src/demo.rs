@@ -304,6 +304,7 @@ fn people(org: OrgId, accounts: &[keyholder_domain::services::DemoUser]) -> Peop
             kind: StudentGroupType::AcademicLevel,
             name: (*name).into(),
             archived: false,
+            version: 1,
         });
     }
     for (name, _) in YEARS {
@@ -319,6 +320,7 @@ fn people(org: OrgId, accounts: &[keyholder_domain::services::DemoUser]) -> Peop
             kind: StudentGroupType::RegistrationGroup,
             name: format!("Class {short}"),
             archived: false,
+            version: 1,
         });
     }
     let students = PUPILS

@@ -19,6 +19,7 @@ mod m20261201_000012_rate_quotas;
 mod m20261202_000013_alerts;
 mod m20261202_000014_digests;
 mod m20261203_000015_pupil_names;
+mod m20261203_000016_student_group_versions;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_alerts::Migration),
             Box::new(m20261202_000014_digests::Migration),
             Box::new(m20261203_000015_pupil_names::Migration),
+            Box::new(m20261203_000016_student_group_versions::Migration),
         ]
     }
 }

@@ -1145,3 +1145,218 @@ async fn r4_r5_a_lists_total_follows_each_change_on_the_next_request() {
     assert_eq!(total("&q=zeller").await, ["P1"]);
     assert_eq!(total("&on_roll=false").await, ["P2"]);
 }
+
+/// Issue 13 (7), R2: an admin keeps student groups of their own beside the MIS's: `custom`
+/// ones, or of a type the org takes from no MIS (a care provider's centres of care); renames
+/// and archives them; adds and removes pupils by id, each one they may see; every change is
+/// audited and versioned (ETag, If-Match). The MIS's groups stay the MIS's, and a sync never
+/// touches a group it did not make.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r2_an_admin_keeps_student_groups_beside_the_mis_and_the_sync_leaves_them_alone() {
+    let s = school().await;
+    let base = "/v1/orgs/hill/student-groups";
+    let made = s
+        .app
+        .post(
+            base,
+            Some(&s.admin),
+            json!({"type": "custom", "name": "Nurture group"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(made.headers["etag"], "\"1\"");
+    assert_eq!(made.body["mis_id"], Value::Null);
+    assert_eq!(made.body["member_count"], 0);
+    let gid = made.body["id"].as_str().unwrap().to_owned();
+    let one = format!("{base}/{gid}");
+    let members = format!("{one}/members");
+    // The org's years come from its MIS; it has no registration groups, so those an admin may make.
+    let refused = s
+        .app
+        .post(
+            base,
+            Some(&s.admin),
+            json!({"type": "academic_level", "name": "Year 9"}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        refused.field_codes(),
+        [("type".to_owned(), "mis_managed_type".to_owned())]
+    );
+    s.app
+        .post(
+            base,
+            Some(&s.admin),
+            json!({"type": "registration_group", "name": "Oak centre"}),
+        )
+        .await
+        .expect(201);
+    let bad = s
+        .app
+        .post(base, Some(&s.admin), json!({"type": "planet", "name": " "}))
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        bad.field_codes(),
+        [
+            ("type".to_owned(), "unknown_type".to_owned()),
+            ("name".to_owned(), "length".to_owned())
+        ]
+    );
+    // Pupils the admin cannot see (not on the years' allow-lists) are unknown, as missing ones.
+    let hidden = s
+        .app
+        .post(
+            &members,
+            Some(&s.admin),
+            json!({"student_ids": [s.pupils["P1"], uuid::Uuid::new_v4()]}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        hidden.field_codes(),
+        [
+            ("student_ids[0]".to_owned(), "unknown_student".to_owned()),
+            ("student_ids[1]".to_owned(), "unknown_student".to_owned())
+        ]
+    );
+    s.admin_sees_all().await;
+    let added = s
+        .app
+        .post(
+            &members,
+            Some(&s.admin),
+            json!({"student_ids": [s.pupils["P1"], s.pupils["P2"], s.pupils["P1"]]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(added.body["changed"], 2);
+    let again = s
+        .app
+        .post(
+            &members,
+            Some(&s.admin),
+            json!({"student_ids": [s.pupils["P1"]]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(again.body["changed"], 0, "already in");
+    let got = s.app.get(&one, &s.admin).await.expect(200);
+    assert_eq!(got.body["member_count"], 2);
+    assert_eq!(got.headers["etag"], "\"2\"");
+    // A stale copy cannot rename it; the current one can.
+    s.app
+        .call_with(
+            Method::PATCH,
+            &one,
+            Some(&s.admin),
+            Some(json!({"name": "Stale"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await
+        .problem(412, "version_mismatch");
+    let renamed = s
+        .app
+        .call_with(
+            Method::PATCH,
+            &one,
+            Some(&s.admin),
+            Some(json!({"name": "Nurture"})),
+            &[("if-match", "\"2\"")],
+        )
+        .await
+        .expect(200);
+    assert_eq!(renamed.body["name"], "Nurture");
+    assert_eq!(renamed.headers["etag"], "\"3\"");
+    // R4: once custom groups restrict, the teacher (not on its allow-list) loses its pupils;
+    // archived, it restricts nobody.
+    s.app
+        .patch(
+            "/v1/orgs/hill/settings",
+            &s.admin,
+            json!({"restricted_group_types": ["academic_level", "custom"]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(s.visible(&s.teacher).await, ["P4"]);
+    s.assert_list_matches_records(&s.teacher).await;
+    s.app
+        .patch(&one, &s.admin, json!({"archived": true}))
+        .await
+        .expect(200);
+    assert_eq!(s.visible(&s.teacher).await, ["P1", "P2", "P4"]);
+    s.app
+        .patch(&one, &s.admin, json!({"archived": false}))
+        .await
+        .expect(200);
+    // The admin too sees its pupils only from its allow-list now (R4).
+    let admin_id = s.admin_id().await;
+    s.app
+        .post(
+            &format!("{one}/access"),
+            Some(&s.admin),
+            json!({"user_ids": [admin_id]}),
+        )
+        .await
+        .expect(200);
+    let removed = s
+        .app
+        .call(
+            Method::DELETE,
+            &members,
+            Some(&s.admin),
+            Some(json!({"student_ids": [s.pupils["P2"]]})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(removed.body["changed"], 1);
+    assert_eq!(s.visible(&s.teacher).await, ["P2", "P4"]);
+    // The MIS's groups are the MIS's.
+    let year = format!("{base}/{}", s.groups["Y1"]);
+    s.app
+        .patch(&year, &s.admin, json!({"name": "Renamed"}))
+        .await
+        .problem(409, "mis_managed");
+    s.app
+        .post(
+            &format!("{year}/members"),
+            Some(&s.admin),
+            json!({"student_ids": [s.pupils["P4"]]}),
+        )
+        .await
+        .problem(409, "mis_managed");
+    // A sync that marks missing groups as left leaves the admin's alone.
+    s.app
+        .call(
+            Method::PUT,
+            "/v1/orgs/hill/mis/student-groups",
+            Some(&s.key),
+            Some(json!({"items": [
+                {"mis_id": "Y1", "type": "academic_level", "name": "Year 1", "member_mis_ids": ["P1", "P2"]}
+            ], "mark_missing_as_left": true})),
+        )
+        .await
+        .expect(200);
+    let kept = s.app.get(&one, &s.admin).await.expect(200);
+    assert_eq!(kept.body["archived"], false);
+    assert_eq!(kept.body["member_count"], 1);
+    // Not for a teacher; every change audited.
+    s.app
+        .post(
+            base,
+            Some(&s.teacher),
+            json!({"type": "custom", "name": "Mine"}),
+        )
+        .await
+        .problem(403, "permission_denied");
+    for kind in [
+        "student_group.created",
+        "student_group.updated",
+        "student_group.members_added",
+        "student_group.members_removed",
+    ] {
+        let entries = s.app.audit_in("hill", &s.admin, kind).await;
+        assert!(!entries.is_empty(), "{kind} audited");
+    }
+}

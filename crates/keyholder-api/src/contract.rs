@@ -155,6 +155,31 @@ pub const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("patch", "/v1/orgs/{org}/staff/{id}", "updateStaffMember"),
     ("get", "/v1/orgs/{org}/student-groups", "listStudentGroups"),
     (
+        "post",
+        "/v1/orgs/{org}/student-groups",
+        "createStudentGroup",
+    ),
+    (
+        "get",
+        "/v1/orgs/{org}/student-groups/{id}",
+        "getStudentGroup",
+    ),
+    (
+        "patch",
+        "/v1/orgs/{org}/student-groups/{id}",
+        "updateStudentGroup",
+    ),
+    (
+        "post",
+        "/v1/orgs/{org}/student-groups/{id}/members",
+        "addStudentGroupMembers",
+    ),
+    (
+        "delete",
+        "/v1/orgs/{org}/student-groups/{id}/members",
+        "removeStudentGroupMembers",
+    ),
+    (
         "get",
         "/v1/orgs/{org}/student-groups/{id}/access",
         "listStudentGroupAccess",

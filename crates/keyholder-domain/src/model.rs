@@ -432,6 +432,8 @@ pub struct StudentGroup {
     pub kind: StudentGroupType,
     pub name: String,
     pub archived: bool,
+    /// Bumped by every change to the group or (for a group an admin keeps) its members: its ETag.
+    pub version: i64,
 }
 
 /// N1: an email waiting in the outbox, written in the same transaction as its change.

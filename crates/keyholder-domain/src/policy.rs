@@ -119,6 +119,9 @@ pub enum Action {
     /// R9: mark a pupil monitored for a category, or unmark (`students.edit`, view-students
     /// on the category, R4/R5 for the pupil).
     EditMonitoring,
+    /// Issue 13: make, rename, archive a student group an admin keeps (not the MIS's) and add
+    /// or remove its pupils.
+    ManageStudentGroups,
     /// R10: exercise one catalogue permission (`access/check` asked in the catalogue's words):
     /// the permission in effect (G1, G2) and, on a pupil, R4 and R5.
     Exercise(Permission),
@@ -153,6 +156,8 @@ impl Action {
             ReadIncident => &[],
             EditMonitoring => &[P::StudentsEdit],
             ManageRestrictions => &[P::AdminManageUsers],
+            // Members are pupils: the list permission in effect too (G2), each one visible (R4).
+            ManageStudentGroups => &[P::AdminManageUsers, P::StudentsList],
             // R5: blocks are admins' only; they name pupils, so the list permission too (R4).
             ManageBlocks => &[P::AdminManageSystem, P::StudentsList],
             // R7 names pupils: the list permission in effect (G2) as well.

@@ -590,6 +590,17 @@ pub trait Tx: Send {
         org: OrgId,
         id: StudentGroupId,
     ) -> Result<Option<(StudentGroup, u64)>>;
+    /// The pupils of one group.
+    async fn group_members(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<StudentId>>;
+    /// Of these pupils, those of the org the scope's user may see (R4, R5), in the query.
+    async fn visible_students_among(
+        &mut self,
+        org: OrgId,
+        scope: &StudentScope,
+        ids: &[StudentId],
+    ) -> Result<Vec<StudentId>>;
+    /// A group's members changed by hand: its version (ETag) moves on.
+    async fn bump_student_group(&mut self, org: OrgId, group: StudentGroupId) -> Result<()>;
     async fn group_access(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<UserView>>;
     /// Adds users to an allow-list (already there: unchanged); answers how many were added.
     async fn grant_group_access(

@@ -310,6 +310,7 @@ pub fn student_group(m: student_groups::Model) -> Result<StudentGroup, DomainErr
         kind: StudentGroupType::parse(&m.kind).ok_or_else(|| corrupt("student group type"))?,
         name: m.name,
         archived: m.archived,
+        version: m.version,
     })
 }
 

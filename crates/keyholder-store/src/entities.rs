@@ -354,6 +354,7 @@ pub mod student_groups {
         pub kind: String,
         pub name: String,
         pub archived: bool,
+        pub version: i64,
     }
     no_relations!();
 }

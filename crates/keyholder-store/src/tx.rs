@@ -1362,6 +1362,7 @@ impl Tx for SeaTx {
             kind: Set(g.kind.as_str().to_owned()),
             name: Set(g.name.clone()),
             archived: Set(g.archived),
+            version: Set(std::cmp::max(g.version, 1)),
         })
         .exec_without_returning(&self.txn)
         .await
@@ -2045,6 +2046,10 @@ impl Tx for SeaTx {
             .col_expr(student_groups::Column::Kind, Expr::value(g.kind.as_str()))
             .col_expr(student_groups::Column::Name, Expr::value(g.name.clone()))
             .col_expr(student_groups::Column::Archived, Expr::value(g.archived))
+            .col_expr(
+                student_groups::Column::Version,
+                Expr::col(student_groups::Column::Version).add(1),
+            )
             .filter(student_groups::Column::OrgId.eq(g.org_id.0))
             .filter(student_groups::Column::Id.eq(g.id.0))
             .exec(&self.txn)
@@ -2453,6 +2458,51 @@ impl Tx for SeaTx {
             .await
             .map_err(db_err)?;
         Ok(Some((convert::student_group(g)?, n)))
+    }
+
+    async fn group_members(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<StudentId>> {
+        Ok(visibility::members_of(&self.txn, org, group)
+            .await?
+            .into_iter()
+            .map(StudentId)
+            .collect())
+    }
+
+    async fn visible_students_among(
+        &mut self,
+        org: OrgId,
+        scope: &StudentScope,
+        ids: &[StudentId],
+    ) -> Result<Vec<StudentId>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let found: Vec<uuid::Uuid> = students::Entity::find()
+                .select_only()
+                .column(students::Column::Id)
+                .filter(visibility::visibility(org, scope))
+                .filter(students::Column::Id.is_in(chunk.iter().map(|s| s.0)))
+                .into_tuple()
+                .all(&self.txn)
+                .await
+                .map_err(db_err)?;
+            out.extend(found.into_iter().map(StudentId));
+        }
+        Ok(out)
+    }
+
+    async fn bump_student_group(&mut self, org: OrgId, group: StudentGroupId) -> Result<()> {
+        self.pupils_changed(org);
+        student_groups::Entity::update_many()
+            .col_expr(
+                student_groups::Column::Version,
+                Expr::col(student_groups::Column::Version).add(1),
+            )
+            .filter(student_groups::Column::OrgId.eq(org.0))
+            .filter(student_groups::Column::Id.eq(group.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn group_access(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<UserView>> {

@@ -589,6 +589,7 @@ impl Keyholder {
                         kind,
                         name: r.name.trim().to_owned(),
                         archived: false,
+                        version: 1,
                     },
                     members,
                 ));
@@ -627,6 +628,7 @@ impl Keyholder {
                 }
                 Some(old) => {
                     g.id = old.id;
+                    g.version = old.version;
                     let have = current.remove(&old.id).unwrap_or_default();
                     let mut changed = g != old;
                     if changed {

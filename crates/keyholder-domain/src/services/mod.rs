@@ -20,6 +20,7 @@ mod orgs;
 mod people;
 mod scim;
 mod scim_filter;
+mod student_groups;
 mod students;
 mod users;
 
@@ -38,6 +39,7 @@ pub use orgs::*;
 pub use people::*;
 pub use scim::*;
 pub use scim_filter::*;
+pub use student_groups::*;
 pub use students::*;
 pub use users::*;
 
