@@ -13,12 +13,12 @@ use keyholder_domain::model::{
 use keyholder_domain::ports::{AlertAudience, AlertCursor, DigestQuery};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, Order,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 pub(crate) async fn recipients(
-    txn: &DatabaseTransaction,
+    txn: &crate::conn::Conn,
     org: OrgId,
     a: &AlertAudience,
 ) -> Result<Vec<AlertRecipient>> {
@@ -131,7 +131,7 @@ pub(crate) async fn recipients(
         .collect())
 }
 
-pub(crate) async fn insert(txn: &DatabaseTransaction, items: &[Alert]) -> Result<()> {
+pub(crate) async fn insert(txn: &crate::conn::Conn, items: &[Alert]) -> Result<()> {
     for chunk in items.chunks(500) {
         alerts::Entity::insert_many(chunk.iter().map(|a| alerts::ActiveModel {
             id: Set(a.id.0),
@@ -150,7 +150,7 @@ pub(crate) async fn insert(txn: &DatabaseTransaction, items: &[Alert]) -> Result
 }
 
 pub(crate) async fn list(
-    txn: &DatabaseTransaction,
+    txn: &crate::conn::Conn,
     org: OrgId,
     user: UserId,
     after: Option<AlertCursor>,
@@ -198,7 +198,7 @@ pub(crate) async fn list(
 }
 
 pub(crate) async fn mark_read(
-    txn: &DatabaseTransaction,
+    txn: &crate::conn::Conn,
     org: OrgId,
     user: UserId,
     id: AlertId,
@@ -234,7 +234,7 @@ pub(crate) async fn mark_read(
 }
 
 pub(crate) async fn digest_subscribers(
-    txn: &DatabaseTransaction,
+    txn: &crate::conn::Conn,
     org: OrgId,
     day: &str,
 ) -> Result<Vec<DigestSubscriber>> {
@@ -296,7 +296,7 @@ pub(crate) async fn digest_subscribers(
 }
 
 pub(crate) async fn last_digest(
-    txn: &DatabaseTransaction,
+    txn: &crate::conn::Conn,
     org: OrgId,
     user: UserId,
     day: &str,
@@ -315,7 +315,7 @@ pub(crate) async fn last_digest(
 }
 
 pub(crate) async fn claim_digest(
-    txn: &DatabaseTransaction,
+    txn: &crate::conn::Conn,
     org: OrgId,
     user: UserId,
     day: &str,
@@ -344,7 +344,7 @@ pub(crate) async fn claim_digest(
 }
 
 pub(crate) async fn digest_items(
-    txn: &DatabaseTransaction,
+    txn: &crate::conn::Conn,
     org: OrgId,
     q: &DigestQuery,
 ) -> Result<Vec<DigestItem>> {

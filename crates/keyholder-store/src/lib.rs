@@ -3,6 +3,7 @@
 mod alerts;
 mod audit;
 mod categories;
+mod conn;
 mod convert;
 mod entities;
 mod page;
@@ -248,20 +249,24 @@ impl SeaStore {
 impl Store for SeaStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let txn = self.db.begin().await.map_err(db_err)?;
-        Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
+        Ok(Box::new(tx::SeaTx::new(
+            conn::Conn::Tx(txn),
+            self.cache.clone(),
+        )))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Tx>> {
-        let txn = match &self.readers {
-            Some(readers) => readers.begin().await,
-            None => {
+        let conn = match &self.readers {
+            // SQLite: the read-only readers, each statement on its own (see `conn`).
+            Some(readers) => conn::Conn::ReadOnly(readers.clone()),
+            None => conn::Conn::Tx(
                 self.db
                     .begin_with_config(None, Some(sea_orm::AccessMode::ReadOnly))
                     .await
-            }
-        }
-        .map_err(db_err)?;
-        Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
+                    .map_err(db_err)?,
+            ),
+        };
+        Ok(Box::new(tx::SeaTx::new(conn, self.cache.clone())))
     }
 
     /// PostgreSQL: `ANALYZE` of the tables R4 reads (a second or less at 100 000 pupils);
