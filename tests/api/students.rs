@@ -218,6 +218,30 @@ async fn r4_a_teacher_sees_only_pupils_whose_restricting_groups_allow_them() {
         .expect(200);
     assert_eq!(one.body["forename"], "Isla");
     assert_eq!(one.body["groups"].as_array().unwrap().len(), 2);
+    // The list names each pupil's groups as the record does (read with the page's rows).
+    let listed = s
+        .app
+        .get("/v1/orgs/hill/students?q=bennett", &s.teacher)
+        .await
+        .expect(200);
+    let mut from_list: Vec<String> = listed.body["items"][0]["group_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap().to_owned())
+        .collect();
+    let mut from_record: Vec<String> = one.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap().to_owned())
+        .collect();
+    from_list.sort();
+    from_record.sort();
+    assert_eq!(from_list, from_record);
+    let mut expected = vec![s.groups["Y2"].clone(), s.groups["H1"].clone()];
+    expected.sort();
+    assert_eq!(from_list, expected);
     // Paging and totals are computed in the query.
     let page = s
         .app
