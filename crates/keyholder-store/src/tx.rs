@@ -2322,46 +2322,9 @@ impl Tx for SeaTx {
                 .and_then(|i| scope.restricting_types.get(i).copied());
             visibility::visibility_from(org, scope, narrow)
         };
-        // Each pupil's groups come with its row (a list of ids in one column: SQLite keeps a
-        // uuid as 16 bytes, so as hex there), so that a page is one statement.
-        let backend = self.txn.get_database_backend();
-        let groups_of = Query::select()
-            .expr(if backend == sea_orm::DbBackend::Postgres {
-                Expr::cust("STRING_AGG(CAST(m.group_id AS TEXT), ',')")
-            } else {
-                Expr::cust("GROUP_CONCAT(HEX(m.group_id), ',')")
-            })
-            .from_as(
-                student_group_members::Entity,
-                sea_orm::sea_query::Alias::new("m"),
-            )
-            .and_where(
-                Expr::col((
-                    sea_orm::sea_query::Alias::new("m"),
-                    student_group_members::Column::OrgId,
-                ))
-                .eq(org.0),
-            )
-            .and_where(
-                Expr::col((
-                    sea_orm::sea_query::Alias::new("m"),
-                    student_group_members::Column::StudentId,
-                ))
-                .equals((students::Entity, S::Id)),
-            )
-            .to_owned();
-        let page = students::Entity::find()
+        let rows = students::Entity::find()
             .filter(condition)
             .filter(filters)
-            .column_as(
-                Expr::expr(sea_orm::sea_query::SimpleExpr::SubQuery(
-                    None,
-                    Box::new(sea_orm::sea_query::SubQueryStatement::SelectStatement(
-                        groups_of,
-                    )),
-                )),
-                "kh_groups",
-            )
             .order_by(
                 Func::lower(Expr::col((students::Entity, S::Surname))),
                 Order::Asc,
@@ -2372,25 +2335,30 @@ impl Tx for SeaTx {
             )
             .order_by(S::Id, Order::Asc)
             .offset(offset)
-            .limit(q.per_page);
-        let rows = self
-            .txn
-            .query_all_raw(backend.build(&sea_orm::QueryTrait::into_query(page)))
+            .limit(q.per_page)
+            .all(&self.txn)
             .await
             .map_err(db_err)?;
         let total = counts.total;
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
+        let members = if ids.is_empty() {
+            vec![]
+        } else {
+            student_group_members::Entity::find()
+                .filter(student_group_members::Column::OrgId.eq(org.0))
+                .filter(student_group_members::Column::StudentId.is_in(ids))
+                .all(&self.txn)
+                .await
+                .map_err(db_err)?
+        };
         let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let r = <students::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")
-                .map_err(db_err)?;
-            let listed: Option<String> = row.try_get("", "kh_groups").map_err(db_err)?;
-            let mut groups = Vec::new();
-            for g in listed.iter().flat_map(|l| l.split(',')) {
-                groups.push(StudentGroupId(
-                    uuid::Uuid::parse_str(g.trim())
-                        .map_err(|_| DomainError::internal("a member's group id"))?,
-                ));
-            }
+        for r in rows {
+            let id = r.id;
+            let mut groups: Vec<StudentGroupId> = members
+                .iter()
+                .filter(|m| m.student_id == id)
+                .map(|m| StudentGroupId(m.group_id))
+                .collect();
             groups.sort();
             out.push((convert::student(r)?, groups));
         }
