@@ -380,6 +380,17 @@ async fn s4_missing_and_mistyped_fields_are_named_by_row_with_every_other_bad_ro
             .body["total"],
         0
     );
+    // Over the row limit, refused before any row is read: one finding, not one per row.
+    let r = put(
+        &app,
+        "/v1/orgs/hill/mis/staff",
+        &key,
+        json!({"items": vec![json!({}); 10_001]}),
+        &[],
+    )
+    .await
+    .problem(422, "validation_failed");
+    assert_eq!(r.field_codes(), [pair("items", "too_many_items")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

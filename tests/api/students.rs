@@ -1155,6 +1155,14 @@ async fn r4_r5_a_lists_total_follows_each_change_on_the_next_request() {
     assert_eq!(total("").await, ["P1", "P2", "P4"]);
     // A new pupil in no group; a rename (the name filter); off the roll (the roll filter).
     assert_eq!(total("&q=hughes").await, ["P1"]);
+    // A search is a name or an id: its length is bounded (its counts are held per search).
+    let long = "a".repeat(101);
+    let r = s
+        .app
+        .get(&format!("/v1/orgs/hill/students?q={long}"), &s.teacher)
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(r.field_codes(), [("q".to_owned(), "length".to_owned())]);
     assert!(total("&on_roll=false").await.is_empty());
     mis(json!([
         {"mis_id": "P1", "forename": "Amelia", "surname": "Zeller", "on_roll": true},

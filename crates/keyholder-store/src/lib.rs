@@ -259,16 +259,24 @@ impl Store for SeaStore {
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Tx>> {
-        let conn = match &self.readers {
-            // SQLite: the read-only readers, each statement on its own (see `conn`).
-            Some(readers) => conn::Conn::ReadOnly(readers.clone()),
-            None => conn::Conn::Tx(
-                self.db
-                    .begin_with_config(None, Some(sea_orm::AccessMode::ReadOnly))
-                    .await
-                    .map_err(db_err)?,
-            ),
-        };
+        // One snapshot for every statement of a read: a pupil's groups, the user's allow-lists
+        // and blocks must be read as of one moment, or a change between them could combine into
+        // a decision neither state allows. SQLite: a transaction on the read-only readers.
+        // PostgreSQL: REPEATABLE READ (a read-only one never fails to serialise).
+        let conn = conn::Conn::Tx(
+            match &self.readers {
+                Some(readers) => readers.begin().await,
+                None => {
+                    self.db
+                        .begin_with_config(
+                            Some(sea_orm::IsolationLevel::RepeatableRead),
+                            Some(sea_orm::AccessMode::ReadOnly),
+                        )
+                        .await
+                }
+            }
+            .map_err(db_err)?,
+        );
         Ok(Box::new(tx::SeaTx::new(conn, self.cache.clone())))
     }
 

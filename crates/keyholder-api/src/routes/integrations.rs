@@ -1,9 +1,10 @@
 //! A7 service accounts and S4 MIS sync.
 
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::guard::{Authed, Ctx, IdempotencyKey, Require, ServiceAuthed};
 use crate::state::ApiState;
 use actix_web::{HttpResponse, delete, get, post, put, web};
+use keyholder_domain::DomainError;
 use keyholder_domain::ids::ServiceAccountId;
 use keyholder_domain::model::ServiceAccount;
 use keyholder_domain::policy::Action;
@@ -264,6 +265,25 @@ pub struct LenientBatch {
     mark_missing_as_left: bool,
 }
 
+/// The most missing or mistyped fields one answer lists.
+const MAX_SHAPE_ERRORS: usize = 10_000;
+
+/// A batch over the row limit is refused before any row is read.
+fn within_limit(b: &LenientBatch) -> Result<(), ApiError> {
+    if b.items.len() > keyholder_domain::services::MAX_BATCH {
+        return Err(DomainError::field(
+            "items",
+            "too_many_items",
+            format!(
+                "at most {} rows per batch",
+                keyholder_domain::services::MAX_BATCH
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// One row of a batch read field by field: what is missing or of the wrong JSON type is
 /// recorded as `items[i].field` (`required`, `invalid_type`) and a default stands in for it,
 /// so the rest of the row is still checked. Fields the row does not define are ignored.
@@ -280,7 +300,7 @@ impl<'a> RowReader<'a> {
         errors: &'a mut Vec<keyholder_domain::FieldError>,
     ) -> Self {
         let object = row.as_object();
-        if object.is_none() {
+        if object.is_none() && errors.len() < MAX_SHAPE_ERRORS {
             errors.push(keyholder_domain::FieldError::new(
                 &format!("items[{i}]"),
                 "invalid_type",
@@ -295,8 +315,9 @@ impl<'a> RowReader<'a> {
     }
 
     fn bad(&mut self, field: &str, code: &str, message: &str) {
-        // A row that is not an object was named once, as a whole.
-        if self.row.is_some() {
+        // A row that is not an object was named once, as a whole; past a bound, the rest of
+        // what the transport finds is not listed (the batch is refused all the same).
+        if self.row.is_some() && self.errors.len() < MAX_SHAPE_ERRORS {
             self.errors.push(keyholder_domain::FieldError::new(
                 &format!("items[{}].{field}", self.i),
                 code,
@@ -390,6 +411,7 @@ pub async fn sync_staff(
     body: web::Json<LenientBatch>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
+    within_limit(&b)?;
     let mut shape = Vec::new();
     let rows = b
         .items
@@ -448,6 +470,7 @@ pub async fn sync_students(
     body: web::Json<LenientBatch>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
+    within_limit(&b)?;
     let mut shape = Vec::new();
     let rows = b
         .items
@@ -501,6 +524,7 @@ pub async fn sync_student_groups(
     body: web::Json<LenientBatch>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
+    within_limit(&b)?;
     let mut shape = Vec::new();
     let rows = b
         .items

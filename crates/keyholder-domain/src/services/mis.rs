@@ -143,14 +143,14 @@ impl<'a> Rows<'a> {
         let Rows {
             mut errors, shape, ..
         } = self;
-        // A field the transport named, or anything inside it (a row that was not an object).
-        let within = |e: &FieldError, s: &FieldError| {
-            e.field == s.field
-                || e.field
-                    .strip_prefix(s.field.as_str())
-                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
-        };
-        errors.retain(|e| !shape.iter().any(|s| within(e, s)));
+        // A field the transport named, or anything in a row it named whole (not an object):
+        // looked up, so that this stays linear in the errors.
+        let named: HashSet<&str> = shape.iter().map(|s| s.field.as_str()).collect();
+        let row_of = |field: &str| -> Option<usize> { field.find(']').map(|i| i + 1) };
+        errors.retain(|e| {
+            !named.contains(e.field.as_str())
+                && !row_of(&e.field).is_some_and(|end| named.contains(&e.field[..end]))
+        });
         errors.extend(shape);
         if errors.is_empty() {
             return Ok(());

@@ -99,6 +99,21 @@ impl StudentCase {
     }
 }
 
+/// The most characters a pupils' search (`q`) may have: a name or an MIS id, never more (a
+/// list's counts are held per search, so its text is bounded).
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+fn search_text(q: Option<&str>) -> Result<()> {
+    if q.is_some_and(|q| q.trim().chars().count() > MAX_SEARCH_CHARS) {
+        return Err(DomainError::field(
+            "q",
+            "length",
+            format!("at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 impl Keyholder {
     /// R4, R5: the scope of the pupils the subject may see, for a query.
     /// R3-R5 for the subject's lists, from the session's facts (no read).
@@ -175,6 +190,7 @@ impl Keyholder {
     ) -> Result<Page<StudentView<StudentGroupId>>> {
         self.check_org(subject, org, Action::ListStudents)?;
         let (page, per_page) = paging(params.page, params.per_page)?;
+        search_text(params.q.as_deref())?;
         let mut tx = self.read_tx().await?;
         let scope = Self::scope(subject);
         let query = StudentQuery {
@@ -241,6 +257,7 @@ impl Keyholder {
     ) -> Result<Page<Student>> {
         self.check_org(subject, org, Action::PickStudents)?;
         let (page, per_page) = paging(page, per_page)?;
+        search_text(q.as_deref())?;
         let mut tx = self.read_tx().await?;
         let scope = Self::scope(subject);
         let query = StudentQuery {
