@@ -1391,4 +1391,29 @@ async fn r2_an_admin_keeps_student_groups_beside_the_mis_and_the_sync_leaves_the
         let entries = s.app.audit_in("hill", &s.admin, kind).await;
         assert!(!entries.is_empty(), "{kind} audited");
     }
+    let created = s
+        .app
+        .audit_in("hill", &s.admin, "student_group.created")
+        .await;
+    let nurture = created
+        .iter()
+        .find(|e| e["target_id"] == gid.as_str())
+        .unwrap_or_else(|| panic!("the group's creation among {created:?}"));
+    assert_eq!(nurture["changes"]["name"], json!([null, "Nurture group"]));
+    assert_eq!(nurture["changes"]["type"], json!([null, "custom"]));
+    let renamed = s
+        .app
+        .audit_in("hill", &s.admin, "student_group.updated")
+        .await;
+    assert!(
+        renamed
+            .iter()
+            .any(|e| e["changes"]["name"] == json!(["Nurture group", "Nurture"])),
+        "{renamed:?}"
+    );
+    let added = s
+        .app
+        .audit_in("hill", &s.admin, "student_group.members_added")
+        .await;
+    assert_eq!(added[added.len() - 1]["changes"]["count"], 2);
 }

@@ -3,7 +3,6 @@
 mod alerts;
 mod audit;
 mod categories;
-mod conn;
 mod convert;
 mod entities;
 mod page;
@@ -252,10 +251,7 @@ impl SeaStore {
 impl Store for SeaStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let txn = self.db.begin().await.map_err(db_err)?;
-        Ok(Box::new(tx::SeaTx::new(
-            conn::Conn::Tx(txn),
-            self.cache.clone(),
-        )))
+        Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Tx>> {
@@ -263,21 +259,19 @@ impl Store for SeaStore {
         // and blocks must be read as of one moment, or a change between them could combine into
         // a decision neither state allows. SQLite: a transaction on the read-only readers.
         // PostgreSQL: REPEATABLE READ (a read-only one never fails to serialise).
-        let conn = conn::Conn::Tx(
-            match &self.readers {
-                Some(readers) => readers.begin().await,
-                None => {
-                    self.db
-                        .begin_with_config(
-                            Some(sea_orm::IsolationLevel::RepeatableRead),
-                            Some(sea_orm::AccessMode::ReadOnly),
-                        )
-                        .await
-                }
+        let txn = match &self.readers {
+            Some(readers) => readers.begin().await,
+            None => {
+                self.db
+                    .begin_with_config(
+                        Some(sea_orm::IsolationLevel::RepeatableRead),
+                        Some(sea_orm::AccessMode::ReadOnly),
+                    )
+                    .await
             }
-            .map_err(db_err)?,
-        );
-        Ok(Box::new(tx::SeaTx::new(conn, self.cache.clone())))
+        }
+        .map_err(db_err)?;
+        Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
     }
 
     /// PostgreSQL: `ANALYZE` of the tables R4 reads (a second or less at 100 000 pupils);

@@ -146,10 +146,11 @@ impl<'a> Rows<'a> {
         // A field the transport named, or anything in a row it named whole (not an object):
         // looked up, so that this stays linear in the errors.
         let named: HashSet<&str> = shape.iter().map(|s| s.field.as_str()).collect();
-        let row_of = |field: &str| -> Option<usize> { field.find(']').map(|i| i + 1) };
+        // `items[i]`: the field up to its first `]`.
+        let row_of = |field: &str| field.split_inclusive(']').next().map(str::to_owned);
         errors.retain(|e| {
             !named.contains(e.field.as_str())
-                && !row_of(&e.field).is_some_and(|end| named.contains(&e.field[..end]))
+                && !row_of(&e.field).is_some_and(|row| named.contains(row.as_str()))
         });
         errors.extend(shape);
         if errors.is_empty() {

@@ -392,7 +392,7 @@ impl<T> Page<T> {
     /// filtered to what the caller may see; `page`/`per_page` checked as every list's are.
     pub fn of(all: Vec<T>, page: Option<u64>, per_page: Option<u64>) -> Result<Page<T>> {
         let (page, per_page) = paging(page, per_page)?;
-        let total = all.len() as u64;
+        let total = u64::try_from(all.len()).unwrap_or(u64::MAX);
         let skip =
             usize::try_from(page.saturating_sub(1).saturating_mul(per_page)).unwrap_or(usize::MAX);
         let take = usize::try_from(per_page).unwrap_or(usize::MAX);

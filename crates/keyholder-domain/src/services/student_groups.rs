@@ -271,6 +271,6 @@ impl Keyholder {
         .write(tx.as_mut(), ctx)
         .await?;
         tx.commit().await?;
-        Ok(ids.len() as u64)
+        Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
     }
 }
