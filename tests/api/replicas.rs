@@ -312,7 +312,8 @@ async fn a_per_address_quota_is_one_quota_across_replicas() {
 }
 
 /// Issue 11: a read-only transaction never queues behind a writer (SQLite: reader connections
-/// beside the one writer, in WAL; PostgreSQL: `READ ONLY` from the pool), and cannot write.
+/// beside the one writer, in WAL; PostgreSQL: readers whose transactions are REPEATABLE READ and
+/// READ ONLY from the start), sees one moment, and cannot write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_does_not_wait_for_an_open_write_and_cannot_write() {
     use keyholder_domain::ports::Store;
@@ -341,6 +342,34 @@ async fn a_read_does_not_wait_for_an_open_write_and_cannot_write() {
     drop(writing);
     let mut ro = store.begin_read().await.unwrap();
     let mut settings = ro.org_by_slug("hill").await.unwrap().unwrap();
+    let before = settings.settings.several_staff_per_user;
+    // A change committed while the read is open is not seen by it: every statement of a read
+    // sees one moment (REPEATABLE READ on PostgreSQL, a WAL snapshot on SQLite).
+    let mut writing = store.begin().await.unwrap();
+    let mut changed = settings.settings.clone();
+    changed.several_staff_per_user = !before;
+    writing
+        .update_org_settings(settings.id, &changed)
+        .await
+        .unwrap();
+    writing.commit().await.unwrap();
+    let again = ro.org_by_slug("hill").await.unwrap().unwrap();
+    assert_eq!(
+        again.settings.several_staff_per_user, before,
+        "a read sees one moment"
+    );
+    let fresh = store
+        .begin_read()
+        .await
+        .unwrap()
+        .org_by_slug("hill")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        fresh.settings.several_staff_per_user, !before,
+        "the next read sees the change"
+    );
     settings.settings.several_staff_per_user = true;
     assert!(
         ro.update_org_settings(settings.id, &settings.settings)

@@ -3,6 +3,7 @@
 mod alerts;
 mod audit;
 mod categories;
+mod conn;
 mod convert;
 mod entities;
 mod page;
@@ -61,6 +62,9 @@ fn observer(url: &str) -> Option<StatementLog> {
 /// Read-only connections beside SQLite's one writer.
 const SQLITE_READERS: u32 = 4;
 
+/// A pooled connection idle this long is tried (one round trip) before it is handed out.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
+
 /// The SQLite file used when no database is configured.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/keyholder.db?mode=rwc";
 
@@ -71,7 +75,8 @@ pub const AUTH_CHANNEL: &str = "keyholder_auth";
 #[derive(Clone)]
 pub struct SeaStore {
     db: DatabaseConnection,
-    /// SQLite: read-only connections beside the one writer (WAL), for read-only transactions.
+    /// Read-only connections for read-only transactions: SQLite's beside the one writer (WAL);
+    /// PostgreSQL's open every transaction REPEATABLE READ, read only.
     readers: Option<DatabaseConnection>,
     cache: AuthCache,
     /// For the auth-change listener's own connection.
@@ -100,6 +105,9 @@ impl SeaStore {
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(30))
+            // A round trip on every checkout otherwise; only a connection idle long enough to
+            // have been dropped by the server or a proxy is tried first.
+            .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -121,6 +129,7 @@ impl SeaStore {
                 .min_connections(0)
                 .connect_lazy(true)
                 .acquire_timeout(Duration::from_secs(30))
+                .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
                 .sqlx_logging(false)
                 .map_sqlx_sqlite_opts(|o| {
                     o.read_only(true)
@@ -131,13 +140,36 @@ impl SeaStore {
                         .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
                 })
                 .map_sqlx_sqlite_pool_opts(|p| p.after_connect(stable_plans));
-            let mut readers = Database::connect(ro).await.map_err(db_err)?;
-            if let Some(log) = observer {
-                readers.set_metric_callback(move |info| log.record(info.statement));
-            }
-            Some(readers)
+            Some(ro)
         } else {
-            None
+            // PostgreSQL: connections whose every transaction is REPEATABLE READ and read only
+            // from the start (set when the connection opens), so a read's `BEGIN` is its only
+            // round trip before its first statement (no `SET TRANSACTION` after it).
+            let mut ro = ConnectOptions::new(url.to_owned());
+            ro.max_connections(max_connections)
+                .min_connections(0)
+                .connect_lazy(true)
+                .connect_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(30))
+                .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
+                .sqlx_logging(false)
+                .map_sqlx_postgres_opts(|o| {
+                    o.options([
+                        ("default_transaction_isolation", "repeatable read"),
+                        ("default_transaction_read_only", "on"),
+                    ])
+                });
+            Some(ro)
+        };
+        let readers = match readers {
+            Some(ro) => {
+                let mut readers = Database::connect(ro).await.map_err(db_err)?;
+                if let Some(log) = observer {
+                    readers.set_metric_callback(move |info| log.record(info.statement));
+                }
+                Some(readers)
+            }
+            None => None,
         };
         let store = SeaStore {
             db,
@@ -251,14 +283,18 @@ impl SeaStore {
 impl Store for SeaStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let txn = self.db.begin().await.map_err(db_err)?;
-        Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
+        Ok(Box::new(tx::SeaTx::new(
+            conn::Conn::Tx(txn),
+            self.cache.clone(),
+        )))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Tx>> {
         // One snapshot for every statement of a read: a pupil's groups, the user's allow-lists
         // and blocks must be read as of one moment, or a change between them could combine into
         // a decision neither state allows. SQLite: a transaction on the read-only readers.
-        // PostgreSQL: REPEATABLE READ (a read-only one never fails to serialise).
+        // PostgreSQL: on the readers, whose transactions are REPEATABLE READ and read only
+        // (one that only reads never fails to serialise).
         let txn = match &self.readers {
             Some(readers) => readers.begin().await,
             None => {
@@ -271,7 +307,20 @@ impl Store for SeaStore {
             }
         }
         .map_err(db_err)?;
-        Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
+        Ok(Box::new(tx::SeaTx::new(
+            conn::Conn::Tx(txn),
+            self.cache.clone(),
+        )))
+    }
+
+    async fn begin_read_each(&self) -> Result<Box<dyn Tx>> {
+        match &self.readers {
+            Some(readers) => Ok(Box::new(tx::SeaTx::new(
+                conn::Conn::Each(readers.clone()),
+                self.cache.clone(),
+            ))),
+            None => self.begin_read().await,
+        }
     }
 
     /// PostgreSQL: `ANALYZE` of the tables R4 reads (a second or less at 100 000 pupils);
