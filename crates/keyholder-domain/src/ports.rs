@@ -15,12 +15,6 @@ pub trait Store: Send + Sync {
     /// (WAL: readers never queue behind a writer), on PostgreSQL `REPEATABLE READ, READ ONLY`.
     /// Every statement in it sees one moment. A write in it fails.
     async fn begin_read(&self) -> Result<Box<dyn Tx>>;
-    /// A read on the same read-only connections without a transaction: each statement sees the
-    /// moment it runs (no `BEGIN`/`COMMIT` round trips). Only for a read whose every decision is
-    /// made within one statement (a list filtered by R4 in its query, then display facts of the
-    /// rows it found); a decision that combines facts from several statements (one pupil's
-    /// groups, allow-lists and blocks) takes `begin_read`. A write in it fails.
-    async fn begin_read_each(&self) -> Result<Box<dyn Tx>>;
     /// Whether the database answers (readiness).
     async fn ping(&self) -> Result<()>;
     /// After a bulk change (a large MIS batch), brings the planner's statistics of the people

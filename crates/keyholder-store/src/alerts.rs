@@ -11,7 +11,7 @@ use keyholder_domain::model::{
     Alert, AlertRecipient, DigestItem, DigestSubscriber, NotificationMode, UserStatus,
 };
 use keyholder_domain::ports::{AlertAudience, AlertCursor, DigestQuery};
-
+use sea_orm::DatabaseTransaction;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait, Order, QueryFilter,
@@ -19,7 +19,7 @@ use sea_orm::{
 };
 
 pub(crate) async fn recipients(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     a: &AlertAudience,
 ) -> Result<Vec<AlertRecipient>> {
@@ -132,7 +132,7 @@ pub(crate) async fn recipients(
         .collect())
 }
 
-pub(crate) async fn insert(txn: &crate::conn::Conn, items: &[Alert]) -> Result<()> {
+pub(crate) async fn insert(txn: &DatabaseTransaction, items: &[Alert]) -> Result<()> {
     for chunk in items.chunks(500) {
         alerts::Entity::insert_many(chunk.iter().map(|a| alerts::ActiveModel {
             id: Set(a.id.0),
@@ -151,7 +151,7 @@ pub(crate) async fn insert(txn: &crate::conn::Conn, items: &[Alert]) -> Result<(
 }
 
 pub(crate) async fn list(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     user: UserId,
     after: Option<AlertCursor>,
@@ -199,7 +199,7 @@ pub(crate) async fn list(
 }
 
 pub(crate) async fn mark_read(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     user: UserId,
     id: AlertId,
@@ -235,7 +235,7 @@ pub(crate) async fn mark_read(
 }
 
 pub(crate) async fn digest_subscribers(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     day: &str,
 ) -> Result<Vec<DigestSubscriber>> {
@@ -297,7 +297,7 @@ pub(crate) async fn digest_subscribers(
 }
 
 pub(crate) async fn last_digest(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     user: UserId,
     day: &str,
@@ -316,7 +316,7 @@ pub(crate) async fn last_digest(
 }
 
 pub(crate) async fn claim_digest(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     user: UserId,
     day: &str,
@@ -345,7 +345,7 @@ pub(crate) async fn claim_digest(
 }
 
 pub(crate) async fn digest_items(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     q: &DigestQuery,
 ) -> Result<Vec<DigestItem>> {

@@ -7,14 +7,14 @@ use keyholder_domain::ids::*;
 use keyholder_domain::model::Category;
 use keyholder_domain::permission::CategoryFlags;
 use keyholder_domain::ports::CategoryUsage;
-
+use sea_orm::DatabaseTransaction;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
 
 pub(crate) async fn update(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     c: &Category,
     expected_version: i64,
 ) -> Result<bool> {
@@ -30,7 +30,7 @@ pub(crate) async fn update(
 }
 
 pub(crate) async fn usage(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     id: CategoryId,
 ) -> Result<CategoryUsage> {
@@ -56,7 +56,7 @@ pub(crate) async fn usage(
     })
 }
 
-pub(crate) async fn delete(txn: &crate::conn::Conn, org: OrgId, id: CategoryId) -> Result<()> {
+pub(crate) async fn delete(txn: &DatabaseTransaction, org: OrgId, id: CategoryId) -> Result<()> {
     group_category_permissions::Entity::delete_many()
         .filter(group_category_permissions::Column::OrgId.eq(org.0))
         .filter(group_category_permissions::Column::CategoryId.eq(id.0))
@@ -85,7 +85,7 @@ pub(crate) async fn delete(txn: &crate::conn::Conn, org: OrgId, id: CategoryId) 
 }
 
 pub(crate) async fn monitored(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     students: &[StudentId],
     categories: &[CategoryId],
@@ -107,7 +107,7 @@ pub(crate) async fn monitored(
 }
 
 pub(crate) async fn set_monitored(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     student: StudentId,
     category: CategoryId,
@@ -153,7 +153,7 @@ pub(crate) async fn set_monitored(
 }
 
 pub(crate) async fn flags(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     category: CategoryId,
 ) -> Result<Vec<(GroupId, CategoryFlags)>> {
@@ -178,7 +178,7 @@ pub(crate) async fn flags(
 }
 
 pub(crate) async fn grant(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     category: CategoryId,
     grants: &[(GroupId, CategoryFlags)],

@@ -3,7 +3,6 @@
 mod alerts;
 mod audit;
 mod categories;
-mod conn;
 mod convert;
 mod entities;
 mod page;
@@ -283,10 +282,7 @@ impl SeaStore {
 impl Store for SeaStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let txn = self.db.begin().await.map_err(db_err)?;
-        Ok(Box::new(tx::SeaTx::new(
-            conn::Conn::Tx(txn),
-            self.cache.clone(),
-        )))
+        Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Tx>> {
@@ -307,20 +303,7 @@ impl Store for SeaStore {
             }
         }
         .map_err(db_err)?;
-        Ok(Box::new(tx::SeaTx::new(
-            conn::Conn::Tx(txn),
-            self.cache.clone(),
-        )))
-    }
-
-    async fn begin_read_each(&self) -> Result<Box<dyn Tx>> {
-        match &self.readers {
-            Some(readers) => Ok(Box::new(tx::SeaTx::new(
-                conn::Conn::Each(readers.clone()),
-                self.cache.clone(),
-            ))),
-            None => self.begin_read().await,
-        }
+        Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
     }
 
     /// PostgreSQL: `ANALYZE` of the tables R4 reads (a second or less at 100 000 pupils);

@@ -4,7 +4,7 @@
 
 use crate::db_err;
 use keyholder_domain::Result;
-
+use sea_orm::DatabaseTransaction;
 use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, SelectorTrait};
 
@@ -13,7 +13,7 @@ const TOTAL: &str = "kh_total_rows";
 /// Page `page` (from 1) of `per_page` rows of `query` (ordered by the caller), and how many rows
 /// the whole query has. A page past the end counts separately (it has no row to carry it).
 pub(crate) async fn page_and_total<S: SelectorTrait>(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     query: SelectStatement,
     page: u64,
     per_page: u64,

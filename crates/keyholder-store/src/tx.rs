@@ -1,6 +1,5 @@
 //! One transaction: every port method of the domain, each org-scoped query filtered by `org_id`.
 
-use crate::conn::Conn;
 use crate::convert::{self, to_us};
 use crate::db_err;
 use crate::entities::*;
@@ -15,12 +14,12 @@ use keyholder_domain::{DomainError, Result};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, ExprTrait, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, ExprTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
 pub struct SeaTx {
-    txn: Conn,
+    txn: DatabaseTransaction,
     /// U5: what this transaction changed that bears on authentication; announced in the
     /// transaction (PostgreSQL `NOTIFY`, delivered at commit) and applied to this replica's
     /// cache once it commits.
@@ -29,7 +28,7 @@ pub struct SeaTx {
 }
 
 impl SeaTx {
-    pub fn new(txn: Conn, cache: AuthCache) -> Self {
+    pub fn new(txn: DatabaseTransaction, cache: AuthCache) -> Self {
         SeaTx {
             txn,
             changes: Vec::new(),

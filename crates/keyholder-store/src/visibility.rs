@@ -13,7 +13,7 @@ use keyholder_domain::ids::*;
 use keyholder_domain::model::StudentGroupType;
 use keyholder_domain::ports::StudentScope;
 use keyholder_domain::visibility::{free_masks, kind_bit};
-
+use sea_orm::DatabaseTransaction;
 use sea_orm::sea_query::{Expr, Query, SelectStatement, UnionType};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect,
@@ -238,7 +238,7 @@ pub(crate) fn visibility_from(
 /// the pupils of the org, the restricting kind giving the fewest candidates and how many, and
 /// the list's total through those candidates. `filters` are the list's own conditions.
 pub(crate) async fn count_students(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     scope: &StudentScope,
     filters: Condition,
@@ -296,7 +296,7 @@ pub(crate) async fn count_students(
 /// Per restricting kind, the memberships of its unarchived groups whose allow-list names the
 /// user (counted from the user's allow-lists outward).
 async fn allowed_members_by_kind(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     scope: &StudentScope,
 ) -> Result<Vec<(String, i64)>> {
@@ -367,7 +367,7 @@ pub(crate) fn visible_student_ids(org: OrgId, scope: &StudentScope) -> SelectSta
 /// one update per distinct mask, so that the cost follows the students named, whatever the
 /// planner believes about tables that a batch is still filling.
 pub(crate) async fn refresh_kinds_mask(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     students: &[uuid::Uuid],
 ) -> Result<()> {
@@ -431,7 +431,7 @@ pub(crate) async fn refresh_kinds_mask(
 
 /// The students of one group.
 pub(crate) async fn members_of(
-    txn: &crate::conn::Conn,
+    txn: &DatabaseTransaction,
     org: OrgId,
     group: StudentGroupId,
 ) -> Result<Vec<uuid::Uuid>> {

@@ -287,11 +287,6 @@ impl Keyholder {
         self.store.begin_read().await
     }
 
-    /// A read whose every decision is made within one statement (see `Store::begin_read_each`).
-    async fn read_each(&self) -> Result<Box<dyn Tx>> {
-        self.store.begin_read_each().await
-    }
-
     /// Asks the engine and turns a denial into the caller's error.
     fn authorize(&self, subject: &Subject, action: Action, resource: Resource<'_>) -> Result<()> {
         decide(subject, action, resource).into_result()

@@ -191,9 +191,7 @@ impl Keyholder {
         self.check_org(subject, org, Action::ListStudents)?;
         let (page, per_page) = paging(params.page, params.per_page)?;
         search_text(params.q.as_deref())?;
-        // R4 is decided in the page's one statement; the pupils' groups and marks read after
-        // it are facts about the rows it found.
-        let mut tx = self.read_each().await?;
+        let mut tx = self.read_tx().await?;
         let scope = Self::scope(subject);
         let query = StudentQuery {
             q: params
@@ -260,8 +258,7 @@ impl Keyholder {
         self.check_org(subject, org, Action::PickStudents)?;
         let (page, per_page) = paging(page, per_page)?;
         search_text(q.as_deref())?;
-        // R4/R8 decided in the page's one statement.
-        let mut tx = self.read_each().await?;
+        let mut tx = self.read_tx().await?;
         let scope = Self::scope(subject);
         let query = StudentQuery {
             q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),

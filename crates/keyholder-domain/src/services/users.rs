@@ -159,7 +159,7 @@ impl Keyholder {
             page,
             per_page,
         };
-        let mut tx = self.read_each().await?;
+        let mut tx = self.read_tx().await?;
         let (items, total) = tx.users(subject.org_id, &query).await?;
         Ok(Page {
             items,
