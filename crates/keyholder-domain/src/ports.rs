@@ -211,11 +211,9 @@ pub trait Mailer: Send + Sync {
     -> std::result::Result<(), MailError>;
 }
 
+/// Keys shared by every replica: sealed TOTP seeds and token-signing keys.
 #[async_trait]
-pub trait Tx: Send {
-    async fn commit(self: Box<Self>) -> Result<()>;
-
-    // Keys shared by every replica.
+pub trait KeysTx: Send {
     /// TOTP seeds stored before seeds were sealed (no `v1.` prefix).
     async fn unsealed_totp_seeds(&mut self) -> Result<Vec<(OrgId, UserId, String)>>;
     async fn set_totp_seed(&mut self, org: OrgId, user: UserId, sealed: &str) -> Result<()>;
@@ -224,14 +222,39 @@ pub trait Tx: Send {
     async fn insert_signing_key(&mut self, key: &crate::tokens::SigningKey) -> Result<()>;
     /// Retires every live key but these; answers the retired `kid`s.
     async fn retire_signing_keys_except(&mut self, keep: &[String]) -> Result<Vec<String>>;
+}
 
-    // Orgs (T1, T2).
+/// Orgs (T1, T2), their settings, and the org row lock writes serialise on.
+#[async_trait]
+pub trait OrgsTx: Send {
     async fn insert_org(&mut self, org: &Org) -> Result<()>;
     async fn org_by_slug(&mut self, slug: &str) -> Result<Option<Org>>;
     async fn org_by_id(&mut self, id: OrgId) -> Result<Option<Org>>;
     async fn update_org_settings(&mut self, org: OrgId, settings: &OrgSettings) -> Result<()>;
+    /// Serialises changes that could remove the org's last admin (G5) across connections.
+    async fn lock_org(&mut self, org: OrgId) -> Result<()>;
+    /// Every org (for the digest worker).
+    async fn all_orgs(&mut self) -> Result<Vec<Org>>;
+    /// An earlier answer to the same idempotency key: (endpoint, request hash, status, body).
+    async fn idempotent_response(
+        &mut self,
+        org: OrgId,
+        key: &str,
+    ) -> Result<Option<(String, String, u16, String)>>;
+    async fn save_idempotent_response(
+        &mut self,
+        org: OrgId,
+        key: &str,
+        endpoint: &str,
+        request_hash: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()>;
+}
 
-    // Categories.
+/// Incident categories, their per-group flags (G3), and monitoring marks (R9).
+#[async_trait]
+pub trait CategoriesTx: Send {
     async fn insert_category(&mut self, category: &Category) -> Result<()>;
     async fn categories(&mut self, org: OrgId) -> Result<Vec<Category>>;
     /// Writes name, parent, sensitivity, position and version where the stored version is
@@ -255,8 +278,6 @@ pub trait Tx: Send {
         category: CategoryId,
         grants: &[(GroupId, crate::permission::CategoryFlags)],
     ) -> Result<()>;
-
-    // Monitoring (R9).
     /// Of these students, which are monitored for which of these categories.
     async fn monitored(
         &mut self,
@@ -273,8 +294,11 @@ pub trait Tx: Send {
         monitored: bool,
         by: UserId,
     ) -> Result<bool>;
+}
 
-    // User groups.
+/// User groups (G1-G5).
+#[async_trait]
+pub trait UserGroupsTx: Send {
     async fn insert_group(&mut self, group: &UserGroup) -> Result<()>;
     async fn group(&mut self, org: OrgId, id: GroupId) -> Result<Option<UserGroup>>;
     async fn group_by_name(&mut self, org: OrgId, name: &str) -> Result<Option<UserGroup>>;
@@ -287,8 +311,13 @@ pub trait Tx: Send {
     async fn update_group(&mut self, group: &UserGroup, expected_version: i64) -> Result<bool>;
     async fn delete_group(&mut self, org: OrgId, id: GroupId) -> Result<()>;
     async fn member_counts(&mut self, org: OrgId, id: GroupId) -> Result<MemberCounts>;
+    /// G5: active users whose active group holds `admin.manage_system`.
+    async fn count_active_admins(&mut self, org: OrgId) -> Result<u64>;
+}
 
-    // Users.
+/// User accounts (U1-U6).
+#[async_trait]
+pub trait UsersTx: Send {
     async fn insert_user(&mut self, user: &User) -> Result<()>;
     async fn user(&mut self, org: OrgId, id: UserId) -> Result<Option<User>>;
     /// The account, its row locked until the transaction ends (PostgreSQL; SQLite has one
@@ -313,12 +342,11 @@ pub trait Tx: Send {
     /// Writes the user if its stored version is `expected_version`; false otherwise.
     async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<bool>;
     async fn users(&mut self, org: OrgId, query: &UserQuery) -> Result<(Vec<UserView>, u64)>;
-    /// Serialises changes that could remove the org's last admin (G5) across connections.
-    async fn lock_org(&mut self, org: OrgId) -> Result<()>;
-    /// G5: active users whose active group holds `admin.manage_system`.
-    async fn count_active_admins(&mut self, org: OrgId) -> Result<u64>;
+}
 
-    // Sessions and refresh tokens (A1).
+/// Sessions and refresh tokens (A1), login throttling (A2), recovery codes (A5), single-use tokens (U3, A6).
+#[async_trait]
+pub trait SessionsTx: Send {
     async fn insert_session(&mut self, session: &Session) -> Result<()>;
     async fn auth_facts(&mut self, session: SessionId) -> Result<Option<AuthFacts>>;
     async fn revoke_session(&mut self, session: SessionId) -> Result<()>;
@@ -337,8 +365,6 @@ pub trait Tx: Send {
     async fn refresh_token(&mut self, hash: &str) -> Result<Option<RefreshToken>>;
     /// Marks the token spent; false if it already was (a concurrent refresh won).
     async fn spend_refresh_token(&mut self, hash: &str) -> Result<bool>;
-
-    // Login throttling (A2).
     async fn throttle(&mut self, org: OrgId, key: &str) -> Result<Option<LoginThrottle>>;
     /// Counts one more failure, atomically (concurrent failures all count), and answers the
     /// counter as it now is.
@@ -350,8 +376,6 @@ pub trait Tx: Send {
         until: time::OffsetDateTime,
     ) -> Result<()>;
     async fn clear_throttle(&mut self, org: OrgId, key: &str) -> Result<()>;
-
-    // Recovery codes (A5), kept as hashes.
     async fn replace_recovery_codes(
         &mut self,
         org: OrgId,
@@ -360,14 +384,37 @@ pub trait Tx: Send {
     ) -> Result<()>;
     /// Spends a recovery code; false if no unspent code has this hash.
     async fn spend_recovery_code(&mut self, org: OrgId, user: UserId, hash: &str) -> Result<bool>;
+    async fn insert_action_token(&mut self, token: &ActionToken) -> Result<()>;
+    async fn action_token(&mut self, hash: &str) -> Result<Option<ActionToken>>;
+    /// Spends the token; false if it already was.
+    async fn spend_action_token(&mut self, hash: &str) -> Result<bool>;
+    /// Ends every unspent token of that purpose for the user (a new one replaces them).
+    async fn revoke_action_tokens(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        purpose: TokenPurpose,
+    ) -> Result<()>;
+}
 
-    // Staff records (S1–S3).
+/// Staff records (S1-S4) and their links to accounts.
+#[async_trait]
+pub trait StaffTx: Send {
     async fn insert_staff(&mut self, staff: &StaffMember) -> Result<()>;
     async fn link_staff(&mut self, org: OrgId, user: UserId, staff: StaffId) -> Result<()>;
     async fn staff_member(&mut self, org: OrgId, id: StaffId) -> Result<Option<StaffMember>>;
     async fn staff(&mut self, org: OrgId, query: &StaffQuery) -> Result<(Vec<StaffMember>, u64)>;
+    async fn update_staff(&mut self, staff: &StaffMember, expected_version: i64) -> Result<bool>;
+    async fn unlink_staff(&mut self, org: OrgId, user: UserId) -> Result<()>;
+    /// S3: staff whose end date is before `today` while an account linked to them is active.
+    async fn leavers(&mut self, org: OrgId, today: time::Date) -> Result<Vec<StaffMember>>;
+    async fn mis_staff(&mut self, org: OrgId) -> Result<Vec<StaffMember>>;
+    async fn insert_staff_many(&mut self, staff: &[StaffMember]) -> Result<()>;
+}
 
-    // Students and their groups (R1–R3).
+/// Pupils and their groups (R1-R3), as the MIS sends them and as admins keep them.
+#[async_trait]
+pub trait StudentsTx: Send {
     async fn insert_student(&mut self, student: &Student) -> Result<()>;
     async fn insert_student_group(&mut self, group: &StudentGroup) -> Result<()>;
     async fn add_group_member(
@@ -376,33 +423,155 @@ pub trait Tx: Send {
         group: StudentGroupId,
         student: StudentId,
     ) -> Result<()>;
-    async fn add_group_access(
-        &mut self,
-        org: OrgId,
-        group: StudentGroupId,
-        user: UserId,
-    ) -> Result<()>;
     /// Groups with their member counts.
     async fn student_groups(
         &mut self,
         org: OrgId,
         query: &StudentGroupQuery,
     ) -> Result<(Vec<(StudentGroup, u64)>, u64)>;
+    async fn all_students(&mut self, org: OrgId) -> Result<Vec<Student>>;
+    async fn insert_students(&mut self, students: &[Student]) -> Result<()>;
+    async fn update_student(&mut self, student: &Student) -> Result<()>;
+    async fn all_student_groups(&mut self, org: OrgId) -> Result<Vec<StudentGroup>>;
+    async fn update_student_group(&mut self, group: &StudentGroup) -> Result<()>;
+    async fn all_group_members(&mut self, org: OrgId) -> Result<Vec<(StudentGroupId, StudentId)>>;
+    /// Takes these pupils out of these groups and puts those in, in few statements.
+    async fn change_group_members(
+        &mut self,
+        org: OrgId,
+        removes: &[(StudentGroupId, StudentId)],
+        adds: &[(StudentGroupId, StudentId)],
+    ) -> Result<()>;
+    /// Students visible under the scope (R4 in SQL), with their group ids.
+    async fn students(
+        &mut self,
+        org: OrgId,
+        scope: &StudentScope,
+        query: &StudentQuery,
+    ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)>;
+    async fn student(
+        &mut self,
+        org: OrgId,
+        id: StudentId,
+    ) -> Result<Option<(Student, Vec<StudentGroup>)>>;
+    async fn student_group(
+        &mut self,
+        org: OrgId,
+        id: StudentGroupId,
+    ) -> Result<Option<(StudentGroup, u64)>>;
+    /// The pupils of one group.
+    async fn group_members(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<StudentId>>;
+    /// A group's members changed by hand: its version (ETag) moves on.
+    async fn bump_student_group(&mut self, org: OrgId, group: StudentGroupId) -> Result<()>;
+    /// R7: pupils on roll in no group of these types that `reader` may see (R5), paged.
+    async fn students_without_restricting_group(
+        &mut self,
+        org: OrgId,
+        types: &[StudentGroupType],
+        reader: &StudentScope,
+        page: u64,
+        per_page: u64,
+    ) -> Result<(Vec<Student>, u64)>;
+}
 
-    async fn update_staff(&mut self, staff: &StaffMember, expected_version: i64) -> Result<bool>;
-    async fn unlink_staff(&mut self, org: OrgId, user: UserId) -> Result<()>;
-    /// S3: staff whose end date is before `today` while an account linked to them is active.
-    async fn leavers(&mut self, org: OrgId, today: time::Date) -> Result<Vec<StaffMember>>;
+/// Who may see which pupils: allow-lists (R4, R6) and blocks (R5).
+#[async_trait]
+pub trait RestrictionsTx: Send {
+    async fn add_group_access(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        user: UserId,
+    ) -> Result<()>;
     /// R6: the restricting groups whose allow-list names the user.
     async fn access_of_user(&mut self, org: OrgId, user: UserId) -> Result<Vec<StudentGroupId>>;
+    /// Of these groups, those whose allow-list names the user.
+    async fn allowed_among(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        groups: &[StudentGroupId],
+    ) -> Result<Vec<StudentGroupId>>;
+    async fn is_blocked(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool>;
+    /// Of these pupils, those of the org the scope's user may see (R4, R5), in the query.
+    async fn visible_students_among(
+        &mut self,
+        org: OrgId,
+        scope: &StudentScope,
+        ids: &[StudentId],
+    ) -> Result<Vec<StudentId>>;
+    async fn group_access(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<UserView>>;
+    /// Adds users to an allow-list (already there: unchanged); answers how many were added.
+    async fn grant_group_access(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        users: &[UserId],
+    ) -> Result<u64>;
+    async fn revoke_group_access(
+        &mut self,
+        org: OrgId,
+        group: StudentGroupId,
+        users: &[UserId],
+    ) -> Result<u64>;
+    /// The blocks on `user` whose pupils `reader` may see (R4, R5), in the query.
+    async fn blocks(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        reader: &StudentScope,
+    ) -> Result<Vec<(Block, Student)>>;
+    /// R5: every block on `user`, for the system's own use (a self-clone carries them).
+    async fn all_blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<Block>>;
+    async fn insert_block(&mut self, org: OrgId, block: &Block) -> Result<()>;
+    async fn delete_block(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool>;
+}
 
-    // Email outbox (N1) and single-use tokens (U3, A6).
+/// The email outbox (N1) and notification preferences.
+#[async_trait]
+pub trait MailTx: Send {
     /// N1: how many emails wait in the outbox, and when the oldest was written.
     async fn outbox_backlog(&mut self) -> Result<(u64, Option<time::OffsetDateTime>)>;
     async fn enqueue_mail(&mut self, message: &OutboxMessage) -> Result<()>;
     /// Many messages in few statements (an incident's alerts).
     async fn enqueue_mails(&mut self, messages: &[OutboxMessage]) -> Result<()>;
+    /// Pending messages due now whose lease has run out, oldest first.
+    async fn due_mail(
+        &mut self,
+        now: time::OffsetDateTime,
+        limit: u64,
+    ) -> Result<Vec<OutboxMessage>>;
+    /// Takes a message for sending until `lease_until`; false if another worker has it.
+    async fn claim_mail(
+        &mut self,
+        id: uuid::Uuid,
+        now: time::OffsetDateTime,
+        lease_until: time::OffsetDateTime,
+    ) -> Result<bool>;
+    async fn mail_sent(&mut self, id: uuid::Uuid, at: time::OffsetDateTime) -> Result<()>;
+    async fn mail_failed(
+        &mut self,
+        id: uuid::Uuid,
+        attempts: i32,
+        retry_at: time::OffsetDateTime,
+        error: &str,
+    ) -> Result<()>;
+    async fn notification_prefs(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Vec<(CategoryId, NotificationMode)>>;
+    async fn replace_notification_prefs(
+        &mut self,
+        org: OrgId,
+        user: UserId,
+        prefs: &[(CategoryId, NotificationMode)],
+    ) -> Result<()>;
+}
 
+/// Alerts (N2) and daily digests.
+#[async_trait]
+pub trait AlertsTx: Send {
     /// N2: the users an incident alerts (in SQL: R4, R5, R8 and the preference).
     async fn alert_recipients(
         &mut self,
@@ -418,8 +587,6 @@ pub trait Tx: Send {
         after: Option<AlertCursor>,
         limit: u64,
     ) -> Result<Vec<Alert>>;
-    /// Every org (for the digest worker).
-    async fn all_orgs(&mut self) -> Result<Vec<Org>>;
     /// N2: the org's active users with an email and a `digest` preference (with its
     /// categories) whose digest of `day` is not yet recorded.
     async fn digest_subscribers(&mut self, org: OrgId, day: &str) -> Result<Vec<DigestSubscriber>>;
@@ -448,51 +615,11 @@ pub trait Tx: Send {
         id: AlertId,
         at: time::OffsetDateTime,
     ) -> Result<bool>;
-    /// Pending messages due now whose lease has run out, oldest first.
-    async fn due_mail(
-        &mut self,
-        now: time::OffsetDateTime,
-        limit: u64,
-    ) -> Result<Vec<OutboxMessage>>;
-    /// Takes a message for sending until `lease_until`; false if another worker has it.
-    async fn claim_mail(
-        &mut self,
-        id: uuid::Uuid,
-        now: time::OffsetDateTime,
-        lease_until: time::OffsetDateTime,
-    ) -> Result<bool>;
-    async fn mail_sent(&mut self, id: uuid::Uuid, at: time::OffsetDateTime) -> Result<()>;
-    async fn mail_failed(
-        &mut self,
-        id: uuid::Uuid,
-        attempts: i32,
-        retry_at: time::OffsetDateTime,
-        error: &str,
-    ) -> Result<()>;
-    async fn insert_action_token(&mut self, token: &ActionToken) -> Result<()>;
-    async fn action_token(&mut self, hash: &str) -> Result<Option<ActionToken>>;
-    /// Spends the token; false if it already was.
-    async fn spend_action_token(&mut self, hash: &str) -> Result<bool>;
-    /// Ends every unspent token of that purpose for the user (a new one replaces them).
-    async fn revoke_action_tokens(
-        &mut self,
-        org: OrgId,
-        user: UserId,
-        purpose: TokenPurpose,
-    ) -> Result<()>;
-    async fn notification_prefs(
-        &mut self,
-        org: OrgId,
-        user: UserId,
-    ) -> Result<Vec<(CategoryId, NotificationMode)>>;
-    async fn replace_notification_prefs(
-        &mut self,
-        org: OrgId,
-        user: UserId,
-        prefs: &[(CategoryId, NotificationMode)],
-    ) -> Result<()>;
+}
 
-    // Service accounts (A7).
+/// Service accounts and their keys (A7).
+#[async_trait]
+pub trait ServiceAccountsTx: Send {
     async fn insert_service_account(
         &mut self,
         account: &ServiceAccount,
@@ -511,40 +638,11 @@ pub trait Tx: Send {
         id: ServiceAccountId,
         at: time::OffsetDateTime,
     ) -> Result<()>;
+}
 
-    // MIS sync (S4): whole sets in, batched writes out.
-    async fn mis_staff(&mut self, org: OrgId) -> Result<Vec<StaffMember>>;
-    async fn insert_staff_many(&mut self, staff: &[StaffMember]) -> Result<()>;
-    async fn all_students(&mut self, org: OrgId) -> Result<Vec<Student>>;
-    async fn insert_students(&mut self, students: &[Student]) -> Result<()>;
-    async fn update_student(&mut self, student: &Student) -> Result<()>;
-    async fn all_student_groups(&mut self, org: OrgId) -> Result<Vec<StudentGroup>>;
-    async fn update_student_group(&mut self, group: &StudentGroup) -> Result<()>;
-    async fn all_group_members(&mut self, org: OrgId) -> Result<Vec<(StudentGroupId, StudentId)>>;
-    /// Takes these pupils out of these groups and puts those in, in few statements.
-    async fn change_group_members(
-        &mut self,
-        org: OrgId,
-        removes: &[(StudentGroupId, StudentId)],
-        adds: &[(StudentGroupId, StudentId)],
-    ) -> Result<()>;
-    /// An earlier answer to the same idempotency key: (endpoint, request hash, status, body).
-    async fn idempotent_response(
-        &mut self,
-        org: OrgId,
-        key: &str,
-    ) -> Result<Option<(String, String, u16, String)>>;
-    async fn save_idempotent_response(
-        &mut self,
-        org: OrgId,
-        key: &str,
-        endpoint: &str,
-        request_hash: &str,
-        status: u16,
-        body: &str,
-    ) -> Result<()>;
-
-    // SCIM 2.0: filtered in the query; accounts deleted over SCIM are left out.
+/// SCIM 2.0: filtered in the query; accounts deleted over SCIM are left out.
+#[async_trait]
+pub trait ScimTx: Send {
     async fn scim_users(
         &mut self,
         org: OrgId,
@@ -564,80 +662,11 @@ pub trait Tx: Send {
         org: OrgId,
         groups: &[GroupId],
     ) -> Result<Vec<(GroupId, UserId)>>;
+}
 
-    // Students and restrictions (R1–R7).
-    /// Students visible under the scope (R4 in SQL), with their group ids.
-    async fn students(
-        &mut self,
-        org: OrgId,
-        scope: &StudentScope,
-        query: &StudentQuery,
-    ) -> Result<(Vec<(Student, Vec<StudentGroupId>)>, u64)>;
-    async fn student(
-        &mut self,
-        org: OrgId,
-        id: StudentId,
-    ) -> Result<Option<(Student, Vec<StudentGroup>)>>;
-    /// Of these groups, those whose allow-list names the user.
-    async fn allowed_among(
-        &mut self,
-        org: OrgId,
-        user: UserId,
-        groups: &[StudentGroupId],
-    ) -> Result<Vec<StudentGroupId>>;
-    async fn is_blocked(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool>;
-    async fn student_group(
-        &mut self,
-        org: OrgId,
-        id: StudentGroupId,
-    ) -> Result<Option<(StudentGroup, u64)>>;
-    /// The pupils of one group.
-    async fn group_members(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<StudentId>>;
-    /// Of these pupils, those of the org the scope's user may see (R4, R5), in the query.
-    async fn visible_students_among(
-        &mut self,
-        org: OrgId,
-        scope: &StudentScope,
-        ids: &[StudentId],
-    ) -> Result<Vec<StudentId>>;
-    /// A group's members changed by hand: its version (ETag) moves on.
-    async fn bump_student_group(&mut self, org: OrgId, group: StudentGroupId) -> Result<()>;
-    async fn group_access(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<UserView>>;
-    /// Adds users to an allow-list (already there: unchanged); answers how many were added.
-    async fn grant_group_access(
-        &mut self,
-        org: OrgId,
-        group: StudentGroupId,
-        users: &[UserId],
-    ) -> Result<u64>;
-    async fn revoke_group_access(
-        &mut self,
-        org: OrgId,
-        group: StudentGroupId,
-        users: &[UserId],
-    ) -> Result<u64>;
-    /// The blocks on `user` whose pupils `reader` may see (R4, R5), in the query.
-    async fn blocks(
-        &mut self,
-        org: OrgId,
-        user: UserId,
-        reader: &StudentScope,
-    ) -> Result<Vec<(Block, Student)>>;
-    /// R5: every block on `user`, for the system's own use (a self-clone carries them).
-    async fn all_blocks(&mut self, org: OrgId, user: UserId) -> Result<Vec<Block>>;
-    async fn insert_block(&mut self, org: OrgId, block: &Block) -> Result<()>;
-    async fn delete_block(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool>;
-    /// R7: pupils on roll in no group of these types that `reader` may see (R5), paged.
-    async fn students_without_restricting_group(
-        &mut self,
-        org: OrgId,
-        types: &[StudentGroupType],
-        reader: &StudentScope,
-        page: u64,
-        per_page: u64,
-    ) -> Result<(Vec<Student>, u64)>;
-
-    // Incidents (R8).
+/// Incidents (R8).
+#[async_trait]
+pub trait IncidentsTx: Send {
     async fn insert_incident(&mut self, incident: &Incident) -> Result<()>;
     async fn incident(&mut self, org: OrgId, id: IncidentId) -> Result<Option<Incident>>;
     /// Incidents in these categories about pupils the scope's user may see (R4, R5 in SQL).
@@ -650,10 +679,13 @@ pub trait Tx: Send {
         page: u64,
         per_page: u64,
     ) -> Result<(Vec<Incident>, u64)>;
+}
 
-    // Audit (AU1, AU3).
-    /// Appends the entry to its org's hash chain (the entry's own `chain` is ignored).
-    /// Appends an entry to its org's chain, with what it is about (AU4).
+/// The audit log (AU1-AU4) and its chain (AU3).
+#[async_trait]
+pub trait AuditTx: Send {
+    /// Appends the entry to its org's hash chain (the entry's own `chain` is ignored), with
+    /// what it is about (AU4).
     async fn insert_audit(&mut self, entry: &AuditEntry, about: &[AuditAbout]) -> Result<()>;
     /// Entries of the org in chain order, from place `after_seq + 1`.
     async fn audit_chain(
@@ -667,4 +699,28 @@ pub trait Tx: Send {
     /// The org's last place and hash, if it has entries.
     async fn audit_head(&mut self, org: OrgId) -> Result<Option<(i64, String)>>;
     async fn audit(&mut self, org: OrgId, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+}
+
+/// One transaction: the sum of every area's statements (a service holds a `Box<dyn Tx>` and
+/// calls any area's methods on it). The store implements each area in a file of its own.
+#[async_trait]
+pub trait Tx:
+    KeysTx
+    + OrgsTx
+    + CategoriesTx
+    + UserGroupsTx
+    + UsersTx
+    + SessionsTx
+    + StaffTx
+    + StudentsTx
+    + RestrictionsTx
+    + MailTx
+    + AlertsTx
+    + ServiceAccountsTx
+    + ScimTx
+    + IncidentsTx
+    + AuditTx
+    + Send
+{
+    async fn commit(self: Box<Self>) -> Result<()>;
 }
