@@ -40,17 +40,6 @@ fn ensure(op: &mut Operation, status: &str, description: &str) {
     }
 }
 
-fn rate_limited(path: &str) -> bool {
-    path.starts_with("/scim/")
-        || matches!(
-            path,
-            "/v1/auth/login"
-                | "/v1/auth/refresh"
-                | "/v1/auth/set-password"
-                | "/v1/auth/password-reset"
-        )
-}
-
 /// Every operation's `operationId`: unique and readable, as client generators name their
 /// functions by it (issue 13). A route missing here keeps its function's name, and the contract
 /// test fails naming it.
@@ -372,7 +361,7 @@ pub fn complete(doc: &mut OpenApi) {
             if (queried || op.request_body.is_some()) && !path.starts_with("/scim/") {
                 ensure(op, "422", "Invalid fields, every one named at once");
             }
-            if rate_limited(path) {
+            if crate::limits::is_limited(method, path) {
                 ensure(
                     op,
                     "429",

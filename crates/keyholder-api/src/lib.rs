@@ -8,6 +8,8 @@ pub mod filters;
 pub mod guard;
 pub mod limits;
 pub mod metrics;
+mod middleware;
+pub mod peer;
 mod routes;
 pub mod state;
 
@@ -149,7 +151,7 @@ fn documented_app() -> (
         .app_data(path_config())
         .service(ops::healthz)
         .service(ops::readyz)
-        .service(crate::metrics::metrics)
+        .service(ops::metrics)
         .service(ops::permissions)
         .service(auth::login)
         .service(auth::refresh)
@@ -323,8 +325,8 @@ pub fn app(
         .app_data(published)
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(contract::fallback))
-        .wrap(actix_web::middleware::from_fn(limits::rate_limit))
-        .wrap(actix_web::middleware::from_fn(metrics::record))
-        .wrap(actix_web::middleware::from_fn(limits::security_headers))
+        .wrap(actix_web::middleware::from_fn(middleware::rate_limit))
+        .wrap(actix_web::middleware::from_fn(middleware::record))
+        .wrap(actix_web::middleware::from_fn(middleware::security_headers))
         .wrap(actix_web::middleware::from_fn(guard::request_log))
 }

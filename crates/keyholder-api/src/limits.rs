@@ -8,12 +8,6 @@
 //! from one process, in memory (`governor`). They default far above a school's morning rush
 //! through one NAT address (A2: hundreds of logins a minute).
 
-use crate::error::ApiError;
-use crate::state::ApiState;
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{Error, HttpResponse, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::IpAddr;
@@ -42,13 +36,20 @@ impl Default for RateLimitSettings {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Door {
+pub(crate) enum Door {
     SignIn,
     Reset,
     Scim,
 }
 
-fn door(method: &actix_web::http::Method, path: &str) -> Option<Door> {
+/// Whether an operation of the contract (`"post"`, `/v1/auth/login`) is behind a quota: the
+/// same door list the middleware keeps.
+pub(crate) fn is_limited(method: &str, path: &str) -> bool {
+    actix_web::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .is_ok_and(|m| door(&m, path).is_some())
+}
+
+pub(crate) fn door(method: &actix_web::http::Method, path: &str) -> Option<Door> {
     if path.starts_with("/scim/v2/") {
         return Some(Door::Scim);
     }
@@ -63,7 +64,7 @@ fn door(method: &actix_web::http::Method, path: &str) -> Option<Door> {
 }
 
 pub struct RateLimits {
-    settings: RateLimitSettings,
+    pub(crate) settings: RateLimitSettings,
     sign_in: DefaultKeyedRateLimiter<IpAddr>,
     reset: DefaultKeyedRateLimiter<IpAddr>,
     scim: DefaultKeyedRateLimiter<IpAddr>,
@@ -88,7 +89,7 @@ impl RateLimits {
     /// `Some(seconds to wait)` when the address has used its quota at this door. An IPv6
     /// client is counted by its /64, the block one subscriber is given, so that rotating
     /// addresses inside it buys nothing.
-    fn check(&self, door: Door, ip: IpAddr) -> Option<u64> {
+    pub(crate) fn check(&self, door: Door, ip: IpAddr) -> Option<u64> {
         let ip = subscriber(ip);
         let limiter = match door {
             Door::SignIn => &self.sign_in,
@@ -110,7 +111,7 @@ impl RateLimits {
 }
 
 /// The address a quota counts: an IPv6 client by its /64.
-fn subscriber(ip: IpAddr) -> IpAddr {
+pub(crate) fn subscriber(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -118,110 +119,4 @@ fn subscriber(ip: IpAddr) -> IpAddr {
         }
         v4 => v4,
     }
-}
-
-/// `Some(seconds to wait)` when the address has used its quota at this door: in the database
-/// when the store shares quotas between replicas, else in this replica's memory. A database
-/// that cannot answer lets the request through (it then fails on its own, or succeeds).
-async fn over_quota(state: &ApiState, door: Door, ip: IpAddr) -> Option<u64> {
-    if !state.kh.quotas_shared() {
-        return state.limits.check(door, ip);
-    }
-    let (name, per_minute) = match door {
-        Door::SignIn => ("sign_in", state.limits.settings.sign_in_per_minute),
-        Door::Reset => ("reset", state.limits.settings.reset_per_minute),
-        Door::Scim => ("scim", state.limits.settings.scim_per_minute),
-    };
-    match state
-        .kh
-        .take_quota(&format!("{name}:{}", subscriber(ip)), per_minute)
-        .await
-    {
-        Ok(wait) => wait,
-        Err(e) => {
-            tracing::warn!(error = %e, "a shared quota could not be read");
-            None
-        }
-    }
-}
-
-/// App middleware: the per-address quotas of the sign-in, reset and SCIM doors.
-pub async fn rate_limit(
-    req: ServiceRequest,
-    next: actix_web::middleware::Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    // The decoded path, as the router reads it: `/v1/auth/%6cogin` is the login door too.
-    let path = req.match_info().as_str().to_owned();
-    let limited = match (
-        door(req.method(), &path),
-        req.app_data::<web::Data<ApiState>>(),
-        crate::guard::client_ip(req.request()),
-    ) {
-        (Some(d), Some(state), Some(ip)) => over_quota(state, d, ip).await.map(|secs| (d, secs)),
-        _ => None,
-    };
-    let Some((d, secs)) = limited else {
-        return next.call(req).await.map(|r| r.map_into_left_body());
-    };
-    let mut res = if d == Door::Scim {
-        HttpResponse::TooManyRequests()
-            .content_type("application/scim+json")
-            .json(serde_json::json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                "status": "429",
-                "detail": format!("too many requests from this address; try again in {secs} s"),
-            }))
-    } else {
-        actix_web::ResponseError::error_response(&ApiError::RateLimited {
-            retry_after_secs: secs,
-        })
-    };
-    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-        res.headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, v);
-    }
-    Ok(req.into_response(res).map_into_right_body())
-}
-
-/// App middleware: headers every answer carries (OWASP secure headers for an API; the
-/// explorer at `/docs` gets a policy that lets its own scripts and styles run).
-pub async fn security_headers(
-    req: ServiceRequest,
-    next: actix_web::middleware::Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let docs = req.path().starts_with("/docs");
-    let mut res = next.call(req).await?;
-    let h = res.headers_mut();
-    let mut set = |name: &'static str, value: &'static str| {
-        h.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
-    };
-    set("x-content-type-options", "nosniff");
-    set("x-frame-options", "DENY");
-    set("referrer-policy", "no-referrer");
-    set("cross-origin-opener-policy", "same-origin");
-    set("cross-origin-resource-policy", "same-origin");
-    set(
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    );
-    set(
-        "permissions-policy",
-        "camera=(), microphone=(), geolocation=()",
-    );
-    if docs {
-        set(
-            "content-security-policy",
-            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
-        );
-    } else {
-        set(
-            "content-security-policy",
-            "default-src 'none'; frame-ancestors 'none'",
-        );
-        set("cache-control", "no-store");
-    }
-    Ok(res)
 }

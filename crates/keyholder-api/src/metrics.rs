@@ -3,15 +3,11 @@
 //! the password-hashing queue. Open to loopback peers only, unless `KEYHOLDER_METRICS_TOKEN` is
 //! set: then only to a bearer of that token, from anywhere.
 
-use crate::state::ApiState;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{Error, HttpRequest, HttpResponse, get, web};
+use keyholder_domain::services::Keyholder;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
-use std::time::Instant;
 
 /// Every series this server exports.
 pub struct Metrics {
@@ -108,7 +104,7 @@ impl Metrics {
         })
     }
 
-    fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    pub(crate) fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
         self.requests
             .with_label_values(&[route, method, &status.to_string()])
             .inc();
@@ -118,8 +114,7 @@ impl Metrics {
     }
 
     /// Brings the gauges up to date and renders every series.
-    async fn render(&self, state: &ApiState) -> String {
-        let kh = &state.kh;
+    pub(crate) async fn render(&self, kh: &Keyholder) -> String {
         let (size, idle) = kh.pool_stats();
         self.pool_size.set(i64::from(size));
         self.pool_idle.set(i64::from(idle));
@@ -152,66 +147,4 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
-}
-
-/// Times every request and counts it by route (the route's pattern, never the raw path: the
-/// label set stays bounded whatever a client sends).
-pub async fn record(
-    req: ServiceRequest,
-    next: actix_web::middleware::Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let start = Instant::now();
-    let series = req
-        .app_data::<web::Data<ApiState>>()
-        .map(|s| s.metrics.clone());
-    let method = req.method().as_str().to_owned();
-    let res = next.call(req).await?;
-    if let Some(m) = series {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        m.observe(
-            &route,
-            &method,
-            res.status().as_u16(),
-            start.elapsed().as_secs_f64(),
-        );
-    }
-    Ok(res)
-}
-
-/// Whether this caller may read the metrics: with `KEYHOLDER_METRICS_TOKEN` set, only a bearer
-/// of it; without, only a loopback peer that did not come through a proxy.
-fn may_read(req: &HttpRequest, state: &ApiState) -> bool {
-    match &state.metrics_token {
-        Some(token) => crate::guard::bearer(req).is_some_and(|b| {
-            use sha2::Digest;
-            // Compared as digests: the time does not depend on where they differ.
-            sha2::Sha256::digest(b.as_bytes()) == sha2::Sha256::digest(token.as_bytes())
-        }),
-        None => {
-            let proxied = req.headers().contains_key("x-forwarded-for")
-                || req.headers().contains_key("forwarded");
-            !proxied && req.peer_addr().is_some_and(|a| a.ip().is_loopback())
-        }
-    }
-}
-
-/// The metrics, in the Prometheus text format (loopback only, or `KEYHOLDER_METRICS_TOKEN`).
-#[utoipa::path(tag = "operations", security((), ("metrics_token" = [])), responses(
-    (status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String),
-    (status = 404, description = "Not for this caller (not loopback, or not the metrics token)", body = crate::error::Problem, content_type = "application/problem+json"),
-))]
-#[get("/metrics")]
-pub async fn metrics(
-    req: HttpRequest,
-    state: web::Data<ApiState>,
-) -> crate::error::ApiResult<HttpResponse> {
-    if !may_read(&req, &state) {
-        return Err(keyholder_domain::DomainError::NotFound.into());
-    }
-    Ok(HttpResponse::Ok()
-        .content_type(prometheus::TEXT_FORMAT)
-        .body(state.metrics.render(&state).await))
 }

@@ -3,19 +3,11 @@
 //! deleting an entry or reordering entries breaks the chain at that entry.
 
 use crate::model::AuditEntry;
+pub use crate::model::ChainLink;
 use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of an org's first entry.
 pub const GENESIS: &str = "";
-
-/// Where an entry sits in its org's chain, as the store recorded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainLink {
-    /// 1 for the org's first entry, then one more for each.
-    pub seq: i64,
-    pub prev_hash: String,
-    pub hash: String,
-}
 
 /// The hash of `entry` at place `seq` after an entry whose hash is `prev_hash` (SHA-256, hex,
 /// over a JSON array of the fields in a fixed order; times in microseconds as stored).

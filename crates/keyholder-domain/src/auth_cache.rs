@@ -14,13 +14,21 @@
 //! last change that bears on it, so a read that began before a change can never be held after it.
 
 use crate::ids::*;
-use crate::model::{Category, NotificationMode, User, UserGroup};
-use crate::ports::AuthFacts;
+use crate::model::{Category, NotificationMode, Org, Session, User, UserGroup};
 use crate::tokens::SigningKey;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// What authenticating one request needs, loaded together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthFacts {
+    pub session: Session,
+    pub user: User,
+    pub group: UserGroup,
+    pub org: Org,
+}
 
 /// A committed change that bears on authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

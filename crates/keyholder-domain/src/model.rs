@@ -313,7 +313,7 @@ pub struct AuditEntry {
     pub ip: Option<String>,
     pub request_id: Option<String>,
     /// AU3: its place in the org's hash chain, once the store has written it.
-    pub chain: Option<crate::audit_chain::ChainLink>,
+    pub chain: Option<ChainLink>,
 }
 
 /// Who asked, from where: carried into audit entries.
@@ -604,4 +604,13 @@ pub struct DigestItem {
     pub incident_id: IncidentId,
     pub category_id: CategoryId,
     pub created_at: OffsetDateTime,
+}
+
+/// Where an entry sits in its org's chain, as the store recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainLink {
+    /// 1 for the org's first entry, then one more for each.
+    pub seq: i64,
+    pub prev_hash: String,
+    pub hash: String,
 }

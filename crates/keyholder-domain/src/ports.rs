@@ -2,6 +2,7 @@
 //! are the only callers. A [`Tx`] is one database transaction: writes that belong together
 //! (a change and its audit entry) go through one and commit together.
 
+pub use crate::auth_cache::AuthFacts;
 use crate::error::Result;
 use crate::ids::*;
 use crate::model::*;
@@ -149,15 +150,6 @@ pub struct Block {
     pub reason: String,
     pub created_by: Option<UserId>,
     pub created_at: time::OffsetDateTime,
-}
-
-/// What authenticating one request needs, loaded together.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthFacts {
-    pub session: Session,
-    pub user: User,
-    pub group: UserGroup,
-    pub org: Org,
 }
 
 /// N2: whom an incident alerts: the org's active users, other than its author, whose
@@ -646,14 +638,14 @@ pub trait ScimTx: Send {
     async fn scim_users(
         &mut self,
         org: OrgId,
-        filter: Option<&crate::services::ScimFilter>,
+        filter: Option<&crate::scim_filter::ScimFilter>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<UserView>, u64)>;
     async fn scim_groups(
         &mut self,
         org: OrgId,
-        filter: Option<&crate::services::ScimFilter>,
+        filter: Option<&crate::scim_filter::ScimFilter>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<UserGroup>, u64)>;

@@ -77,16 +77,7 @@ pub async fn list(
             },
         )
         .await?;
-    Ok(web::Json(GroupPage {
-        items: page
-            .items
-            .into_iter()
-            .map(|(g, c)| GroupOut::new(g, c))
-            .collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total: page.total,
-    }))
+    Ok(web::Json(GroupPage::from(page)))
 }
 
 /// G1, G4: a new group; nobody grants what they do not hold.

@@ -1,10 +1,10 @@
-//! Operations: liveness, readiness and the permission catalogue.
+//! Operations: liveness, readiness, metrics and the permission catalogue.
 
 use crate::dto::{Catalogue, Health, catalogue};
 use crate::error::{ApiResult, Problem};
 use crate::guard::Require;
 use crate::state::ApiState;
-use actix_web::{get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use keyholder_domain::policy::Action;
 
 /// The process is up.
@@ -44,4 +44,39 @@ pub async fn readyz(state: web::Data<ApiState>) -> actix_web::HttpResponse {
 #[get("/v1/permissions", wrap = "Require(Action::ReadCatalogue)")]
 pub async fn permissions() -> ApiResult<web::Json<Catalogue>> {
     Ok(web::Json(catalogue()))
+}
+
+/// Whether this caller may read the metrics: with `KEYHOLDER_METRICS_TOKEN` set, only a bearer
+/// of it; without, only a loopback peer that did not come through a proxy.
+fn may_read(req: &HttpRequest, state: &ApiState) -> bool {
+    match &state.metrics_token {
+        Some(token) => crate::guard::bearer(req).is_some_and(|b| {
+            use sha2::Digest;
+            // Compared as digests: the time does not depend on where they differ.
+            sha2::Sha256::digest(b.as_bytes()) == sha2::Sha256::digest(token.as_bytes())
+        }),
+        None => {
+            let proxied = req.headers().contains_key("x-forwarded-for")
+                || req.headers().contains_key("forwarded");
+            !proxied && req.peer_addr().is_some_and(|a| a.ip().is_loopback())
+        }
+    }
+}
+
+/// The metrics, in the Prometheus text format (loopback only, or `KEYHOLDER_METRICS_TOKEN`).
+#[utoipa::path(tag = "operations", security((), ("metrics_token" = [])), responses(
+    (status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String),
+    (status = 404, description = "Not for this caller (not loopback, or not the metrics token)", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/metrics")]
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> crate::error::ApiResult<HttpResponse> {
+    if !may_read(&req, &state) {
+        return Err(keyholder_domain::DomainError::NotFound.into());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(prometheus::TEXT_FORMAT)
+        .body(state.metrics.render(&state.kh).await))
 }

@@ -43,16 +43,7 @@ pub async fn list_staff(
             },
         )
         .await?;
-    Ok(web::Json(StaffPage {
-        items: page
-            .items
-            .into_iter()
-            .map(|(s, eligible)| StaffOut::new(s, eligible))
-            .collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total: page.total,
-    }))
+    Ok(web::Json(StaffPage::from(page)))
 }
 
 /// One staff record.
@@ -105,16 +96,7 @@ pub async fn list_student_groups(
         per_page: q.per_page,
     };
     let page = state.kh.list_student_groups(&who.0, &path, params).await?;
-    Ok(web::Json(StudentGroupPage {
-        items: page
-            .items
-            .into_iter()
-            .map(|(g, n)| StudentGroupOut::new(g, n))
-            .collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total: page.total,
-    }))
+    Ok(web::Json(StudentGroupPage::from(page)))
 }
 
 fn staff_response(status: actix_web::http::StatusCode, s: StaffOut) -> HttpResponse {

@@ -45,12 +45,7 @@ pub async fn list(
         per_page: q.per_page,
     };
     let page = state.kh.list_users(&who.0, &path, params).await?;
-    Ok(web::Json(UserPage {
-        items: page.items.into_iter().map(Into::into).collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total: page.total,
-    }))
+    Ok(web::Json(UserPage::from(page)))
 }
 
 /// U3: create an account with a password (optionally to change at first login) or pending.
