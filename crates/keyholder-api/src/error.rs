@@ -74,6 +74,113 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
 }
 
+/// What a caller is told of an internal error (the cause is logged, never answered).
+pub const INTERNAL_DETAIL: &str = "an internal error occurred; it has been logged";
+
+/// One description of a domain error, answered alike as problem+json and over SCIM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Described {
+    pub status: StatusCode,
+    /// problem+json's stable `code`.
+    pub code: &'static str,
+    pub title: &'static str,
+    /// The rule the error enforces, when one does.
+    pub rule: Option<&'static str>,
+    /// SCIM's `scimType`, where RFC 7644 names one.
+    pub scim_type: Option<&'static str>,
+}
+
+/// The one mapping from domain errors to what callers are answered.
+pub fn describe(d: &DomainError) -> Described {
+    use StatusCode as S;
+    let said = |status, code, title| Described {
+        status,
+        code,
+        title,
+        rule: None,
+        scim_type: None,
+    };
+    let ruled = |status, code, title, rule| Described {
+        rule: Some(rule),
+        ..said(status, code, title)
+    };
+    let unique = |code, title, rule: Option<&'static str>| Described {
+        rule,
+        scim_type: Some("uniqueness"),
+        ..said(S::CONFLICT, code, title)
+    };
+    match d {
+        DomainError::Unauthenticated => {
+            said(S::UNAUTHORIZED, "unauthenticated", "Not authenticated")
+        }
+        DomainError::InvalidCredentials => {
+            said(S::UNAUTHORIZED, "invalid_credentials", "Login failed")
+        }
+        DomainError::InvalidSecondFactor => {
+            said(S::UNAUTHORIZED, "invalid_second_factor", "Login failed")
+        }
+        DomainError::AccountLocked { .. } => said(
+            S::TOO_MANY_REQUESTS,
+            "account_locked",
+            "Too many failed logins",
+        ),
+        DomainError::InvalidRefreshToken => said(
+            S::UNAUTHORIZED,
+            "invalid_refresh_token",
+            "Refresh token not valid",
+        ),
+        DomainError::Forbidden { rule, .. } => {
+            let (code, title) = match *rule {
+                "G2" => ("second_factor_required", "Second factor required"),
+                "G4" => ("escalation_denied", "Not allowed to grant"),
+                // A blocked pupil is answered as a missing one: the only R5 refusal a caller
+                // sees is a block on their own account.
+                "R5" => ("own_account_blocks", "Not on one's own account"),
+                _ => ("permission_denied", "Not allowed"),
+            };
+            ruled(S::FORBIDDEN, code, title, rule)
+        }
+        DomainError::PasswordChangeRequired => ruled(
+            S::FORBIDDEN,
+            "password_change_required",
+            "Password change required",
+            "A3",
+        ),
+        DomainError::NotFound => said(S::NOT_FOUND, "not_found", "Not found"),
+        DomainError::EmailInUse { .. } => unique("email_in_use", "Email in use", Some("U4")),
+        DomainError::UsernameInUse => unique("username_in_use", "Username in use", None),
+        DomainError::GroupNameInUse => unique("group_name_in_use", "Group name in use", None),
+        DomainError::OrgSlugInUse => unique("org_slug_in_use", "Slug in use", None),
+        DomainError::GroupInUse { .. } => ruled(S::CONFLICT, "group_in_use", "Group in use", "G3"),
+        DomainError::LastAdmin => ruled(S::CONFLICT, "last_admin", "Last admin", "G5"),
+        DomainError::SecondFactorAlreadyEnrolled => said(
+            S::CONFLICT,
+            "second_factor_already_enrolled",
+            "Second factor already enrolled",
+        ),
+        DomainError::SecondFactorNotStarted => said(
+            S::CONFLICT,
+            "second_factor_not_started",
+            "No second-factor setup in progress",
+        ),
+        DomainError::Conflict { code, .. } => said(S::CONFLICT, code, "Conflict"),
+        DomainError::VersionMismatch { .. } => said(
+            S::PRECONDITION_FAILED,
+            "version_mismatch",
+            "Version mismatch",
+        ),
+        DomainError::Validation(_) => Described {
+            scim_type: Some("invalidValue"),
+            ..said(
+                S::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Invalid fields",
+            )
+        },
+        DomainError::Internal(_) => said(S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+    }
+}
+
 impl ApiError {
     fn problem(&self) -> Problem {
         let mut p = Problem {
@@ -88,85 +195,46 @@ impl ApiError {
             member_counts: None,
         };
         let (code, title): (&str, &str) = match self {
-            ApiError::Domain(d) => match d {
-                DomainError::Unauthenticated => ("unauthenticated", "Not authenticated"),
-                DomainError::InvalidCredentials => ("invalid_credentials", "Login failed"),
-                DomainError::InvalidSecondFactor => ("invalid_second_factor", "Login failed"),
-                DomainError::AccountLocked { .. } => ("account_locked", "Too many failed logins"),
-                DomainError::InvalidRefreshToken => {
-                    ("invalid_refresh_token", "Refresh token not valid")
-                }
-                DomainError::Forbidden { rule, .. } => {
-                    p.rule = Some((*rule).to_owned());
-                    match *rule {
-                        "G2" => ("second_factor_required", "Second factor required"),
-                        "G4" => ("escalation_denied", "Not allowed to grant"),
-                        // A blocked pupil is answered as a missing one: the only R5 refusal a
-                        // caller sees is a block on their own account.
-                        "R5" => ("own_account_blocks", "Not on one's own account"),
-                        _ => ("permission_denied", "Not allowed"),
+            ApiError::Domain(d) => {
+                let said = describe(d);
+                p.rule = said.rule.map(str::to_owned);
+                // What some errors carry beyond their description.
+                match d {
+                    DomainError::EmailInUse { holder_status } => {
+                        p.holder_status = Some(holder_status.as_str().to_owned());
+                        if *holder_status == keyholder_domain::model::UserStatus::Deactivated {
+                            p.detail = "the email belongs to a deactivated account: remove that account's login details first".into();
+                        }
                     }
-                }
-                DomainError::PasswordChangeRequired => {
-                    p.rule = Some("A3".into());
-                    ("password_change_required", "Password change required")
-                }
-                DomainError::NotFound => ("not_found", "Not found"),
-                DomainError::EmailInUse { holder_status } => {
-                    p.rule = Some("U4".into());
-                    p.holder_status = Some(holder_status.as_str().to_owned());
-                    if *holder_status == keyholder_domain::model::UserStatus::Deactivated {
-                        p.detail = "the email belongs to a deactivated account: remove that account's login details first".into();
+                    DomainError::GroupInUse {
+                        active,
+                        deactivated,
+                    } => {
+                        p.member_counts = Some(MemberCountsProblem {
+                            active: *active,
+                            deactivated: *deactivated,
+                        });
                     }
-                    ("email_in_use", "Email in use")
+                    DomainError::Validation(errors) => {
+                        p.errors = Some(
+                            errors
+                                .iter()
+                                .map(|e| FieldProblem {
+                                    field: e.field.clone(),
+                                    code: e.code.clone(),
+                                    message: e.message.clone(),
+                                })
+                                .collect(),
+                        );
+                    }
+                    DomainError::Internal(cause) => {
+                        tracing::error!(%cause, "internal error");
+                        p.detail = INTERNAL_DETAIL.into();
+                    }
+                    _ => {}
                 }
-                DomainError::UsernameInUse => ("username_in_use", "Username in use"),
-                DomainError::GroupNameInUse => ("group_name_in_use", "Group name in use"),
-                DomainError::OrgSlugInUse => ("org_slug_in_use", "Slug in use"),
-                DomainError::GroupInUse {
-                    active,
-                    deactivated,
-                } => {
-                    p.rule = Some("G3".into());
-                    p.member_counts = Some(MemberCountsProblem {
-                        active: *active,
-                        deactivated: *deactivated,
-                    });
-                    ("group_in_use", "Group in use")
-                }
-                DomainError::LastAdmin => {
-                    p.rule = Some("G5".into());
-                    ("last_admin", "Last admin")
-                }
-                DomainError::SecondFactorAlreadyEnrolled => (
-                    "second_factor_already_enrolled",
-                    "Second factor already enrolled",
-                ),
-                DomainError::SecondFactorNotStarted => (
-                    "second_factor_not_started",
-                    "No second-factor setup in progress",
-                ),
-                DomainError::Conflict { code, .. } => (*code, "Conflict"),
-                DomainError::VersionMismatch { .. } => ("version_mismatch", "Version mismatch"),
-                DomainError::Validation(errors) => {
-                    p.errors = Some(
-                        errors
-                            .iter()
-                            .map(|e| FieldProblem {
-                                field: e.field.clone(),
-                                code: e.code.clone(),
-                                message: e.message.clone(),
-                            })
-                            .collect(),
-                    );
-                    ("validation_failed", "Invalid fields")
-                }
-                DomainError::Internal(cause) => {
-                    tracing::error!(%cause, "internal error");
-                    p.detail = "an internal error occurred; it has been logged".into();
-                    ("internal", "Internal error")
-                }
-            },
+                (said.code, said.title)
+            }
             ApiError::MalformedBody(_) => ("malformed_body", "Malformed body"),
             ApiError::MalformedQuery(_) => ("malformed_query", "Malformed query string"),
             ApiError::MalformedPath(_) => ("malformed_path", "Malformed path"),
@@ -187,29 +255,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Domain(d) => match d {
-                DomainError::Unauthenticated
-                | DomainError::InvalidCredentials
-                | DomainError::InvalidSecondFactor
-                | DomainError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-                DomainError::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
-                DomainError::Forbidden { .. } | DomainError::PasswordChangeRequired => {
-                    StatusCode::FORBIDDEN
-                }
-                DomainError::NotFound => StatusCode::NOT_FOUND,
-                DomainError::EmailInUse { .. }
-                | DomainError::UsernameInUse
-                | DomainError::GroupNameInUse
-                | DomainError::OrgSlugInUse
-                | DomainError::GroupInUse { .. }
-                | DomainError::LastAdmin
-                | DomainError::SecondFactorAlreadyEnrolled
-                | DomainError::SecondFactorNotStarted
-                | DomainError::Conflict { .. } => StatusCode::CONFLICT,
-                DomainError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
-                DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            },
+            ApiError::Domain(d) => describe(d).status,
             ApiError::MalformedBody(_)
             | ApiError::MalformedQuery(_)
             | ApiError::MalformedPath(_)

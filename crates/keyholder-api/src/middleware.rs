@@ -3,11 +3,13 @@
 
 use crate::error::ApiError;
 use crate::limits::{Door, door, subscriber};
+use crate::routes::scim::error::ScimError;
 use crate::state::ApiState;
+use actix_web::ResponseError;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{Error, HttpResponse, web};
+use actix_web::{Error, web};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -55,17 +57,17 @@ pub async fn rate_limit(
         return next.call(req).await.map(|r| r.map_into_left_body());
     };
     let mut res = if d == Door::Scim {
-        HttpResponse::TooManyRequests()
-            .content_type("application/scim+json")
-            .json(serde_json::json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                "status": "429",
-                "detail": format!("too many requests from this address; try again in {secs} s"),
-            }))
+        ScimError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            None,
+            format!("too many requests from this address; try again in {secs} s"),
+        )
+        .error_response()
     } else {
-        actix_web::ResponseError::error_response(&ApiError::RateLimited {
+        ApiError::RateLimited {
             retry_after_secs: secs,
-        })
+        }
+        .error_response()
     };
     if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
         res.headers_mut()

@@ -42,31 +42,13 @@ impl std::fmt::Display for ScimError {
 }
 
 impl From<DomainError> for ScimError {
+    /// The problem+json description of the error (`crate::error::describe`), in SCIM's shape:
+    /// the same status, except that invalid fields are RFC 7644's 400 `invalidValue` (or
+    /// `invalidFilter`).
     fn from(e: DomainError) -> Self {
-        use StatusCode as S;
-        let detail = e.to_string();
+        let said = crate::error::describe(&e);
         match e {
-            DomainError::Unauthenticated
-            | DomainError::InvalidCredentials
-            | DomainError::InvalidSecondFactor
-            | DomainError::InvalidRefreshToken => ScimError::new(S::UNAUTHORIZED, None, detail),
-            DomainError::AccountLocked { .. } => ScimError::new(S::TOO_MANY_REQUESTS, None, detail),
-            DomainError::Forbidden { .. } | DomainError::PasswordChangeRequired => {
-                ScimError::new(S::FORBIDDEN, None, detail)
-            }
             DomainError::NotFound => ScimError::not_found(),
-            DomainError::EmailInUse { .. }
-            | DomainError::UsernameInUse
-            | DomainError::GroupNameInUse
-            | DomainError::OrgSlugInUse => ScimError::new(S::CONFLICT, Some("uniqueness"), detail),
-            DomainError::GroupInUse { .. }
-            | DomainError::LastAdmin
-            | DomainError::SecondFactorAlreadyEnrolled
-            | DomainError::SecondFactorNotStarted
-            | DomainError::Conflict { .. } => ScimError::new(S::CONFLICT, None, detail),
-            DomainError::VersionMismatch { .. } => {
-                ScimError::new(S::PRECONDITION_FAILED, None, detail)
-            }
             DomainError::Validation(errors) => {
                 let filter = errors.iter().any(|e| e.field == "filter");
                 let text = errors
@@ -78,19 +60,16 @@ impl From<DomainError> for ScimError {
                     if filter {
                         "invalidFilter"
                     } else {
-                        "invalidValue"
+                        said.scim_type.unwrap_or("invalidValue")
                     },
                     text,
                 )
             }
             DomainError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                ScimError::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    None,
-                    "an internal error occurred; it has been logged",
-                )
+                ScimError::new(said.status, None, crate::error::INTERNAL_DETAIL)
             }
+            other => ScimError::new(said.status, said.scim_type, other.to_string()),
         }
     }
 }
@@ -125,3 +104,53 @@ impl ResponseError for ScimError {
 }
 
 pub type ScimResult<T> = Result<T, ScimError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::describe;
+
+    /// Issue 14: SCIM answers a domain error with the status problem+json answers (one
+    /// description), save invalid fields, which RFC 7644 makes a 400.
+    #[test]
+    fn scim_and_problem_json_describe_errors_alike() {
+        let errors = || {
+            vec![
+                DomainError::Unauthenticated,
+                DomainError::InvalidCredentials,
+                DomainError::AccountLocked {
+                    retry_after_secs: 5,
+                },
+                DomainError::Forbidden {
+                    rule: "R4",
+                    detail: "x".into(),
+                },
+                DomainError::NotFound,
+                DomainError::UsernameInUse,
+                DomainError::LastAdmin,
+                DomainError::VersionMismatch { expected: 2 },
+                DomainError::Internal("boom".into()),
+                DomainError::Validation(vec![]),
+            ]
+        };
+        for (e, again) in errors().into_iter().zip(errors()) {
+            let said = describe(&e);
+            let scim = ScimError::from(again);
+            if matches!(e, DomainError::Validation(_)) {
+                assert_eq!(scim.status, StatusCode::BAD_REQUEST);
+                assert_eq!(scim.scim_type, Some("invalidValue"));
+            } else {
+                assert_eq!(scim.status, said.status, "{e:?}");
+                assert_eq!(scim.scim_type, said.scim_type, "{e:?}");
+            }
+        }
+        assert_eq!(
+            ScimError::from(DomainError::UsernameInUse).scim_type,
+            Some("uniqueness")
+        );
+        assert_eq!(
+            ScimError::from(DomainError::Internal("secret cause".into())).detail,
+            crate::error::INTERNAL_DETAIL
+        );
+    }
+}
