@@ -3,6 +3,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use keyholder_domain::DomainError;
+use keyholder_domain::rule::Rule;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -85,7 +86,7 @@ pub struct Described {
     pub code: &'static str,
     pub title: &'static str,
     /// The rule the error enforces, when one does.
-    pub rule: Option<&'static str>,
+    pub rule: Option<Rule>,
     /// SCIM's `scimType`, where RFC 7644 names one.
     pub scim_type: Option<&'static str>,
 }
@@ -104,7 +105,7 @@ pub fn describe(d: &DomainError) -> Described {
         rule: Some(rule),
         ..said(status, code, title)
     };
-    let unique = |code, title, rule: Option<&'static str>| Described {
+    let unique = |code, title, rule: Option<Rule>| Described {
         rule,
         scim_type: Some("uniqueness"),
         ..said(S::CONFLICT, code, title)
@@ -131,28 +132,30 @@ pub fn describe(d: &DomainError) -> Described {
         ),
         DomainError::Forbidden { rule, .. } => {
             let (code, title) = match *rule {
-                "G2" => ("second_factor_required", "Second factor required"),
-                "G4" => ("escalation_denied", "Not allowed to grant"),
+                Rule::G2 => ("second_factor_required", "Second factor required"),
+                Rule::G4 => ("escalation_denied", "Not allowed to grant"),
                 // A blocked pupil is answered as a missing one: the only R5 refusal a caller
                 // sees is a block on their own account.
-                "R5" => ("own_account_blocks", "Not on one's own account"),
+                Rule::R5 => ("own_account_blocks", "Not on one's own account"),
                 _ => ("permission_denied", "Not allowed"),
             };
-            ruled(S::FORBIDDEN, code, title, rule)
+            ruled(S::FORBIDDEN, code, title, *rule)
         }
         DomainError::PasswordChangeRequired => ruled(
             S::FORBIDDEN,
             "password_change_required",
             "Password change required",
-            "A3",
+            Rule::A3,
         ),
         DomainError::NotFound => said(S::NOT_FOUND, "not_found", "Not found"),
-        DomainError::EmailInUse { .. } => unique("email_in_use", "Email in use", Some("U4")),
+        DomainError::EmailInUse { .. } => unique("email_in_use", "Email in use", Some(Rule::U4)),
         DomainError::UsernameInUse => unique("username_in_use", "Username in use", None),
         DomainError::GroupNameInUse => unique("group_name_in_use", "Group name in use", None),
         DomainError::OrgSlugInUse => unique("org_slug_in_use", "Slug in use", None),
-        DomainError::GroupInUse { .. } => ruled(S::CONFLICT, "group_in_use", "Group in use", "G3"),
-        DomainError::LastAdmin => ruled(S::CONFLICT, "last_admin", "Last admin", "G5"),
+        DomainError::GroupInUse { .. } => {
+            ruled(S::CONFLICT, "group_in_use", "Group in use", Rule::G3)
+        }
+        DomainError::LastAdmin => ruled(S::CONFLICT, "last_admin", "Last admin", Rule::G5),
         DomainError::SecondFactorAlreadyEnrolled => said(
             S::CONFLICT,
             "second_factor_already_enrolled",
@@ -197,7 +200,7 @@ impl ApiError {
         let (code, title): (&str, &str) = match self {
             ApiError::Domain(d) => {
                 let said = describe(d);
-                p.rule = said.rule.map(str::to_owned);
+                p.rule = said.rule.map(|r| r.as_str().to_owned());
                 // What some errors carry beyond their description.
                 match d {
                     DomainError::EmailInUse { holder_status } => {

@@ -1,6 +1,7 @@
 //! The domain's one error type. The API maps each variant to HTTP in one exhaustive `match`.
 
 use crate::model::UserStatus;
+use crate::rule::Rule;
 
 /// One bad field of a request (`errors: [{field, code, message}]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub enum DomainError {
     InvalidRefreshToken,
     /// The policy engine said no; `rule` is the rule id that denied.
     #[error("not allowed ({rule}): {detail}")]
-    Forbidden { rule: &'static str, detail: String },
+    Forbidden { rule: Rule, detail: String },
     /// A3: the account must change its password before anything else.
     #[error("the password must be changed first")]
     PasswordChangeRequired,

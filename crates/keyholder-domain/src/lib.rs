@@ -13,6 +13,7 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod ports;
+pub mod rule;
 pub mod scim_filter;
 pub mod sealing;
 pub mod services;

@@ -6,6 +6,7 @@
 use crate::ids::*;
 use crate::model::{Category, OrgSettings, Scope, UserGroup};
 use crate::permission::{CategoryFlags, Permission, PermissionSet};
+use crate::rule::Rule;
 use crate::visibility::{self, CategoryGuard};
 use serde::Serialize;
 
@@ -239,7 +240,7 @@ impl Resource<'_> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reason {
-    pub rule: &'static str,
+    pub rule: Rule,
     /// The catalogue permission the reason is about (`students.list`), if any.
     pub permission: Option<&'static str>,
     pub detail: String,
@@ -252,7 +253,7 @@ pub struct Decision {
 }
 
 impl Decision {
-    pub(crate) fn deny(rule: &'static str, detail: String) -> Decision {
+    pub(crate) fn deny(rule: Rule, detail: String) -> Decision {
         Decision {
             allowed: false,
             reasons: vec![Reason {
@@ -278,8 +279,8 @@ impl Decision {
         use crate::error::DomainError;
         match self.denying_rule() {
             None => Ok(()),
-            Some(r) if r.rule == "T1" => Err(DomainError::NotFound),
-            Some(r) if r.rule == "A3" => Err(DomainError::PasswordChangeRequired),
+            Some(r) if r.rule == Rule::T1 => Err(DomainError::NotFound),
+            Some(r) if r.rule == Rule::A3 => Err(DomainError::PasswordChangeRequired),
             Some(r) => Err(DomainError::Forbidden {
                 rule: r.rule,
                 detail: r.detail.clone(),
@@ -291,11 +292,14 @@ impl Decision {
 /// The engine. Pure: no I/O, no clock.
 pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Decision {
     if resource.org() != subject.org_id {
-        return Decision::deny("T1", "the resource belongs to another organisation".into());
+        return Decision::deny(
+            Rule::T1,
+            "the resource belongs to another organisation".into(),
+        );
     }
     if let Some(scope) = action.required_scope() {
         return Decision::deny(
-            "A7",
+            Rule::A7,
             format!(
                 "only a service account key with scope `{}` may do this",
                 scope.as_str()
@@ -304,7 +308,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
     }
     if subject.must_change_password && !action.allowed_before_password_change() {
         return Decision::deny(
-            "A3",
+            Rule::A3,
             "the account must change its password before anything else".into(),
         );
     }
@@ -321,7 +325,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         if !subject.permissions.contains(p) {
             let (rule, detail) = if subject.held.contains(p) {
                 (
-                    "G2",
+                    Rule::G2,
                     format!(
                         "`{}` is high level and this session did not prove a second factor",
                         p.key()
@@ -329,7 +333,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
                 )
             } else {
                 (
-                    "G1",
+                    Rule::G1,
                     format!("the user's group does not grant `{}`", p.key()),
                 )
             };
@@ -343,7 +347,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
             };
         }
         reasons.push(Reason {
-            rule: "G1",
+            rule: Rule::G1,
             permission: Some(p.key()),
             detail: format!("the user's group grants `{}`", p.key()),
         });
@@ -352,7 +356,7 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         Resource::Org(_) => {
             if reasons.is_empty() {
                 reasons.push(Reason {
-                    rule: "T1",
+                    rule: Rule::T1,
                     permission: None,
                     detail: "a signed-in member of the organisation".into(),
                 });
@@ -361,12 +365,12 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         Resource::BlocksOf { user, .. } => {
             if user == subject.user_id {
                 return Decision::deny(
-                    "R5",
+                    Rule::R5,
                     "nobody adds, lifts or reads a block on their own account".into(),
                 );
             }
             reasons.push(Reason {
-                rule: "R5",
+                rule: Rule::R5,
                 permission: None,
                 detail: "an admin manages the blocks of another account".into(),
             });
@@ -377,10 +381,10 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
             ..
         } => {
             if let Some(reason) = escalation(subject, permissions, categories) {
-                return Decision::deny("G4", reason);
+                return Decision::deny(Rule::G4, reason);
             }
             reasons.push(Reason {
-                rule: "G4",
+                rule: Rule::G4,
                 permission: None,
                 detail: "the user holds every permission the group grants".into(),
             });
@@ -445,20 +449,26 @@ pub fn decide_service(
     resource: Resource<'_>,
 ) -> Decision {
     if resource.org() != subject.org_id {
-        return Decision::deny("T1", "the resource belongs to another organisation".into());
+        return Decision::deny(
+            Rule::T1,
+            "the resource belongs to another organisation".into(),
+        );
     }
     match action.required_scope() {
         Some(scope) if subject.scopes.contains(&scope) => Decision {
             allowed: true,
             reasons: vec![Reason {
-                rule: "A7",
+                rule: Rule::A7,
                 permission: None,
                 detail: format!("the key has scope `{}`", scope.as_str()),
             }],
         },
-        Some(scope) => Decision::deny("A7", format!("the key lacks scope `{}`", scope.as_str())),
+        Some(scope) => Decision::deny(
+            Rule::A7,
+            format!("the key lacks scope `{}`", scope.as_str()),
+        ),
         None => Decision::deny(
-            "A7",
+            Rule::A7,
             "a service account key opens only its integration's endpoints".into(),
         ),
     }

@@ -12,6 +12,7 @@ use crate::ids::*;
 use crate::model::{OrgSettings, StudentGroup, StudentGroupType};
 use crate::permission::CategoryFlags;
 use crate::policy::{Decision, Reason, StudentFacts, Subject};
+use crate::rule::Rule;
 
 /// The bit each group kind sets in a pupil's kinds mask: the kinds of the pupil's unarchived
 /// groups, or-ed together.
@@ -102,12 +103,12 @@ pub(crate) fn r4(subject: &Subject, facts: &StudentFacts) -> Result<Reason, Deci
         .find(|g| subject.allowed_groups.binary_search(g).is_err())
     {
         return Err(Decision::deny(
-            "R4",
+            Rule::R4,
             format!("the user is not on the allow-list of restricting group {g}"),
         ));
     }
     Ok(Reason {
-        rule: "R4",
+        rule: Rule::R4,
         permission: None,
         detail: format!(
             "on the allow-list of all {} restricting groups of the student",
@@ -120,7 +121,7 @@ pub(crate) fn r4(subject: &Subject, facts: &StudentFacts) -> Result<Reason, Deci
 pub(crate) fn r5(subject: &Subject, facts: &StudentFacts) -> Result<(), Decision> {
     if subject.blocked_students.binary_search(&facts.id).is_ok() {
         return Err(Decision::deny(
-            "R5",
+            Rule::R5,
             format!("student {} is blocked for this user", facts.id),
         ));
     }
@@ -139,10 +140,10 @@ pub enum CategoryGuard {
 }
 
 impl CategoryGuard {
-    pub fn rule(self) -> &'static str {
+    pub fn rule(self) -> Rule {
         match self {
-            CategoryGuard::ViewIncidents | CategoryGuard::AddIncidents => "R8",
-            CategoryGuard::ViewStudents => "R9",
+            CategoryGuard::ViewIncidents | CategoryGuard::AddIncidents => Rule::R8,
+            CategoryGuard::ViewStudents => Rule::R9,
         }
     }
 

@@ -661,7 +661,7 @@ pub async fn check(
             .reasons
             .into_iter()
             .map(|r| ReasonOut {
-                rule: r.rule.to_owned(),
+                rule: r.rule.to_string(),
                 permission: r.permission.map(str::to_owned),
                 detail: r.detail,
             })

@@ -42,7 +42,7 @@ fn default_deny_g1_nothing_granted_means_no() {
     let s = subject(&[]);
     let d = decide(&s, Action::ListUsers, org(&s));
     assert!(!d.allowed);
-    assert_eq!(d.reasons[0].rule, "G1");
+    assert_eq!(d.reasons[0].rule, Rule::G1);
 }
 
 #[test]
@@ -50,14 +50,14 @@ fn g1_granted_permission_allows_with_its_reason() {
     let s = subject(&[Permission::AdminManageUsers]);
     let d = decide(&s, Action::ListUsers, org(&s));
     assert!(d.allowed);
-    assert_eq!(d.reasons[0].rule, "G1");
+    assert_eq!(d.reasons[0].rule, Rule::G1);
 }
 
 #[test]
 fn t1_another_orgs_resource_is_denied_even_to_an_admin() {
     let s = subject(Permission::ALL);
     let d = decide(&s, Action::ListUsers, Resource::Org(OrgId::new()));
-    assert_eq!(d.denying_rule().map(|r| r.rule), Some("T1"));
+    assert_eq!(d.denying_rule().map(|r| r.rule), Some(Rule::T1));
     assert!(matches!(
         d.into_result(),
         Err(crate::error::DomainError::NotFound)
@@ -78,7 +78,7 @@ fn g2_high_level_permission_held_without_second_factor_is_denied_as_g2() {
     s.permissions = eff;
     s.second_factor = false;
     let d = decide(&s, Action::ListUsers, org(&s));
-    assert_eq!(d.denying_rule().map(|r| r.rule), Some("G2"));
+    assert_eq!(d.denying_rule().map(|r| r.rule), Some(Rule::G2));
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn a3_must_change_password_allows_only_own_account() {
     s.must_change_password = true;
     assert!(decide(&s, Action::ReadOwnAccount, org(&s)).allowed);
     let d = decide(&s, Action::ListUsers, org(&s));
-    assert_eq!(d.denying_rule().map(|r| r.rule), Some("A3"));
+    assert_eq!(d.denying_rule().map(|r| r.rule), Some(Rule::A3));
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn g4_cannot_grant_a_permission_one_does_not_hold() {
             categories: &[],
         },
     );
-    assert_eq!(d.denying_rule().map(|r| r.rule), Some("G4"));
+    assert_eq!(d.denying_rule().map(|r| r.rule), Some(Rule::G4));
     assert!(d.reasons[0].detail.contains("audits.view"));
 }
 
@@ -220,7 +220,7 @@ fn g4_category_flags_beyond_ones_own_are_refused() {
             categories: &want,
         },
     );
-    assert_eq!(d.denying_rule().map(|r| r.rule), Some("G4"));
+    assert_eq!(d.denying_rule().map(|r| r.rule), Some(Rule::G4));
 }
 
 fn student(groups: Vec<StudentGroupId>) -> StudentFacts {
@@ -244,7 +244,7 @@ fn r4_pupil_in_two_restricting_groups_needs_both() {
         decide(&s, Action::ViewStudent, res)
             .denying_rule()
             .map(|r| r.rule),
-        Some("R4")
+        Some(Rule::R4)
     );
     s.allowed_groups = {
         let mut v = vec![a, b];
@@ -267,7 +267,7 @@ fn r5_a_block_beats_every_permission_including_admin() {
             facts: &facts,
         },
     );
-    assert_eq!(d.denying_rule().map(|r| r.rule), Some("R5"));
+    assert_eq!(d.denying_rule().map(|r| r.rule), Some(Rule::R5));
 }
 
 fn arb_perms() -> impl Strategy<Value = PermissionSet> {

@@ -4,6 +4,7 @@ use super::*;
 use crate::permission::Permission;
 use crate::policy::Action;
 use crate::ports::{AuditQuery, AuditReader};
+use crate::rule::Rule;
 use crate::visibility::CategoryGuard;
 
 #[derive(Debug, Clone, Default)]
@@ -249,9 +250,9 @@ impl Keyholder {
     ) -> Result<()> {
         let (rule, detail) = match error {
             DomainError::Forbidden { rule, detail } => (*rule, detail.clone()),
-            DomainError::NotFound => ("T1", "the path names another organisation".to_owned()),
+            DomainError::NotFound => (Rule::T1, "the path names another organisation".to_owned()),
             DomainError::PasswordChangeRequired => (
-                "A3",
+                Rule::A3,
                 "the account must change its password first".to_owned(),
             ),
             _ => return Ok(()),

@@ -4,6 +4,7 @@ use super::*;
 use crate::password::{Verified, check_strength};
 use crate::permission::{CategoryFlags, PermissionSet};
 use crate::policy::Action;
+use crate::rule::Rule;
 use crate::tokens::{recovery_codes, secret_hash, totp};
 use serde_json::json;
 
@@ -216,7 +217,7 @@ impl Keyholder {
         let before = self.own_user(tx.as_mut(), subject).await?;
         if before.totp.enrolled() && !subject.second_factor {
             return Err(DomainError::Forbidden {
-                rule: "A5",
+                rule: Rule::A5,
                 detail: "log in with your second factor to remove it".into(),
             });
         }

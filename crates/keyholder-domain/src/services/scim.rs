@@ -6,6 +6,7 @@ use super::*;
 use crate::error::FieldError;
 use crate::permission::PermissionSet;
 use crate::policy::{Action, ServiceSubject, effective_permissions};
+use crate::rule::Rule;
 use serde_json::json;
 
 /// A SCIM User as Keyholder stores it.
@@ -59,7 +60,7 @@ impl Keyholder {
     /// G4 for a key: it hands out nothing its creator does not hold (with a second factor).
     async fn acting_subject(&self, tx: &mut dyn Tx, svc: &ServiceSubject) -> Result<Subject> {
         let denied = || DomainError::Forbidden {
-            rule: "A7",
+            rule: Rule::A7,
             detail: "the key's creator is no longer an active account: make a new key".into(),
         };
         let creator = svc.created_by.ok_or_else(denied)?;

@@ -5,6 +5,7 @@ use super::*;
 use crate::permission::{CategoryFlags, PermissionSet};
 use crate::policy::{Action, Decision, StudentFacts, decide, effective_permissions};
 use crate::ports::{Block, StudentQuery, StudentScope};
+use crate::rule::Rule;
 use serde_json::json;
 
 #[derive(Debug, Clone, Default)]
@@ -208,7 +209,7 @@ impl Keyholder {
             && !monitoring::viewable_marks(subject).contains(&c)
         {
             return Err(DomainError::Forbidden {
-                rule: "R9",
+                rule: Rule::R9,
                 detail: format!(
                     "the user's group does not grant view students on category {c} in this session"
                 ),
@@ -612,7 +613,7 @@ impl Keyholder {
             return Ok(Decision {
                 allowed: false,
                 reasons: vec![crate::policy::Reason {
-                    rule: "U5",
+                    rule: Rule::U5,
                     permission: None,
                     detail: format!("the account is {}", target.status),
                 }],
@@ -654,13 +655,13 @@ impl Keyholder {
             .decide_route(subject, None, Action::ManageBlocks)?
             .allowed
         {
-            for r in decision.reasons.iter_mut().filter(|r| r.rule == "R5") {
-                r.rule = "R4";
+            for r in decision.reasons.iter_mut().filter(|r| r.rule == Rule::R5) {
+                r.rule = Rule::R4;
                 r.detail = "the student is not visible to this user".into();
             }
         }
         decision.reasons.push(crate::policy::Reason {
-            rule: "G1",
+            rule: Rule::G1,
             permission: None,
             detail: format!(
                 "in group `{}` ({}){}",

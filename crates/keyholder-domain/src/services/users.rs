@@ -5,6 +5,7 @@ use crate::error::FieldError;
 use crate::password::check_strength;
 use crate::policy::Action;
 use crate::ports::{UserQuery, UserSort};
+use crate::rule::Rule;
 use serde_json::json;
 
 #[derive(Debug, Clone, Default)]
@@ -408,7 +409,7 @@ impl Keyholder {
         self.check_org(subject, org, Action::EditUser)?;
         if id == subject.user_id && patch.user_group_id.is_some() {
             return Err(DomainError::Forbidden {
-                rule: "U12",
+                rule: Rule::U12,
                 detail: "nobody changes their own user group".into(),
             });
         }

@@ -122,7 +122,7 @@ mod tests {
                     retry_after_secs: 5,
                 },
                 DomainError::Forbidden {
-                    rule: "R4",
+                    rule: keyholder_domain::rule::Rule::R4,
                     detail: "x".into(),
                 },
                 DomainError::NotFound,
