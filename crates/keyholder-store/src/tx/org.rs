@@ -100,7 +100,7 @@ impl OrgsTx for SeaTx {
             key: Set(key.to_owned()),
             endpoint: Set(endpoint.to_owned()),
             request_hash: Set(request_hash.to_owned()),
-            status: Set(status as i32),
+            status: Set(i32::from(status)),
             response: Set(body.to_owned()),
             created_at: Set(now_us()),
         })

@@ -96,7 +96,7 @@ impl StudentsTx for SeaTx {
             let n = counts
                 .iter()
                 .find(|(g, _)| *g == r.id)
-                .map(|(_, n)| *n as u64)
+                .map(|(_, n)| u64::try_from(*n).unwrap_or(0))
                 .unwrap_or(0);
             items.push((convert::student_group(r)?, n));
         }

@@ -94,9 +94,11 @@ impl UserGroupsTx for SeaTx {
             for (g, status, n) in &counts {
                 if *g == id {
                     match UserStatus::parse(status) {
-                        Some(UserStatus::Active) => c.active = *n as u64,
-                        Some(UserStatus::Deactivated) => c.deactivated = *n as u64,
-                        Some(UserStatus::Pending) => c.pending = *n as u64,
+                        Some(UserStatus::Active) => c.active = u64::try_from(*n).unwrap_or(0),
+                        Some(UserStatus::Deactivated) => {
+                            c.deactivated = u64::try_from(*n).unwrap_or(0)
+                        }
+                        Some(UserStatus::Pending) => c.pending = u64::try_from(*n).unwrap_or(0),
                         None => {}
                     }
                 }
@@ -168,9 +170,9 @@ impl UserGroupsTx for SeaTx {
         let mut c = MemberCounts::default();
         for (status, n) in rows {
             match UserStatus::parse(&status) {
-                Some(UserStatus::Active) => c.active = n as u64,
-                Some(UserStatus::Deactivated) => c.deactivated = n as u64,
-                Some(UserStatus::Pending) => c.pending = n as u64,
+                Some(UserStatus::Active) => c.active = u64::try_from(n).unwrap_or(0),
+                Some(UserStatus::Deactivated) => c.deactivated = u64::try_from(n).unwrap_or(0),
+                Some(UserStatus::Pending) => c.pending = u64::try_from(n).unwrap_or(0),
                 None => {}
             }
         }
