@@ -225,9 +225,12 @@ async fn u5_a_replica_whose_listener_drops_decides_uncached_until_it_is_back() {
     let admin = app.admin(&org).await;
     let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
-    app.get("/v1/me", &t).await.expect(200);
     use sea_orm::ConnectionTrait;
     let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    // A replica starts deaf and holds nothing until its listener is up (and drops what it holds
+    // when the listener comes up): wait for it, or the first answer below is not held.
+    listener_is_up(&db).await;
+    app.get("/v1/me", &t).await.expect(200);
     db.execute_unprepared(&format!(
         "UPDATE users SET status = 'deactivated' WHERE id = '{teacher}'"
     ))
@@ -251,25 +254,33 @@ async fn u5_a_replica_whose_listener_drops_decides_uncached_until_it_is_back() {
     ))
     .await
     .unwrap();
+    listener_is_up(&db).await;
+    app.get("/v1/me", &t).await.expect(200);
+}
+
+/// Waits (up to 10 s) until the replica's listener connection has run its `LISTEN`, then a
+/// moment more for the listener to mark the replica live.
+async fn listener_is_up(db: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
     let start = Instant::now();
     loop {
-        let relisten = db
+        let listening = db
             .execute_unprepared(
                 "SELECT pid FROM pg_stat_activity \
                  WHERE datname = current_database() AND query LIKE 'LISTEN%'",
             )
             .await
             .unwrap();
-        if relisten.rows_affected() == 1 {
+        if listening.rows_affected() == 1 {
             break;
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "the listener is back"
+            "the listener is up"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    app.get("/v1/me", &t).await.expect(200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// PostgreSQL: a per-address quota is one quota whichever replica answers.

@@ -76,7 +76,7 @@ pub struct SeaStore {
     db: DatabaseConnection,
     /// Read-only connections for read-only transactions: SQLite's beside the one writer (WAL);
     /// PostgreSQL's open every transaction REPEATABLE READ, read only.
-    readers: Option<DatabaseConnection>,
+    readers: DatabaseConnection,
     cache: AuthCache,
     /// For the auth-change listener's own connection.
     url: String,
@@ -139,7 +139,7 @@ impl SeaStore {
                         .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
                 })
                 .map_sqlx_sqlite_pool_opts(|p| p.after_connect(stable_plans));
-            Some(ro)
+            ro
         } else {
             // PostgreSQL: connections whose every transaction is REPEATABLE READ and read only
             // from the start (set when the connection opens), so a read's `BEGIN` is its only
@@ -158,18 +158,12 @@ impl SeaStore {
                         ("default_transaction_read_only", "on"),
                     ])
                 });
-            Some(ro)
+            ro
         };
-        let readers = match readers {
-            Some(ro) => {
-                let mut readers = Database::connect(ro).await.map_err(db_err)?;
-                if let Some(log) = observer {
-                    readers.set_metric_callback(move |info| log.record(info.statement));
-                }
-                Some(readers)
-            }
-            None => None,
-        };
+        let mut readers = Database::connect(readers).await.map_err(db_err)?;
+        if let Some(log) = observer {
+            readers.set_metric_callback(move |info| log.record(info.statement));
+        }
         let store = SeaStore {
             db,
             readers,
@@ -271,9 +265,7 @@ impl SeaStore {
     }
 
     pub async fn close(self) -> Result<()> {
-        if let Some(r) = self.readers {
-            r.close().await.map_err(db_err)?;
-        }
+        self.readers.close().await.map_err(db_err)?;
         self.db.close().await.map_err(db_err)
     }
 }
@@ -291,18 +283,7 @@ impl Store for SeaStore {
         // a decision neither state allows. SQLite: a transaction on the read-only readers.
         // PostgreSQL: on the readers, whose transactions are REPEATABLE READ and read only
         // (one that only reads never fails to serialise).
-        let txn = match &self.readers {
-            Some(readers) => readers.begin().await,
-            None => {
-                self.db
-                    .begin_with_config(
-                        Some(sea_orm::IsolationLevel::RepeatableRead),
-                        Some(sea_orm::AccessMode::ReadOnly),
-                    )
-                    .await
-            }
-        }
-        .map_err(db_err)?;
+        let txn = self.readers.begin().await.map_err(db_err)?;
         Ok(Box::new(tx::SeaTx::new(txn, self.cache.clone())))
     }
 
@@ -383,25 +364,30 @@ impl Store for SeaStore {
         ))
     }
 
+    /// Open and idle connections of the writer's pool and the readers' together.
     fn pool_stats(&self) -> (u32, u32) {
-        match self.db.get_database_backend() {
+        let of = |db: &DatabaseConnection| match db.get_database_backend() {
             DbBackend::Postgres => {
-                let p = self.db.get_postgres_connection_pool();
-                (p.size(), u32::try_from(p.num_idle()).unwrap_or(u32::MAX))
+                let p = db.get_postgres_connection_pool();
+                (p.size(), p.num_idle())
             }
             _ => {
-                let p = self.db.get_sqlite_connection_pool();
-                (p.size(), u32::try_from(p.num_idle()).unwrap_or(u32::MAX))
+                let p = db.get_sqlite_connection_pool();
+                (p.size(), p.num_idle())
             }
-        }
+        };
+        let (w, r) = (of(&self.db), of(&self.readers));
+        let idle = u32::try_from(w.1.saturating_add(r.1)).unwrap_or(u32::MAX);
+        (w.0.saturating_add(r.0), idle)
     }
 
+    /// Ready only when both the writer and the readers answer: reads go to the one, writes to
+    /// the other.
     async fn ping(&self) -> Result<()> {
-        self.db
-            .execute_unprepared("SELECT 1")
-            .await
-            .map(|_| ())
-            .map_err(db_err)
+        for db in [&self.db, &self.readers] {
+            db.execute_unprepared("SELECT 1").await.map_err(db_err)?;
+        }
+        Ok(())
     }
 }
 
