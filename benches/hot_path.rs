@@ -281,6 +281,7 @@ async fn run(label: &str, bin: &str, db: &str, bare_base: &str, secs: f64) {
 }
 
 fn main() {
+    keyholder::oidc_http::install_tls();
     if let Ok(port) = std::env::var("HOT_PATH_BARE_PORT") {
         bare(port.parse().expect("port"));
         return;

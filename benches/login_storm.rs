@@ -51,6 +51,7 @@ async fn post(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    keyholder::oidc_http::install_tls();
     let bin = env!("CARGO_BIN_EXE_keyholder");
     let dir =
         std::env::temp_dir().join(format!("keyholder-storm-{}", uuid::Uuid::new_v4().simple()));

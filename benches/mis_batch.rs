@@ -200,6 +200,7 @@ async fn run(label: &str, database_url: String) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    keyholder::oidc_http::install_tls();
     let dir = std::env::temp_dir().join(format!(
         "keyholder-mis-bench-{}",
         uuid::Uuid::new_v4().simple()

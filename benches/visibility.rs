@@ -402,6 +402,7 @@ async fn run(label: &str, database_url: String, secs: f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    keyholder::oidc_http::install_tls();
     let secs: f64 = std::env::var("VISIBILITY_SECS")
         .ok()
         .and_then(|s| s.parse().ok())

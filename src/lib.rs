@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod mail;
+pub mod oidc_http;
 
 use actix_web::{HttpServer, web};
 use keyholder_api::ApiState;
@@ -141,6 +142,18 @@ impl Settings {
             }
             domain.incident_link_path = v;
         }
+        if let Some(v) = env("KEYHOLDER_SSO_REDIRECT_URI") {
+            if !keyholder_domain::sso::url_allowed(&v) {
+                return Err(
+                    "KEYHOLDER_SSO_REDIRECT_URI is an https URL (http only to a loopback host)"
+                        .into(),
+                );
+            }
+            domain.sso_redirect_uri = Some(v);
+        }
+        if let Some(v) = env_parse("KEYHOLDER_SSO_LEEWAY_SECS")? {
+            domain.sso_leeway_secs = v;
+        }
         if let Some(v) = env_parse("KEYHOLDER_OUTBOX_RETRY_BASE_MS")? {
             domain.outbox_retry_base_ms = v;
         }
@@ -201,7 +214,8 @@ pub async fn open(settings: &Settings) -> Result<(SeaStore, Keyholder), String> 
     store.listen(settings.domain.auth_cache_max_age);
     let kh = Keyholder::start(Arc::new(store.clone()), settings.domain.clone())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_oidc_http(Arc::new(oidc_http::ReqwestOidc::new()?));
     Ok((store, kh))
 }
 

@@ -20,6 +20,7 @@ mod m20261202_000013_alerts;
 mod m20261202_000014_digests;
 mod m20261203_000015_pupil_names;
 mod m20261203_000016_student_group_versions;
+mod m20261204_000017_single_sign_on;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_digests::Migration),
             Box::new(m20261203_000015_pupil_names::Migration),
             Box::new(m20261203_000016_student_group_versions::Migration),
+            Box::new(m20261204_000017_single_sign_on::Migration),
         ]
     }
 }

@@ -16,6 +16,10 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/v1/auth/refresh"),
     ("post", "/v1/auth/password-reset"),
     ("post", "/v1/auth/set-password"),
+    // A8: the steps of single sign-on (a browser's, before anyone is signed in).
+    ("get", "/v1/auth/sso/{org}/{provider_id}/start"),
+    ("get", "/v1/auth/sso/callback"),
+    ("post", "/v1/auth/sso/exchange"),
 ];
 
 /// The caller's own account, behind a permission (U12: `profile.edit_own`).

@@ -155,6 +155,7 @@ pub fn ids_by(body: &Value, key: &str) -> std::collections::HashMap<String, Stri
 }
 
 pub fn test_settings(database_url: String) -> Settings {
+    keyholder::oidc_http::install_tls();
     Settings {
         database_url,
         bind: "127.0.0.1:0".into(),

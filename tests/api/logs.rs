@@ -118,6 +118,7 @@ async fn nothing_secret_reaches_the_log_of_a_full_run() {
         "the demo prints its admin's password once"
     );
     let base = format!("http://127.0.0.1:{port}");
+    keyholder::oidc_http::install_tls();
     let http = reqwest::Client::new();
     for _ in 0..100 {
         if http

@@ -20,6 +20,7 @@ mod people;
 mod replicas;
 mod scim;
 mod side_doors;
+mod sso;
 mod statements;
 mod students;
 mod tenancy;

@@ -47,6 +47,38 @@ pub const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/healthz", "checkHealth"),
     ("get", "/readyz", "checkReadiness"),
     ("get", "/metrics", "getMetrics"),
+    (
+        "get",
+        "/v1/auth/sso/{org}/{provider_id}/start",
+        "startSingleSignOn",
+    ),
+    ("get", "/v1/auth/sso/callback", "finishSingleSignOn"),
+    ("post", "/v1/auth/sso/exchange", "exchangeSingleSignOnCode"),
+    (
+        "get",
+        "/v1/orgs/{org}/identity-providers",
+        "listIdentityProviders",
+    ),
+    (
+        "post",
+        "/v1/orgs/{org}/identity-providers",
+        "createIdentityProvider",
+    ),
+    (
+        "get",
+        "/v1/orgs/{org}/identity-providers/{id}",
+        "getIdentityProvider",
+    ),
+    (
+        "patch",
+        "/v1/orgs/{org}/identity-providers/{id}",
+        "updateIdentityProvider",
+    ),
+    (
+        "delete",
+        "/v1/orgs/{org}/identity-providers/{id}",
+        "deleteIdentityProvider",
+    ),
     ("post", "/scim/v2/{org}/.search", "scimSearch"),
     ("get", "/scim/v2/{org}/Groups", "scimListGroups"),
     ("post", "/scim/v2/{org}/Groups", "scimCreateGroup"),

@@ -167,6 +167,15 @@ pub fn describe(d: &DomainError) -> Described {
             "No second-factor setup in progress",
         ),
         DomainError::Conflict { code, .. } => said(S::CONFLICT, code, "Conflict"),
+        DomainError::SsoInvalid { code, .. } => said(S::BAD_REQUEST, code, "Single sign-on failed"),
+        DomainError::SsoRefused { code, .. } => {
+            ruled(S::FORBIDDEN, code, "Single sign-on refused", Rule::A8)
+        }
+        DomainError::ProviderUnavailable(_) => said(
+            S::BAD_GATEWAY,
+            "identity_provider_unavailable",
+            "The identity provider is unavailable",
+        ),
         DomainError::VersionMismatch { .. } => said(
             S::PRECONDITION_FAILED,
             "version_mismatch",

@@ -47,6 +47,7 @@ pub use state::ApiState;
         (name = "incidents", description = "Safeguarding records (R8)"),
         (name = "restrictions", description = "Student groups and their allow-lists (R2–R7)"),
         (name = "integrations", description = "Service accounts and MIS sync (A7, S4)"),
+        (name = "sso", description = "Single sign-on through an org's identity provider (A8)"),
         (name = "scim", description = "SCIM 2.0 for identity providers (RFC 7643/7644), with a `scim` service key"),
         (name = "audit", description = "The audit trail (AU1)"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -226,6 +227,14 @@ fn documented_app() -> (
         .service(incidents::create)
         .service(incidents::list)
         .service(incidents::get)
+        .service(sso::list)
+        .service(sso::create)
+        .service(sso::get_one)
+        .service(sso::update)
+        .service(sso::remove)
+        .service(sso::start)
+        .service(sso::callback)
+        .service(sso::exchange)
         .service(integrations::list_service_accounts)
         .service(integrations::create_service_account)
         .service(integrations::revoke_service_account)

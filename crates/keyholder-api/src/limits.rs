@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Requests a minute per client address, by door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitSettings {
-    /// `POST /v1/auth/login`, `/v1/auth/refresh`, `/v1/auth/set-password`.
+    /// `POST /v1/auth/login`, `/v1/auth/refresh`, `/v1/auth/set-password`, and every
+    /// single sign-on step (`/v1/auth/sso/…`).
     pub sign_in_per_minute: u32,
     /// `POST /v1/auth/password-reset`.
     pub reset_per_minute: u32,
@@ -52,6 +53,10 @@ pub(crate) fn is_limited(method: &str, path: &str) -> bool {
 pub(crate) fn door(method: &actix_web::http::Method, path: &str) -> Option<Door> {
     if path.starts_with("/scim/v2/") {
         return Some(Door::Scim);
+    }
+    // A8: every step of single sign-on is a sign-in.
+    if path.starts_with("/v1/auth/sso/") {
+        return Some(Door::SignIn);
     }
     if method != actix_web::http::Method::POST {
         return None;

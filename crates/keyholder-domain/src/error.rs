@@ -72,6 +72,17 @@ pub enum DomainError {
     /// `clone_of_pending`, `mis_id_in_use`…).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// A8: a single sign-on flow that cannot go on (a wrong or spent `state`, a code or ID
+    /// token the provider did not give for this flow); nothing changed.
+    #[error("{detail}")]
+    SsoInvalid { code: &'static str, detail: String },
+    /// A8: the provider vouched for someone this org will not sign in (unlinked, pending,
+    /// deactivated, outside the allowed domains), or the org's password setting refuses.
+    #[error("{detail}")]
+    SsoRefused { code: &'static str, detail: String },
+    /// A8: the identity provider could not be reached or answered nonsense.
+    #[error("the identity provider is unavailable: {0}")]
+    ProviderUnavailable(String),
     /// If-Match named another version.
     #[error("the resource changed since version {expected}")]
     VersionMismatch { expected: i64 },

@@ -41,5 +41,6 @@ id!(
     StaffId,
     ServiceAccountId,
     IncidentId,
-    AlertId
+    AlertId,
+    IdentityProviderId
 );

@@ -17,6 +17,7 @@ pub mod rule;
 pub mod scim_filter;
 pub mod sealing;
 pub mod services;
+pub mod sso;
 pub mod tokens;
 pub mod visibility;
 

@@ -53,6 +53,31 @@ pub struct OrgSettings {
     /// N2: when the daily digest goes, local `HH:MM`.
     #[serde(default = "default_digest_time")]
     pub digest_time: String,
+    /// A8: who may sign in with a password where single sign-on is on.
+    #[serde(default)]
+    pub password_login: PasswordLogin,
+}
+
+/// A8: password sign-in per org: everyone, admins only (break-glass), or nobody (single
+/// sign-on only). Turning it off needs an admin who can sign in through a provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordLogin {
+    #[default]
+    All,
+    AdminsOnly,
+    Off,
+}
+
+impl PasswordLogin {
+    pub fn parse(s: &str) -> Option<PasswordLogin> {
+        match s {
+            "all" => Some(PasswordLogin::All),
+            "admins_only" => Some(PasswordLogin::AdminsOnly),
+            "off" => Some(PasswordLogin::Off),
+            _ => None,
+        }
+    }
 }
 
 fn default_timezone() -> String {
@@ -72,6 +97,7 @@ impl Default for OrgSettings {
             scim_user_group_id: None,
             timezone: default_timezone(),
             digest_time: default_digest_time(),
+            password_login: PasswordLogin::All,
         }
     }
 }

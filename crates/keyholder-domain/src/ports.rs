@@ -6,6 +6,7 @@ pub use crate::auth_cache::AuthFacts;
 use crate::error::Result;
 use crate::ids::*;
 use crate::model::*;
+use crate::sso::{IdentityProvider, SsoCode, SsoLink, SsoState};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -712,7 +713,50 @@ pub trait Tx:
     + ScimTx
     + IncidentsTx
     + AuditTx
+    + SsoTx
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// A8: single sign-on. Providers per org; links from a provider's account to a Keyholder
+/// account; flows in progress and one-time codes, each spent by taking it (once, whichever
+/// replica asks first).
+#[async_trait]
+pub trait SsoTx: Send {
+    async fn identity_providers(&mut self, org: OrgId) -> Result<Vec<IdentityProvider>>;
+    async fn identity_provider(
+        &mut self,
+        org: OrgId,
+        id: IdentityProviderId,
+    ) -> Result<Option<IdentityProvider>>;
+    async fn insert_identity_provider(&mut self, p: &IdentityProvider) -> Result<()>;
+    async fn update_identity_provider(&mut self, p: &IdentityProvider) -> Result<()>;
+    /// Deletes the provider with its links, states and codes; false when there was none.
+    async fn delete_identity_provider(
+        &mut self,
+        org: OrgId,
+        id: IdentityProviderId,
+    ) -> Result<bool>;
+    async fn sso_link(
+        &mut self,
+        provider: IdentityProviderId,
+        subject: &str,
+    ) -> Result<Option<SsoLink>>;
+    async fn sso_link_of_user(
+        &mut self,
+        provider: IdentityProviderId,
+        user: UserId,
+    ) -> Result<Option<SsoLink>>;
+    async fn insert_sso_link(&mut self, link: &SsoLink) -> Result<()>;
+    /// The account SCIM provisioned with this `externalId` (not deleted over SCIM).
+    async fn user_by_external_id(&mut self, org: OrgId, external_id: &str) -> Result<Option<User>>;
+    /// Active accounts whose group holds `admin.manage_system` and which have an SSO link.
+    async fn count_sso_linked_admins(&mut self, org: OrgId) -> Result<u64>;
+    async fn insert_sso_state(&mut self, s: &SsoState) -> Result<()>;
+    /// Takes (deletes) the flow with this state hash, if it is there and unexpired.
+    async fn take_sso_state(&mut self, hash: &str) -> Result<Option<SsoState>>;
+    async fn insert_sso_code(&mut self, c: &SsoCode) -> Result<()>;
+    /// Takes (deletes) the one-time code with this hash, if it is there and unexpired.
+    async fn take_sso_code(&mut self, hash: &str) -> Result<Option<SsoCode>>;
 }

@@ -551,3 +551,80 @@ pub mod digests {
     }
     no_relations!();
 }
+
+/// A8: single sign-on.
+pub mod identity_providers {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "identity_providers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub kind: String,
+        pub name: String,
+        pub issuer: String,
+        pub tenant_id: Option<String>,
+        pub client_id: String,
+        pub client_secret: String,
+        pub allowed_domains: String,
+        pub scopes: String,
+        pub return_urls: String,
+        pub mfa_counts: bool,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod sso_links {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sso_links")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub provider_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subject: String,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub tenant_id: Option<String>,
+        pub object_id: Option<String>,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod sso_states {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sso_states")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hash: String,
+        pub org_id: Uuid,
+        pub provider_id: Uuid,
+        pub browser_hash: String,
+        pub nonce: String,
+        pub verifier: String,
+        pub return_to: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod sso_codes {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sso_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hash: String,
+        pub org_id: Uuid,
+        pub provider_id: Uuid,
+        pub user_id: Uuid,
+        pub mfa: bool,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}

@@ -56,6 +56,40 @@ pub struct SettingsOut {
     pub timezone: String,
     /// N2: when the daily digest goes, local `HH:MM`.
     pub digest_time: String,
+    /// A8: who may sign in with a password: everyone, admins only (break-glass), or nobody
+    /// (single sign-on only; needs an admin linked to an identity provider).
+    pub password_login: PasswordLoginIn,
+}
+
+/// A8: password sign-in per org.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordLoginIn {
+    All,
+    AdminsOnly,
+    Off,
+}
+
+impl From<keyholder_domain::model::PasswordLogin> for PasswordLoginIn {
+    fn from(p: keyholder_domain::model::PasswordLogin) -> Self {
+        use keyholder_domain::model::PasswordLogin as P;
+        match p {
+            P::All => PasswordLoginIn::All,
+            P::AdminsOnly => PasswordLoginIn::AdminsOnly,
+            P::Off => PasswordLoginIn::Off,
+        }
+    }
+}
+
+impl From<PasswordLoginIn> for keyholder_domain::model::PasswordLogin {
+    fn from(p: PasswordLoginIn) -> Self {
+        use keyholder_domain::model::PasswordLogin as P;
+        match p {
+            PasswordLoginIn::All => P::All,
+            PasswordLoginIn::AdminsOnly => P::AdminsOnly,
+            PasswordLoginIn::Off => P::Off,
+        }
+    }
 }
 
 impl From<OrgSettings> for SettingsOut {
@@ -71,6 +105,7 @@ impl From<OrgSettings> for SettingsOut {
             scim_user_group_id: s.scim_user_group_id.map(|g| g.0),
             timezone: s.timezone,
             digest_time: s.digest_time,
+            password_login: s.password_login.into(),
         }
     }
 }
@@ -88,4 +123,7 @@ pub struct SettingsPatchIn {
     /// `HH:MM`, 00:00 to 23:59; 422 `invalid_time` otherwise.
     #[schema(max_length = 5)]
     pub digest_time: Option<String>,
+    /// A8: `off` is refused (409 `no_sso_admin`) unless an active admin is linked to an
+    /// identity provider.
+    pub password_login: Option<PasswordLoginIn>,
 }

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod orgs;
 pub mod people;
 pub mod scim;
+pub mod sso;
 pub mod student_groups;
 pub mod students;
 pub mod users;

@@ -103,6 +103,7 @@ pub async fn patch_settings(
         scim_user_group_id: b.scim_user_group_id.map(keyholder_domain::ids::GroupId),
         timezone: b.timezone,
         digest_time: b.digest_time,
+        password_login: b.password_login.map(Into::into),
     };
     Ok(web::Json(
         state

@@ -117,6 +117,29 @@ impl Keyholder {
             .await?;
             return Err(refuse(DomainError::InvalidCredentials));
         }
+        // A8: where the org has turned passwords off (or kept them for admins only), the right
+        // password is told so; a wrong one was refused above like any other.
+        if org.settings.password_login != PasswordLogin::All {
+            let admin = match self
+                .read_tx()
+                .await?
+                .group(org.id, user.user_group_id)
+                .await?
+            {
+                Some(g) => {
+                    g.active
+                        && g.system_permissions
+                            .contains(crate::permission::Permission::AdminManageSystem)
+                }
+                None => false,
+            };
+            if org.settings.password_login == PasswordLogin::Off || !admin {
+                return Err(DomainError::SsoRefused {
+                    code: "password_login_off",
+                    detail: "this organisation signs in through its identity provider".into(),
+                });
+            }
+        }
         let rehash = match verified {
             Verified::YesRehashed(h) => Some(h),
             _ => None,
@@ -327,7 +350,7 @@ impl Keyholder {
         tx.commit().await
     }
 
-    async fn open_session(
+    pub(super) async fn open_session(
         &self,
         tx: &mut dyn Tx,
         org: &Org,

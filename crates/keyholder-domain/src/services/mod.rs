@@ -19,6 +19,7 @@ mod monitoring;
 mod orgs;
 mod people;
 mod scim;
+mod sso;
 mod student_groups;
 mod students;
 mod users;
@@ -38,6 +39,7 @@ pub use mis::*;
 pub use orgs::*;
 pub use people::*;
 pub use scim::*;
+pub use sso::*;
 pub use student_groups::*;
 pub use students::*;
 pub use users::*;
@@ -92,6 +94,11 @@ pub struct Config {
     /// (`KEYHOLDER_LIST_COUNT_MAX_AGE`, seconds). Zero (or a zero `auth_cache_max_age`) holds
     /// nothing.
     pub list_count_max_age: std::time::Duration,
+    /// A8: where identity providers send the browser back (`KEYHOLDER_SSO_REDIRECT_URI`; by
+    /// default `{public_url}/v1/auth/sso/callback`). Register it at the provider.
+    pub sso_redirect_uri: Option<String>,
+    /// A8: the clock skew allowed on an ID token's `exp` and `iat`, seconds.
+    pub sso_leeway_secs: u64,
 }
 
 impl Default for Config {
@@ -115,6 +122,8 @@ impl Default for Config {
             data_key: None,
             auth_cache_max_age: std::time::Duration::from_secs(1),
             list_count_max_age: crate::auth_cache::LIST_MAX_AGE,
+            sso_redirect_uri: None,
+            sso_leeway_secs: 60,
         }
     }
 }
@@ -133,6 +142,9 @@ pub struct Keyholder {
     resets: Arc<tokio::sync::Semaphore>,
     /// U5: keys and session facts held by this replica.
     auth: crate::auth_cache::AuthCache,
+    /// A8: outbound HTTP to identity providers, and their discovery documents and keys.
+    oidc: Option<Arc<dyn crate::sso::OidcHttp>>,
+    oidc_directory: crate::sso::OidcDirectory,
 }
 
 impl Keyholder {
@@ -176,6 +188,8 @@ impl Keyholder {
             sealer,
             config,
             resets: Arc::new(tokio::sync::Semaphore::new(4)),
+            oidc: None,
+            oidc_directory: Default::default(),
         })
     }
 

@@ -34,6 +34,8 @@ pub struct SettingsPatch {
     pub scim_user_group_id: Option<GroupId>,
     pub timezone: Option<String>,
     pub digest_time: Option<String>,
+    /// A8.
+    pub password_login: Option<PasswordLogin>,
 }
 
 pub fn valid_slug(slug: &str) -> bool {
@@ -277,6 +279,21 @@ impl Keyholder {
         if !errors.is_empty() {
             return Err(DomainError::Validation(errors));
         }
+        if let Some(p) = patch.password_login {
+            // A8 (G5's spirit): passwords off only while an admin can sign in through SSO.
+            if p == PasswordLogin::Off
+                && before.password_login != PasswordLogin::Off
+                && tx.count_sso_linked_admins(org.id).await? == 0
+            {
+                return Err(DomainError::Conflict {
+                    code: "no_sso_admin",
+                    detail: "no active admin is linked to an identity provider: turning \
+                             passwords off would leave nobody who can sign in to manage the org"
+                        .into(),
+                });
+            }
+            after.password_login = p;
+        }
         tx.update_org_settings(org.id, &after).await?;
         let b = serde_json::to_value(&before).map_err(DomainError::internal)?;
         let a = serde_json::to_value(&after).map_err(DomainError::internal)?;
@@ -287,6 +304,7 @@ impl Keyholder {
             "scim_user_group_id",
             "timezone",
             "digest_time",
+            "password_login",
         ]
         .iter()
         .map(|f| (*f, b[f].clone(), a[f].clone()))

@@ -30,6 +30,7 @@ mod restrictions;
 mod scim;
 mod service_account;
 mod session;
+mod sso;
 mod staff_record;
 mod user;
 mod user_group;

@@ -1,0 +1,835 @@
+//! A8: single sign-on. An org's admin (`admin.manage_system`) keeps its identity providers;
+//! a member of staff signs in through one with the authorization code flow (PKCE S256, a
+//! `state` bound to the browser, a `nonce`), and the frontend trades the one-time code it is
+//! sent back with for the tokens a password login answers. The account is found by its stored
+//! link or by SCIM's `externalId`, never by an email claim.
+
+use super::auth::Failure;
+use super::*;
+use crate::error::FieldError;
+use crate::sso::*;
+use crate::tokens::{normalise_recovery_code, random_token, secret_hash, totp};
+use serde_json::json;
+
+/// How long a flow may take at the provider, and how long the frontend has to trade its code.
+const STATE_TTL_SECS: i64 = 10 * 60;
+const CODE_TTL_SECS: i64 = 60;
+
+/// A new identity provider, as an admin gives it.
+#[derive(Debug, Clone, Default)]
+pub struct NewIdentityProvider {
+    pub kind: String,
+    pub name: String,
+    pub issuer: Option<String>,
+    pub tenant_id: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    pub allowed_domains: Vec<String>,
+    pub scopes: Vec<String>,
+    pub return_urls: Vec<String>,
+    pub mfa_counts: bool,
+}
+
+/// A change to a provider: what is given changes (the kind does not).
+#[derive(Debug, Clone, Default)]
+pub struct IdentityProviderPatch {
+    pub name: Option<String>,
+    pub issuer: Option<String>,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub allowed_domains: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub return_urls: Option<Vec<String>>,
+    pub mfa_counts: Option<bool>,
+}
+
+/// Where the browser goes to sign in, and the secret its cookie must carry back.
+#[derive(Debug, Clone)]
+pub struct SsoStart {
+    pub location: String,
+    pub browser_secret: String,
+}
+
+/// What the provider sent the browser back with.
+#[derive(Debug, Clone, Default)]
+pub struct SsoCallback {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub error: Option<String>,
+}
+
+fn token_like(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn domain_like(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').count() >= 2
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Checks and normalises a provider's fields; every bad field at once.
+fn check_provider(p: &mut IdentityProvider, secret: Option<&str>) -> Result<()> {
+    let mut errors = Vec::new();
+    p.name = p.name.trim().to_owned();
+    if p.name.is_empty() || p.name.chars().count() > 100 {
+        errors.push(FieldError::new("name", "length", "1 to 100 characters"));
+    }
+    match p.kind {
+        ProviderKind::Entra => match &p.tenant_id {
+            Some(t) if domain_like(t) || uuid::Uuid::parse_str(t).is_ok() => {}
+            _ => errors.push(FieldError::new(
+                "tenant_id",
+                "required",
+                "Entra ID needs the directory (tenant) id",
+            )),
+        },
+        ProviderKind::Oidc => {
+            if !p.issuer.is_empty() && (!url_allowed(&p.issuer) || p.issuer.len() > 500) {
+                errors.push(FieldError::new(
+                    "issuer",
+                    "invalid_url",
+                    "an https URL (plain http only to a loopback host)",
+                ));
+            } else if p.issuer.is_empty() {
+                errors.push(FieldError::new(
+                    "issuer",
+                    "required",
+                    "the provider's issuer URL",
+                ));
+            }
+        }
+        ProviderKind::Google => {}
+    }
+    if let Some(issuer) = issuer_of(p.kind, p.tenant_id.as_deref(), Some(&p.issuer)) {
+        p.issuer = issuer;
+    }
+    if !token_like(&p.client_id, 500) {
+        errors.push(FieldError::new(
+            "client_id",
+            "length",
+            "1 to 500 visible characters",
+        ));
+    }
+    if let Some(s) = secret
+        && (s.is_empty() || s.len() > 1000)
+    {
+        errors.push(FieldError::new(
+            "client_secret",
+            "length",
+            "1 to 1000 characters",
+        ));
+    }
+    if p.allowed_domains.len() > 50 {
+        errors.push(FieldError::new("allowed_domains", "too_many", "at most 50"));
+    }
+    for (i, d) in p.allowed_domains.iter_mut().enumerate() {
+        *d = d.trim().to_lowercase();
+        if !domain_like(d) {
+            errors.push(FieldError::new(
+                &format!("allowed_domains[{i}]"),
+                "invalid_domain",
+                "a domain such as hill.school",
+            ));
+        }
+    }
+    if p.scopes.len() > 20 {
+        errors.push(FieldError::new("scopes", "too_many", "at most 20"));
+    }
+    for (i, s) in p.scopes.iter().enumerate() {
+        if !token_like(s, 100) {
+            errors.push(FieldError::new(
+                &format!("scopes[{i}]"),
+                "invalid_scope",
+                "1 to 100 visible characters, no spaces",
+            ));
+        }
+    }
+    if p.return_urls.is_empty() || p.return_urls.len() > 20 {
+        errors.push(FieldError::new(
+            "return_urls",
+            "length",
+            "1 to 20 URLs where a sign-in may end",
+        ));
+    }
+    for (i, u) in p.return_urls.iter().enumerate() {
+        if u.len() > 2048 || !url_allowed(u) || u.contains(['?', '#']) {
+            errors.push(FieldError::new(
+                &format!("return_urls[{i}]"),
+                "invalid_url",
+                "an https URL without query or fragment (plain http only to a loopback host)",
+            ));
+        }
+    }
+    p.allowed_domains.sort();
+    p.allowed_domains.dedup();
+    p.scopes.retain(|s| s != "openid");
+    p.scopes.dedup();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Validation(errors))
+    }
+}
+
+/// What the audit trail says of a provider (never its secret).
+fn described(p: &IdentityProvider) -> serde_json::Value {
+    json!({
+        "kind": p.kind.as_str(),
+        "name": p.name,
+        "issuer": p.issuer,
+        "tenant_id": p.tenant_id,
+        "client_id": p.client_id,
+        "allowed_domains": p.allowed_domains,
+        "scopes": p.scopes,
+        "return_urls": p.return_urls,
+        "mfa_counts": p.mfa_counts,
+    })
+}
+
+fn refused(code: &'static str, detail: &str) -> DomainError {
+    DomainError::SsoRefused {
+        code,
+        detail: detail.to_owned(),
+    }
+}
+
+fn invalid(code: &'static str, detail: &str) -> DomainError {
+    DomainError::SsoInvalid {
+        code,
+        detail: detail.to_owned(),
+    }
+}
+
+/// `url` with `key=value` added to its query.
+fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    let mut out = url.to_owned();
+    for (k, v) in pairs {
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&form_encode(v));
+    }
+    out
+}
+
+impl Keyholder {
+    /// Wires the outbound HTTP single sign-on uses (without it, SSO answers "unavailable").
+    pub fn with_oidc_http(mut self, http: Arc<dyn OidcHttp>) -> Keyholder {
+        self.oidc = Some(http);
+        self
+    }
+
+    fn oidc_http(&self) -> Result<&dyn OidcHttp> {
+        self.oidc
+            .as_deref()
+            .ok_or_else(|| DomainError::ProviderUnavailable("no HTTP client is configured".into()))
+    }
+
+    /// Where providers send the browser back (registered at the provider as the redirect URI).
+    pub fn sso_redirect_uri(&self) -> String {
+        self.config.sso_redirect_uri.clone().unwrap_or_else(|| {
+            format!(
+                "{}/v1/auth/sso/callback",
+                self.config.public_url.trim_end_matches('/')
+            )
+        })
+    }
+
+    pub async fn list_identity_providers(
+        &self,
+        subject: &Subject,
+        org: &str,
+    ) -> Result<Vec<IdentityProvider>> {
+        self.check_org(subject, org, Action::ReadOrgSettings)?;
+        self.read_tx()
+            .await?
+            .identity_providers(subject.org_id)
+            .await
+    }
+
+    pub async fn identity_provider(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: IdentityProviderId,
+    ) -> Result<IdentityProvider> {
+        self.check_org(subject, org, Action::ReadOrgSettings)?;
+        self.read_tx()
+            .await?
+            .identity_provider(subject.org_id, id)
+            .await?
+            .ok_or(DomainError::NotFound)
+    }
+
+    pub async fn create_identity_provider(
+        &self,
+        subject: &Subject,
+        org: &str,
+        new: NewIdentityProvider,
+        ctx: &RequestContext,
+    ) -> Result<IdentityProvider> {
+        self.check_org(subject, org, Action::EditOrgSettings)?;
+        let kind = ProviderKind::parse(&new.kind).ok_or_else(|| {
+            DomainError::field("kind", "unknown_kind", "one of entra, google, oidc")
+        })?;
+        let id = IdentityProviderId::new();
+        let mut p = IdentityProvider {
+            id,
+            org_id: subject.org_id,
+            kind,
+            name: new.name,
+            issuer: new.issuer.unwrap_or_default().trim().to_owned(),
+            tenant_id: new.tenant_id.map(|t| t.trim().to_owned()),
+            client_id: new.client_id.trim().to_owned(),
+            client_secret_sealed: String::new(),
+            allowed_domains: new.allowed_domains,
+            scopes: new.scopes,
+            return_urls: new.return_urls,
+            mfa_counts: new.mfa_counts,
+            created_at: now(),
+            updated_at: now(),
+        };
+        check_provider(&mut p, Some(&new.client_secret))?;
+        p.client_secret_sealed = self.sealer.seal(&new.client_secret, id.0)?;
+        let mut tx = self.tx().await?;
+        tx.insert_identity_provider(&p).await?;
+        Audit {
+            org: subject.org_id,
+            kind: "identity_provider.created",
+            actor: Some(subject.user_id),
+            target: Some(("identity_provider", id.0)),
+            changes: json!({"after": described(&p)}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    pub async fn update_identity_provider(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: IdentityProviderId,
+        patch: IdentityProviderPatch,
+        ctx: &RequestContext,
+    ) -> Result<IdentityProvider> {
+        self.check_org(subject, org, Action::EditOrgSettings)?;
+        let mut tx = self.tx().await?;
+        let before = tx
+            .identity_provider(subject.org_id, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let mut p = before.clone();
+        if let Some(v) = patch.name {
+            p.name = v;
+        }
+        if let Some(v) = patch.issuer {
+            p.issuer = v.trim().to_owned();
+        }
+        if let Some(v) = patch.tenant_id {
+            p.tenant_id = Some(v.trim().to_owned());
+        }
+        if let Some(v) = patch.client_id {
+            p.client_id = v.trim().to_owned();
+        }
+        if let Some(v) = patch.allowed_domains {
+            p.allowed_domains = v;
+        }
+        if let Some(v) = patch.scopes {
+            p.scopes = v;
+        }
+        if let Some(v) = patch.return_urls {
+            p.return_urls = v;
+        }
+        if let Some(v) = patch.mfa_counts {
+            p.mfa_counts = v;
+        }
+        check_provider(&mut p, patch.client_secret.as_deref())?;
+        if let Some(s) = &patch.client_secret {
+            p.client_secret_sealed = self.sealer.seal(s, id.0)?;
+        }
+        p.updated_at = now();
+        tx.update_identity_provider(&p).await?;
+        Audit {
+            org: subject.org_id,
+            kind: "identity_provider.updated",
+            actor: Some(subject.user_id),
+            target: Some(("identity_provider", id.0)),
+            changes: json!({
+                "before": described(&before),
+                "after": described(&p),
+                "client_secret_changed": patch.client_secret.is_some(),
+            }),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    /// Its links go with it. Refused while the org's passwords are off and it would leave no
+    /// admin who can sign in.
+    pub async fn delete_identity_provider(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: IdentityProviderId,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        self.check_org(subject, org, Action::EditOrgSettings)?;
+        let mut tx = self.tx().await?;
+        let o = tx
+            .org_by_slug(&subject.org_slug)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let before = tx
+            .identity_provider(subject.org_id, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        tx.delete_identity_provider(subject.org_id, id).await?;
+        if o.settings.password_login == PasswordLogin::Off
+            && tx.count_sso_linked_admins(subject.org_id).await? == 0
+        {
+            return Err(DomainError::LastAdmin);
+        }
+        Audit {
+            org: subject.org_id,
+            kind: "identity_provider.deleted",
+            actor: Some(subject.user_id),
+            target: Some(("identity_provider", id.0)),
+            changes: json!({"before": described(&before)}),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// A8: starts a sign-in: a stored flow (`state` and `nonce`, PKCE's verifier, where it
+    /// ends) and the provider's authorization URL. Unknown org and unknown provider look alike.
+    pub async fn sso_start(
+        &self,
+        org_slug: &str,
+        provider: IdentityProviderId,
+        return_to: &str,
+    ) -> Result<SsoStart> {
+        let (org, p) = {
+            let mut tx = self.read_tx().await?;
+            let org = tx
+                .org_by_slug(org_slug)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+            let p = tx
+                .identity_provider(org.id, provider)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+            (org, p)
+        };
+        if return_to.len() > 2048 || !p.allows_return_to(return_to) {
+            return Err(DomainError::field(
+                "return_to",
+                "not_allowed",
+                "return_to must be under one of the provider's return URLs",
+            ));
+        }
+        let discovery = self
+            .oidc_directory
+            .discovery(self.oidc_http()?, &p.issuer)
+            .await?;
+        let (state, nonce, verifier, browser) = (
+            random_token(32),
+            random_token(32),
+            random_token(48),
+            random_token(32),
+        );
+        let flow = SsoState {
+            hash: secret_hash(&state),
+            org_id: org.id,
+            provider_id: p.id,
+            browser_hash: secret_hash(&browser),
+            nonce: nonce.clone(),
+            verifier: verifier.clone(),
+            return_to: return_to.to_owned(),
+            expires_at: now() + time::Duration::seconds(STATE_TTL_SECS),
+        };
+        let mut tx = self.tx().await?;
+        tx.insert_sso_state(&flow).await?;
+        tx.commit().await?;
+        let mut scopes = vec!["openid".to_owned()];
+        scopes.extend(p.scopes.iter().cloned());
+        if !scopes.iter().any(|s| s == "email") {
+            scopes.push("email".into());
+        }
+        let redirect_uri = self.sso_redirect_uri();
+        let challenge = pkce_challenge(&verifier);
+        let mut pairs = vec![
+            ("response_type", "code"),
+            ("client_id", p.client_id.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("state", state.as_str()),
+            ("nonce", nonce.as_str()),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        let scope = scopes.join(" ");
+        pairs.push(("scope", scope.as_str()));
+        let hd = p.allowed_domains.first().cloned();
+        if p.kind == ProviderKind::Google
+            && p.allowed_domains.len() == 1
+            && let Some(hd) = hd.as_deref()
+        {
+            pairs.push(("hd", hd));
+        }
+        Ok(SsoStart {
+            location: with_query(&discovery.authorization_endpoint, &pairs),
+            browser_secret: browser,
+        })
+    }
+
+    /// A8: the provider's answer. A `state` that is unknown, spent, expired or from another
+    /// browser is refused here (400); anything after that ends at the flow's `return_to`, with
+    /// `sso_code` on success or `error` (a problem code) on refusal.
+    pub async fn sso_callback(
+        &self,
+        back: SsoCallback,
+        browser_secret: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<String> {
+        let state = back
+            .state
+            .as_deref()
+            .filter(|s| s.len() <= 256)
+            .ok_or_else(|| invalid("sso_invalid_state", "the sign-in is unknown or was used"))?;
+        // Spent first, in its own transaction: a replayed callback finds nothing.
+        let flow = {
+            let mut tx = self.tx().await?;
+            let flow = tx.take_sso_state(&secret_hash(state)).await?;
+            tx.commit().await?;
+            flow
+        }
+        .ok_or_else(|| invalid("sso_invalid_state", "the sign-in is unknown or was used"))?;
+        let same_browser = browser_secret
+            .filter(|b| b.len() <= 256)
+            .is_some_and(|b| secret_hash(b) == flow.browser_hash);
+        if !same_browser {
+            return Err(invalid(
+                "sso_invalid_state",
+                "the sign-in was started in another browser",
+            ));
+        }
+        match self.sso_finish(&flow, back, ctx).await {
+            Ok(code) => Ok(with_query(&flow.return_to, &[("sso_code", &code)])),
+            Err(DomainError::SsoInvalid { code, .. } | DomainError::SsoRefused { code, .. }) => {
+                Ok(with_query(&flow.return_to, &[("error", code)]))
+            }
+            Err(DomainError::ProviderUnavailable(why)) => {
+                tracing::warn!(%why, "single sign-on: the identity provider is unavailable");
+                Ok(with_query(
+                    &flow.return_to,
+                    &[("error", "identity_provider_unavailable")],
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn sso_finish(
+        &self,
+        flow: &SsoState,
+        back: SsoCallback,
+        ctx: &RequestContext,
+    ) -> Result<String> {
+        if back.error.is_some() {
+            return Err(invalid(
+                "sso_provider_error",
+                "the identity provider did not sign the user in",
+            ));
+        }
+        let code = back
+            .code
+            .filter(|c| !c.is_empty() && c.len() <= 2048)
+            .ok_or_else(|| invalid("sso_invalid_code", "the provider sent no code"))?;
+        let p = self
+            .read_tx()
+            .await?
+            .identity_provider(flow.org_id, flow.provider_id)
+            .await?
+            .ok_or_else(|| invalid("sso_invalid_state", "the provider was removed"))?;
+        let http = self.oidc_http()?;
+        let discovery = self.oidc_directory.discovery(http, &p.issuer).await?;
+        let secret = self.sealer.open(&p.client_secret_sealed, p.id.0)?;
+        let redirect_uri = self.sso_redirect_uri();
+        let (status, answer) = http
+            .post_form(
+                &discovery.token_endpoint,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", &redirect_uri),
+                    ("client_id", &p.client_id),
+                    ("client_secret", &secret),
+                    ("code_verifier", &flow.verifier),
+                ],
+            )
+            .await
+            .map_err(DomainError::ProviderUnavailable)?;
+        if status != 200 {
+            return Err(invalid(
+                "sso_code_rejected",
+                "the provider refused the code (used, expired or not for this sign-in)",
+            ));
+        }
+        let id_token = answer["id_token"]
+            .as_str()
+            .ok_or_else(|| invalid("sso_invalid_id_token", "the provider sent no ID token"))?;
+        let claims = verify_id_token(
+            &self.oidc_directory,
+            http,
+            &p,
+            &discovery,
+            id_token,
+            &flow.nonce,
+            self.config.sso_leeway_secs,
+        )
+        .await?;
+        let mut tx = self.tx().await?;
+        let result = self.sso_account(tx.as_mut(), &p, &claims, ctx).await;
+        let user = match result {
+            Ok(user) => user,
+            Err(DomainError::SsoRefused { code, detail }) => {
+                Audit {
+                    org: p.org_id,
+                    kind: "auth.sso_refused",
+                    actor: None,
+                    target: Some(("identity_provider", p.id.0)),
+                    changes: json!({"reason": code, "subject": claims.sub, "email": claims.email}),
+                }
+                .write(tx.as_mut(), ctx)
+                .await?;
+                tx.commit().await?;
+                return Err(DomainError::SsoRefused { code, detail });
+            }
+            Err(e) => return Err(e),
+        };
+        let one_time = random_token(32);
+        tx.insert_sso_code(&SsoCode {
+            hash: secret_hash(&one_time),
+            org_id: p.org_id,
+            provider_id: p.id,
+            user_id: user.id,
+            mfa: p.mfa_counts && claims.mfa(),
+            expires_at: now() + time::Duration::seconds(CODE_TTL_SECS),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(one_time)
+    }
+
+    /// The account the provider vouched for: by its stored link, else (first sign-in) by the
+    /// `externalId` SCIM gave it (Entra: the `oid`; others: the `sub`), then linked. Never by
+    /// an email claim.
+    async fn sso_account(
+        &self,
+        tx: &mut dyn Tx,
+        p: &IdentityProvider,
+        claims: &IdClaims,
+        ctx: &RequestContext,
+    ) -> Result<User> {
+        if !p.allowed_domains.is_empty() {
+            let domain = claims.hd.clone().or_else(|| {
+                claims
+                    .email
+                    .as_deref()
+                    .and_then(|e| e.rsplit_once('@'))
+                    .map(|(_, d)| d.to_lowercase())
+            });
+            if !domain.is_some_and(|d| p.allowed_domains.contains(&d.to_lowercase())) {
+                return Err(refused(
+                    "sso_domain_not_allowed",
+                    "the account is not in a domain the org allows",
+                ));
+            }
+        }
+        let user = match tx.sso_link(p.id, &claims.sub).await? {
+            Some(link) => tx.user(p.org_id, link.user_id).await?,
+            None => {
+                let external = match p.kind {
+                    ProviderKind::Entra => claims.oid.as_deref(),
+                    _ => Some(claims.sub.as_str()),
+                };
+                let found = match external {
+                    Some(x) => tx.user_by_external_id(p.org_id, x).await?,
+                    None => None,
+                };
+                let Some(user) = found else {
+                    return Err(refused(
+                        "sso_account_not_linked",
+                        "no account of this org is linked to this sign-in",
+                    ));
+                };
+                if user.status == UserStatus::Active
+                    && tx.sso_link_of_user(p.id, user.id).await?.is_none()
+                {
+                    tx.insert_sso_link(&SsoLink {
+                        provider_id: p.id,
+                        subject: claims.sub.clone(),
+                        org_id: p.org_id,
+                        user_id: user.id,
+                        tenant_id: claims.tid.clone(),
+                        object_id: claims.oid.clone(),
+                        created_at: now(),
+                    })
+                    .await?;
+                    Audit {
+                        org: p.org_id,
+                        kind: "auth.sso_linked",
+                        actor: Some(user.id),
+                        target: Some(("user", user.id.0)),
+                        changes: json!({
+                            "provider": p.id.0,
+                            "subject": claims.sub,
+                            "by": "scim_external_id",
+                        }),
+                    }
+                    .write(tx, ctx)
+                    .await?;
+                }
+                Some(user)
+            }
+        };
+        let user = user.ok_or_else(|| {
+            refused(
+                "sso_account_not_linked",
+                "no account of this org is linked to this sign-in",
+            )
+        })?;
+        match user.status {
+            UserStatus::Active => Ok(user),
+            UserStatus::Pending => Err(refused(
+                "sso_account_pending",
+                "the account has not been activated",
+            )),
+            _ => Err(refused(
+                "sso_account_deactivated",
+                "the account is deactivated",
+            )),
+        }
+    }
+
+    /// A8: the frontend trades the one-time code for tokens. The second factor (G2): the
+    /// provider's MFA where the org counts it, else the user's Keyholder code as at a password
+    /// login; lockout applies.
+    pub async fn sso_exchange(
+        &self,
+        code: &str,
+        totp_code: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<TokenPair> {
+        let taken = if code.is_empty() || code.len() > 256 {
+            None
+        } else {
+            let mut tx = self.tx().await?;
+            let taken = tx.take_sso_code(&secret_hash(code)).await?;
+            tx.commit().await?;
+            taken
+        };
+        let taken =
+            taken.ok_or_else(|| invalid("sso_invalid_code", "the code is unknown or was used"))?;
+        let mut tx = self.tx().await?;
+        let org = tx
+            .org_by_id(taken.org_id)
+            .await?
+            .ok_or_else(|| invalid("sso_invalid_code", "the code is unknown or was used"))?;
+        let mut user = tx
+            .user_for_update(org.id, taken.user_id)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+            .ok_or_else(|| refused("sso_account_deactivated", "the account is not active"))?;
+        let throttle_key = format!("user:{}", user.id);
+        if let Some(t) = tx.throttle(org.id, &throttle_key).await?
+            && let Some(until) = t.locked_until
+            && until > now()
+        {
+            return Err(DomainError::AccountLocked {
+                retry_after_secs: (until - now()).whole_seconds().max(1) as u64,
+            });
+        }
+        let login = user.email.clone().unwrap_or_default();
+        let mut second_factor = taken.mfa;
+        let mut recovery_used = false;
+        if !second_factor
+            && user.totp.enrolled()
+            && let Some(code) = totp_code.map(str::trim).filter(|c| !c.is_empty())
+        {
+            let secret = match &user.totp.secret {
+                Some(sealed) => self.sealer.open(sealed, user.id.0)?,
+                None => String::new(),
+            };
+            let ok = match totp::matching_step(&secret, code, now().unix_timestamp() as u64)? {
+                Some(step) if user.totp.last_step.is_none_or(|l| step > l) => {
+                    user.totp.last_step = Some(step);
+                    true
+                }
+                Some(_) => false,
+                None => {
+                    let spent = tx
+                        .spend_recovery_code(
+                            org.id,
+                            user.id,
+                            &secret_hash(&normalise_recovery_code(code)),
+                        )
+                        .await?;
+                    recovery_used = spent;
+                    spent
+                }
+            };
+            if !ok {
+                drop(tx);
+                self.login_failed(
+                    &org,
+                    Some(&user),
+                    &throttle_key,
+                    &login,
+                    Failure::SecondFactor,
+                    ctx,
+                )
+                .await?;
+                return Err(DomainError::InvalidSecondFactor);
+            }
+            second_factor = true;
+        }
+        user.last_login_at = Some(now());
+        let expected = user.version;
+        user.version += 1;
+        if !tx.update_user(&user, expected).await? {
+            return Err(DomainError::internal("the account changed during sign-in"));
+        }
+        let pair = self
+            .open_session(tx.as_mut(), &org, &user, second_factor)
+            .await?;
+        Audit {
+            org: org.id,
+            kind: "auth.login_succeeded",
+            actor: Some(user.id),
+            target: Some(("user", user.id.0)),
+            changes: json!({
+                "method": "sso",
+                "provider": taken.provider_id.0,
+                "second_factor": second_factor,
+                "provider_mfa": taken.mfa,
+                "recovery_code_used": recovery_used,
+            }),
+        }
+        .write(tx.as_mut(), ctx)
+        .await?;
+        tx.commit().await?;
+        Ok(pair)
+    }
+}

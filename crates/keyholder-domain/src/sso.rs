@@ -1,0 +1,478 @@
+//! A8: single sign-on through an org's OpenID Connect provider (Microsoft Entra ID, Google
+//! Workspace or any OpenID provider). What is here is pure: the providers' records, the
+//! outbound HTTP port ([`OidcHttp`]), the cache of discovery documents and key sets, and the
+//! check of an ID token (signature from the provider's JWKS, `iss`, `aud`, `exp`, `nonce`,
+//! Entra's `tid`). The flow itself is in `services::sso`.
+
+use crate::error::{DomainError, Result};
+use crate::ids::*;
+use base64::Engine;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use sha2::Digest;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// Which kind of provider: it decides the issuer and the extra checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Microsoft Entra ID: the issuer is the tenant's, and the ID token's `tid` must be it.
+    Entra,
+    /// Google Workspace: `hd` names the Workspace domain.
+    Google,
+    /// Any OpenID provider, by its issuer.
+    Oidc,
+}
+
+impl ProviderKind {
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        match s {
+            "entra" => Some(ProviderKind::Entra),
+            "google" => Some(ProviderKind::Google),
+            "oidc" => Some(ProviderKind::Oidc),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Entra => "entra",
+            ProviderKind::Google => "google",
+            ProviderKind::Oidc => "oidc",
+        }
+    }
+}
+
+/// An org's identity provider. The client secret is sealed with the data key and never
+/// answered back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityProvider {
+    pub id: IdentityProviderId,
+    pub org_id: OrgId,
+    pub kind: ProviderKind,
+    pub name: String,
+    /// The issuer the ID tokens must name (Entra's and Google's are derived).
+    pub issuer: String,
+    /// Entra: the directory (tenant) id.
+    pub tenant_id: Option<String>,
+    pub client_id: String,
+    pub client_secret_sealed: String,
+    /// Only accounts of these domains (Google's `hd`, else the email's domain); empty: any.
+    pub allowed_domains: Vec<String>,
+    /// Scopes asked for beside `openid`.
+    pub scopes: Vec<String>,
+    /// Where the flow may end: `return_to` must start with one of these.
+    pub return_urls: Vec<String>,
+    /// G2: whether the provider's word that MFA was used (`amr` holds `mfa`) counts as the
+    /// second factor.
+    pub mfa_counts: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl IdentityProvider {
+    /// Whether `return_to` is one the org allows: the same origin as an allowed URL and under
+    /// its path.
+    pub fn allows_return_to(&self, return_to: &str) -> bool {
+        let Some((origin, path)) = split_url(return_to) else {
+            return false;
+        };
+        self.return_urls.iter().any(|allowed| {
+            split_url(allowed).is_some_and(|(o, p)| {
+                o.eq_ignore_ascii_case(origin)
+                    && (path == p || path.starts_with(&format!("{}/", p.trim_end_matches('/'))))
+            })
+        })
+    }
+}
+
+/// `https://host:port` and the path (without query or fragment) of an absolute http(s) URL.
+fn split_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let scheme_len = url.len() - rest.len();
+    let end_of_host = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = rest.get(..end_of_host)?;
+    if host.is_empty() || host.contains('@') {
+        return None;
+    }
+    let after = rest.get(end_of_host..)?;
+    let path_end = after.find(['?', '#']).unwrap_or(after.len());
+    let path = after.get(..path_end)?;
+    let origin = url.get(..scheme_len + end_of_host)?;
+    Some((origin, if path.is_empty() { "/" } else { path }))
+}
+
+/// Plain HTTP is allowed only to a loopback host (a provider run by the tests); everything
+/// else must be HTTPS.
+pub fn url_allowed(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return split_url(url).is_some();
+    }
+    match split_url(url) {
+        Some((origin, _)) if url.starts_with("http://") => {
+            let host = origin.trim_start_matches("http://");
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+        }
+        _ => false,
+    }
+}
+
+/// The issuer ID tokens must name, by kind.
+pub fn issuer_of(
+    kind: ProviderKind,
+    tenant_id: Option<&str>,
+    issuer: Option<&str>,
+) -> Option<String> {
+    match kind {
+        ProviderKind::Entra => {
+            tenant_id.map(|t| format!("https://login.microsoftonline.com/{t}/v2.0"))
+        }
+        ProviderKind::Google => Some("https://accounts.google.com".into()),
+        ProviderKind::Oidc => issuer.map(|i| i.trim_end_matches('/').to_owned()),
+    }
+}
+
+/// A stored link from a provider's account to a Keyholder account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoLink {
+    pub provider_id: IdentityProviderId,
+    /// The ID token's `sub` (unique per issuer).
+    pub subject: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    /// Entra: `tid` and `oid`.
+    pub tenant_id: Option<String>,
+    pub object_id: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A flow in progress, found by the hash of its `state`; spent when the provider calls back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoState {
+    pub hash: String,
+    pub org_id: OrgId,
+    pub provider_id: IdentityProviderId,
+    /// The hash of the secret in the browser's cookie: the flow ends only in the browser that
+    /// started it.
+    pub browser_hash: String,
+    pub nonce: String,
+    /// PKCE's code verifier.
+    pub verifier: String,
+    pub return_to: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The one-time code the frontend trades for tokens, found by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoCode {
+    pub hash: String,
+    pub org_id: OrgId,
+    pub provider_id: IdentityProviderId,
+    pub user_id: UserId,
+    /// The provider said MFA was used and the org counts it (G2).
+    pub mfa: bool,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Outbound HTTP to identity providers (the binary's is reqwest, with timeouts and a bound on
+/// the answer's size). Errors are short descriptions for the log.
+#[async_trait::async_trait]
+pub trait OidcHttp: Send + Sync {
+    async fn get_json(&self, url: &str) -> std::result::Result<serde_json::Value, String>;
+    /// A form POST (the token endpoint); the status and the JSON answer.
+    async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> std::result::Result<(u16, serde_json::Value), String>;
+}
+
+/// What Keyholder needs of a provider's discovery document.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Discovery {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+}
+
+/// How long a discovery document and a key set are held; a token signed by a key not in the
+/// set held refetches it (at most once per [`REFETCH_GAP`]), so a key rotated at the provider
+/// is picked up without a restart.
+const HOLD: Duration = Duration::from_secs(60 * 60);
+const REFETCH_GAP: Duration = Duration::from_secs(1);
+
+/// Discovery documents and key sets, by URL, shared by the replica's requests.
+#[derive(Clone, Default)]
+pub struct OidcDirectory {
+    inner: Arc<Mutex<Directory>>,
+}
+
+#[derive(Default)]
+struct Directory {
+    discovery: HashMap<String, (Discovery, Instant)>,
+    keys: HashMap<String, (JwkSet, Instant)>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> DomainError {
+    DomainError::ProviderUnavailable(e.to_string())
+}
+
+impl OidcDirectory {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The issuer's discovery document (`{issuer}/.well-known/openid-configuration`); its
+    /// `issuer` must be the one asked for, and every endpoint HTTPS (or loopback).
+    pub async fn discovery(&self, http: &dyn OidcHttp, issuer: &str) -> Result<Discovery> {
+        if let Some((d, at)) = self.lock().discovery.get(issuer)
+            && at.elapsed() < HOLD
+        {
+            return Ok(d.clone());
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        if !url_allowed(&url) {
+            return Err(unavailable("the issuer is not an HTTPS URL"));
+        }
+        let doc = http.get_json(&url).await.map_err(unavailable)?;
+        let d: Discovery = serde_json::from_value(doc).map_err(unavailable)?;
+        if d.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Err(unavailable("the discovery document names another issuer"));
+        }
+        for u in [&d.authorization_endpoint, &d.token_endpoint, &d.jwks_uri] {
+            if !url_allowed(u) {
+                return Err(unavailable("an endpoint of the provider is not HTTPS"));
+            }
+        }
+        self.lock()
+            .discovery
+            .insert(issuer.to_owned(), (d.clone(), Instant::now()));
+        Ok(d)
+    }
+
+    /// The key named `kid` from the provider's key set, refetching the set when it is old or
+    /// lacks the key.
+    async fn key(&self, http: &dyn OidcHttp, jwks_uri: &str, kid: &str) -> Result<Option<Jwk>> {
+        let held = self.lock().keys.get(jwks_uri).cloned();
+        if let Some((set, at)) = &held
+            && let Some(k) = set.find(kid)
+            && at.elapsed() < HOLD
+        {
+            return Ok(Some(k.clone()));
+        }
+        if let Some((_, at)) = &held
+            && at.elapsed() < REFETCH_GAP
+        {
+            return Ok(None);
+        }
+        let doc = http.get_json(jwks_uri).await.map_err(unavailable)?;
+        let set: JwkSet = serde_json::from_value(doc).map_err(unavailable)?;
+        let found = set.find(kid).cloned();
+        self.lock()
+            .keys
+            .insert(jwks_uri.to_owned(), (set, Instant::now()));
+        Ok(found)
+    }
+}
+
+/// The claims of an ID token Keyholder reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdClaims {
+    pub sub: String,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub hd: Option<String>,
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// Entra: the tenant and the account's object id.
+    #[serde(default)]
+    pub tid: Option<String>,
+    #[serde(default)]
+    pub oid: Option<String>,
+}
+
+impl IdClaims {
+    /// The provider says a second factor was used.
+    pub fn mfa(&self) -> bool {
+        self.amr.iter().any(|a| a == "mfa")
+    }
+}
+
+fn invalid(code: &'static str, detail: &str) -> DomainError {
+    DomainError::SsoInvalid {
+        code,
+        detail: detail.to_owned(),
+    }
+}
+
+/// Longest ID token accepted (a compact JWS): anything longer is refused unread.
+const MAX_ID_TOKEN: usize = 16 * 1024;
+
+/// A8: checks an ID token: signed (RS256/ES256 only) by a key in the provider's JWKS, issued by
+/// the provider for this client, unexpired, carrying this flow's nonce, and for Entra from
+/// the configured tenant.
+pub async fn verify_id_token(
+    directory: &OidcDirectory,
+    http: &dyn OidcHttp,
+    provider: &IdentityProvider,
+    discovery: &Discovery,
+    token: &str,
+    nonce: &str,
+    leeway_secs: u64,
+) -> Result<IdClaims> {
+    if token.len() > MAX_ID_TOKEN {
+        return Err(invalid("sso_invalid_id_token", "the ID token is too long"));
+    }
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| invalid("sso_invalid_id_token", "the ID token is not a JWT"))?;
+    let alg = match header.alg {
+        Algorithm::RS256 | Algorithm::ES256 | Algorithm::PS256 => header.alg,
+        _ => {
+            return Err(invalid(
+                "sso_invalid_id_token",
+                "the ID token's algorithm is not accepted",
+            ));
+        }
+    };
+    let kid = header.kid.unwrap_or_default();
+    let jwk = directory
+        .key(http, &discovery.jwks_uri, &kid)
+        .await?
+        .ok_or_else(|| {
+            invalid(
+                "sso_invalid_id_token",
+                "the ID token is signed by a key the provider does not publish",
+            )
+        })?;
+    let key = DecodingKey::from_jwk(&jwk)
+        .map_err(|_| invalid("sso_invalid_id_token", "the provider's key is not usable"))?;
+    let mut v = Validation::new(alg);
+    v.set_audience(&[&provider.client_id]);
+    v.set_issuer(&[&discovery.issuer]);
+    v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    v.leeway = leeway_secs;
+    let claims = jsonwebtoken::decode::<IdClaims>(token, &key, &v)
+        .map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::ExpiredSignature => invalid("sso_id_token_expired", "the ID token has expired"),
+                K::InvalidIssuer => {
+                    invalid("sso_invalid_id_token", "the ID token's issuer is wrong")
+                }
+                K::InvalidAudience => invalid(
+                    "sso_invalid_id_token",
+                    "the ID token was issued for another client",
+                ),
+                _ => invalid("sso_invalid_id_token", "the ID token does not verify"),
+            }
+        })?
+        .claims;
+    if claims.nonce.as_deref() != Some(nonce) {
+        return Err(invalid(
+            "sso_nonce_mismatch",
+            "the ID token was not issued for this sign-in",
+        ));
+    }
+    if provider.kind == ProviderKind::Entra
+        && claims.tid.as_deref() != provider.tenant_id.as_deref()
+    {
+        return Err(invalid(
+            "sso_invalid_id_token",
+            "the ID token is from another tenant",
+        ));
+    }
+    if claims.sub.is_empty() || claims.sub.len() > 255 {
+        return Err(invalid(
+            "sso_invalid_id_token",
+            "the ID token's subject is not usable",
+        ));
+    }
+    Ok(claims)
+}
+
+/// PKCE S256: the challenge of a verifier.
+pub fn pkce_challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
+/// `application/x-www-form-urlencoded` of one value.
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(urls: &[&str]) -> IdentityProvider {
+        IdentityProvider {
+            id: IdentityProviderId::new(),
+            org_id: OrgId::new(),
+            kind: ProviderKind::Oidc,
+            name: "p".into(),
+            issuer: "https://id.example".into(),
+            tenant_id: None,
+            client_id: "c".into(),
+            client_secret_sealed: String::new(),
+            allowed_domains: vec![],
+            scopes: vec![],
+            return_urls: urls.iter().map(|u| u.to_string()).collect(),
+            mfa_counts: false,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a8_return_to_must_be_under_an_allowed_url_of_the_same_origin() {
+        let p = provider(&["https://app.hill.school/sso"]);
+        assert!(p.allows_return_to("https://app.hill.school/sso"));
+        assert!(p.allows_return_to("https://app.hill.school/sso/done?x=1"));
+        assert!(!p.allows_return_to("https://app.hill.school/ssoevil"));
+        assert!(!p.allows_return_to("https://app.hill.school.evil.example/sso"));
+        assert!(!p.allows_return_to("https://app.hill.school@evil.example/sso"));
+        assert!(!p.allows_return_to("http://app.hill.school/sso"));
+        assert!(!p.allows_return_to("//evil.example/sso"));
+        assert!(!p.allows_return_to("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn a8_plain_http_only_to_loopback() {
+        assert!(url_allowed("https://login.microsoftonline.com/x/v2.0"));
+        assert!(url_allowed("http://127.0.0.1:4000/auth"));
+        assert!(url_allowed("http://localhost/auth"));
+        assert!(!url_allowed("http://login.example/auth"));
+        assert!(!url_allowed("http://127.0.0.1.evil.example/auth"));
+        assert!(!url_allowed("ftp://x"));
+    }
+
+    #[test]
+    fn a8_pkce_s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+}

@@ -1,0 +1,640 @@
+//! A8 single sign-on, end to end against a real OpenID provider (the npm package
+//! `oidc-provider`, run by `tests/oidc/provider.mjs`), driven over HTTP the way a browser goes:
+//! Keyholder's start, the provider's authorization endpoint, its (non-interactive) sign-in,
+//! back to Keyholder's callback, on to the frontend with a one-time code, and the exchange.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Where Keyholder tells providers to send the browser back; the test's browser turns it into
+/// the test server's own address (its port is not known before it starts).
+const CALLBACK: &str = "http://127.0.0.1:9/v1/auth/sso/callback";
+/// The frontend page a sign-in ends on (nothing listens: the browser stops there).
+const FRONTEND: &str = "http://127.0.0.1:9/app/sso";
+const CLIENT_ID: &str = "keyholder-test";
+const CLIENT_SECRET: &str = "a-client-secret-for-the-tests";
+
+/// A running provider; killed when dropped.
+struct Provider {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn provider(env: &[(&str, &str)]) -> Provider {
+    let root = env!("CARGO_MANIFEST_DIR");
+    // Installed once per run (CI installs it before the tests), never by two tests at once.
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let ok = Command::new("bash")
+            .arg(format!("{root}/.ci/oidc-provider-install"))
+            .status()
+            .expect("run .ci/oidc-provider-install");
+        assert!(
+            ok.success(),
+            "oidc-provider installs (npm ci in tests/oidc)"
+        );
+    });
+    let mut cmd = Command::new("node");
+    cmd.arg(format!("{root}/tests/oidc/provider.mjs"))
+        .env("PORT", "0")
+        .env("CLIENT_ID", CLIENT_ID)
+        .env("CLIENT_SECRET", CLIENT_SECRET)
+        .env("REDIRECT_URI", CALLBACK)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("node runs tests/oidc/provider.mjs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the provider says where it listens");
+    let issuer = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("unexpected first line from the provider: {line:?}"))
+        .to_owned();
+    Provider { child, issuer }
+}
+
+async fn app() -> TestApp {
+    TestApp::spawn_with(|s| {
+        s.domain.sso_redirect_uri = Some(CALLBACK.into());
+    })
+    .await
+}
+
+async fn add_provider(app: &TestApp, admin: &str, p: &Provider, extra: Value) -> String {
+    let mut body = json!({
+        "kind": "oidc",
+        "name": "Hill's provider",
+        "issuer": p.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "return_urls": [FRONTEND],
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    let r = app
+        .post("/v1/orgs/hill/identity-providers", Some(admin), body)
+        .await
+        .expect(201);
+    assert!(
+        r.body.get("client_secret").is_none(),
+        "the secret is never answered"
+    );
+    r.body["id"].as_str().expect("id").to_owned()
+}
+
+/// The browser: keeps cookies, follows nothing by itself.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn query_param(url: &str, key: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Starts a sign-in and follows it through the provider up to Keyholder's callback: that URL,
+/// on the test server, not yet called. `tamper` may change the authorization URL before the
+/// browser goes there.
+async fn to_callback(
+    app: &TestApp,
+    b: &reqwest::Client,
+    provider_id: &str,
+    login_hint: &str,
+    tamper: impl FnOnce(String) -> String,
+) -> String {
+    let start = format!(
+        "{}/v1/auth/sso/hill/{provider_id}/start?return_to={}",
+        app.base,
+        form_urlencoded::byte_serialize(FRONTEND.as_bytes()).collect::<String>()
+    );
+    let r = b.get(&start).send().await.expect("start");
+    if r.status().as_u16() != 303 {
+        let status = r.status();
+        panic!(
+            "start answered {status}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    let authorize = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let hint: String = form_urlencoded::byte_serialize(login_hint.as_bytes()).collect();
+    let mut url = tamper(format!("{authorize}&login_hint={hint}"));
+    for _ in 0..20 {
+        let r = b.get(&url).send().await.expect("provider");
+        assert!(
+            r.status().is_redirection(),
+            "the provider answered {} at {url}",
+            r.status()
+        );
+        let loc = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        if let Some(rest) = loc.strip_prefix(CALLBACK) {
+            return format!("{}/v1/auth/sso/callback{rest}", app.base);
+        }
+        url = if loc.starts_with("http") {
+            loc
+        } else {
+            let origin = url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+            format!("{origin}{loc}")
+        };
+    }
+    panic!("the provider never sent the browser back");
+}
+
+/// Calls the callback: the frontend URL it redirects to, or Keyholder's answer.
+async fn callback(b: &reqwest::Client, url: &str) -> Result<String, (u16, Value)> {
+    let r = b.get(url).send().await.expect("callback");
+    let status = r.status().as_u16();
+    if status == 303 {
+        let loc = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        assert!(loc.starts_with(FRONTEND), "ends on the frontend: {loc}");
+        return Ok(loc);
+    }
+    Err((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// A whole sign-in: the one-time code, or the problem code the frontend is sent.
+async fn sign_in(app: &TestApp, provider_id: &str, login_hint: &str) -> Result<String, String> {
+    let b = browser();
+    let url = to_callback(app, &b, provider_id, login_hint, |u| u).await;
+    let landed = callback(&b, &url)
+        .await
+        .expect("a redirect to the frontend");
+    match query_param(&landed, "sso_code") {
+        Some(code) => Ok(code),
+        None => Err(query_param(&landed, "error").expect("sso_code or error")),
+    }
+}
+
+async fn exchange(app: &TestApp, code: &str, totp: Option<&str>) -> Res {
+    let mut body = json!({"code": code});
+    if let Some(t) = totp {
+        body["totp_code"] = json!(t);
+    }
+    app.post("/v1/auth/sso/exchange", None, body).await
+}
+
+/// SCIM gave the account this `externalId` (set around the service, as provisioning would).
+async fn provisioned(app: &TestApp, user: &str, external_id: &str) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE users SET external_id = $1 WHERE id = $2",
+        _ => "UPDATE users SET external_id = ? WHERE id = ?",
+    };
+    let id = uuid::Uuid::parse_str(user).expect("a user id");
+    let done = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [external_id.into(), id.into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1, "the account is there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_a_provisioned_member_signs_in_through_the_provider_and_is_linked() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+
+    let code = sign_in(&app, &pid, "alice").await.expect("signed in");
+    let r = exchange(&app, &code, None).await.expect(200);
+    assert_eq!(r.body["token_type"], "Bearer");
+    assert!(r.body["refresh_token"].is_string());
+    assert_eq!(r.body["second_factor"], false);
+    let t = r.body["access_token"].as_str().unwrap().to_owned();
+    let me = app.get("/v1/me", &t).await.expect(200);
+    assert_eq!(me.body["id"], teacher.as_str());
+    // The code works once.
+    exchange(&app, &code, None)
+        .await
+        .problem(400, "sso_invalid_code");
+    // AU1: the first link and the sign-in are audited.
+    let linked = app.audit(&org, &admin, "auth.sso_linked").await;
+    assert_eq!(linked.len(), 1);
+    assert_eq!(linked[0]["changes"]["subject"], "alice");
+    let logins = app.audit(&org, &admin, "auth.login_succeeded").await;
+    assert!(logins.iter().any(|e| e["changes"]["method"] == "sso"));
+
+    // The stored link finds the account from now on, whatever SCIM's id becomes.
+    provisioned(&app, &teacher, "someone-else").await;
+    let code = sign_in(&app, &pid, "alice").await.expect("by the link");
+    exchange(&app, &code, None).await.expect(200);
+
+    // The provider's record: the secret is never answered, the redirect URI to register is.
+    let got = app
+        .get(&format!("/v1/orgs/hill/identity-providers/{pid}"), &admin)
+        .await
+        .expect(200);
+    assert_eq!(got.body["redirect_uri"], CALLBACK);
+    assert!(got.body.get("client_secret").is_none());
+    let listed = app
+        .get("/v1/orgs/hill/identity-providers", &admin)
+        .await
+        .expect(200);
+    assert_eq!(listed.body["total"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_an_unlinked_account_or_an_email_alone_is_refused_and_audited() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    // The provider's email claim names this account, but nothing links it.
+    app.user(&org, &admin, "bob@hill.school", "Teachers").await;
+    assert_eq!(
+        sign_in(&app, &pid, "bob").await,
+        Err("sso_account_not_linked".into())
+    );
+    let refused = app.audit(&org, &admin, "auth.sso_refused").await;
+    assert_eq!(refused[0]["changes"]["reason"], "sso_account_not_linked");
+    assert_eq!(refused[0]["changes"]["subject"], "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_a_deactivated_account_is_refused_at_the_callback_and_at_the_exchange() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    // A code issued before the deactivation is worthless after it.
+    let code = sign_in(&app, &pid, "alice").await.expect("signed in");
+    app.post(
+        &format!("/v1/orgs/hill/users/{teacher}/deactivate"),
+        Some(&admin),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    exchange(&app, &code, None)
+        .await
+        .problem(403, "sso_account_deactivated");
+    assert_eq!(
+        sign_in(&app, &pid, "alice").await,
+        Err("sso_account_deactivated".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_a_wrong_or_replayed_state_and_a_replayed_callback_are_refused() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    let b = browser();
+    // A state nobody issued.
+    let forged = format!("{}/v1/auth/sso/callback?state=forged&code=x", app.base);
+    let (status, body) = callback(&b, &forged).await.expect_err("refused");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("sso_invalid_state"))
+    );
+    // A flow finished in another browser (login CSRF): refused, and spent.
+    let url = to_callback(&app, &b, &pid, "alice", |u| u).await;
+    let (status, body) = callback(&browser(), &url).await.expect_err("refused");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("sso_invalid_state"))
+    );
+    let (status, _) = callback(&b, &url).await.expect_err("spent");
+    assert_eq!(status, 400);
+    // A callback replayed after it worked.
+    let url = to_callback(&app, &b, &pid, "alice", |u| u).await;
+    let landed = callback(&b, &url).await.expect("signed in");
+    assert!(query_param(&landed, "sso_code").is_some());
+    let (status, body) = callback(&b, &url).await.expect_err("replayed");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("sso_invalid_state"))
+    );
+    // A return_to that is not the org's.
+    let r = b
+        .get(format!(
+            "{}/v1/auth/sso/hill/{pid}/start?return_to=https%3A%2F%2Fevil.example%2F",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    // Unknown provider and unknown org look alike.
+    for path in [
+        format!("/v1/auth/sso/hill/{}/start", uuid::Uuid::new_v4()),
+        format!("/v1/auth/sso/nowhere/{pid}/start"),
+    ] {
+        let r = b
+            .get(format!("{}{path}?return_to=x", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_an_id_token_with_another_nonce_is_refused() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    let b = browser();
+    let url = to_callback(&app, &b, &pid, "alice", |u| {
+        let nonce = query_param(&u, "nonce").expect("a nonce");
+        u.replace(&format!("nonce={nonce}"), "nonce=another-sign-ins-nonce")
+    })
+    .await;
+    let landed = callback(&b, &url).await.expect("to the frontend");
+    assert_eq!(
+        query_param(&landed, "error").as_deref(),
+        Some("sso_nonce_mismatch")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_an_expired_id_token_is_refused() {
+    // The provider's clock runs an hour behind: every ID token it signs has expired.
+    let p = provider(&[("CLOCK_OFFSET_SECS", "-3600")]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    assert_eq!(
+        sign_in(&app, &pid, "alice").await,
+        Err("sso_id_token_expired".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_a_key_rotated_at_the_provider_is_picked_up_without_a_restart() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    sign_in(&app, &pid, "alice")
+        .await
+        .expect("with the first key");
+    let r = reqwest::Client::new()
+        .post(format!("{}/__rotate", p.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    // Keyholder refetches a key set that lacks the token's key at most once a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let code = sign_in(&app, &pid, "alice")
+        .await
+        .expect("with the new key");
+    exchange(&app, &code, None).await.expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_g2_the_providers_mfa_counts_only_where_the_org_allows_it() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let counts = add_provider(&app, &admin, &p, json!({"mfa_counts": true})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    let secret = app
+        .enrol_key("hill", "alice@hill.school", ADMIN_PASSWORD)
+        .await;
+    // MFA at the provider, and the org counts it.
+    let code = sign_in(&app, &counts, "alice+mfa")
+        .await
+        .expect("signed in");
+    let r = exchange(&app, &code, None).await.expect(200);
+    assert_eq!(r.body["second_factor"], true);
+    // No MFA at the provider: a session without the second factor, unless the user proves
+    // their Keyholder key at the exchange.
+    let code = sign_in(&app, &counts, "alice").await.expect("signed in");
+    let r = exchange(&app, &code, None).await.expect(200);
+    assert_eq!(r.body["second_factor"], false);
+    let code = sign_in(&app, &counts, "alice").await.expect("signed in");
+    exchange(&app, &code, Some("000000"))
+        .await
+        .problem(401, "invalid_second_factor");
+    let code = sign_in(&app, &counts, "alice").await.expect("signed in");
+    let r = exchange(&app, &code, Some(&crate::harness::code(&secret, 30)))
+        .await
+        .expect(200);
+    assert_eq!(r.body["second_factor"], true);
+    // The org does not count this provider's MFA.
+    app.patch(
+        &format!("/v1/orgs/hill/identity-providers/{counts}"),
+        &admin,
+        json!({"mfa_counts": false}),
+    )
+    .await
+    .expect(200);
+    let code = sign_in(&app, &counts, "alice+mfa")
+        .await
+        .expect("signed in");
+    let r = exchange(&app, &code, None).await.expect(200);
+    assert_eq!(r.body["second_factor"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_password_login_off_needs_an_admin_who_can_sign_in_through_the_provider() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    // No admin is linked: turning passwords off would lock everyone out.
+    app.patch(
+        "/v1/orgs/hill/settings",
+        &admin,
+        json!({"password_login": "off"}),
+    )
+    .await
+    .problem(409, "no_sso_admin");
+    // Admins only (break-glass): staff are told to use SSO, the admin still signs in.
+    let r = app
+        .patch(
+            "/v1/orgs/hill/settings",
+            &admin,
+            json!({"password_login": "admins_only"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["password_login"], "admins_only");
+    app.login("hill", "t@hill.school", ADMIN_PASSWORD, None)
+        .await
+        .problem(403, "password_login_off");
+    // A wrong password is still only a wrong password.
+    app.login("hill", "t@hill.school", "wrong password", None)
+        .await
+        .problem(401, "invalid_credentials");
+    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+        .await
+        .expect(200);
+    // The admin signs in through the provider once (linked by SCIM's id); then passwords can go.
+    provisioned(&app, &org.admin_id.to_string(), "dsl").await;
+    let code = sign_in(&app, &pid, "dsl")
+        .await
+        .expect("the admin signs in");
+    exchange(&app, &code, None).await.expect(200);
+    app.patch(
+        "/v1/orgs/hill/settings",
+        &admin,
+        json!({"password_login": "off"}),
+    )
+    .await
+    .expect(200);
+    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+        .await
+        .problem(403, "password_login_off");
+    // The provider cannot be removed while it is the only way in.
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("/v1/orgs/hill/identity-providers/{pid}"),
+        Some(&admin),
+        None,
+    )
+    .await
+    .problem(409, "last_admin");
+    let changed = app.audit(&org, &admin, "org.settings_changed").await;
+    assert_eq!(changed[0]["changes"]["password_login"][1], "off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_identity_providers_are_admins_only_and_checked_field_by_field() {
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let teacher = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    app.get("/v1/orgs/hill/identity-providers", &teacher)
+        .await
+        .expect(403);
+    let r = app
+        .post(
+            "/v1/orgs/hill/identity-providers",
+            Some(&admin),
+            json!({
+                "kind": "oidc", "name": "", "issuer": "http://id.example.com",
+                "client_id": "", "client_secret": "s", "return_urls": ["javascript:x"],
+                "allowed_domains": ["not a domain"]
+            }),
+        )
+        .await
+        .expect(422);
+    let mut fields: Vec<String> = r.field_codes().into_iter().map(|(f, _)| f).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "allowed_domains[0]",
+            "client_id",
+            "issuer",
+            "name",
+            "return_urls[0]"
+        ]
+    );
+    app.post(
+        "/v1/orgs/hill/identity-providers",
+        Some(&admin),
+        json!({"kind": "entra", "name": "Entra", "client_id": "c", "client_secret": "s",
+               "return_urls": ["https://app.hill.school/sso"]}),
+    )
+    .await
+    .expect(422);
+    let r = app
+        .post(
+            "/v1/orgs/hill/identity-providers",
+            Some(&admin),
+            json!({"kind": "entra", "name": "Entra", "tenant_id": "9188040d-6c67-4c5b-b112-36a304b66dad",
+                   "client_id": "c", "client_secret": "s", "return_urls": ["https://app.hill.school/sso"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        r.body["issuer"],
+        "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+    );
+    let created = app.audit(&org, &admin, "identity_provider.created").await;
+    assert_eq!(created.len(), 1);
+    assert!(
+        !created[0].to_string().contains("\"s\""),
+        "no secret in the audit"
+    );
+    assert_eq!(
+        app.get("/v1/orgs/hill/identity-providers", &admin)
+            .await
+            .expect(200)
+            .body["total"],
+        1
+    );
+}
