@@ -151,6 +151,9 @@ impl Settings {
             }
             domain.sso_redirect_uri = Some(v);
         }
+        if let Some(v) = env_parse("KEYHOLDER_SSO_ALLOW_HTTP_LOOPBACK")? {
+            domain.sso_allow_http_loopback = v;
+        }
         if let Some(v) = env_parse("KEYHOLDER_SSO_LEEWAY_SECS")? {
             domain.sso_leeway_secs = v;
         }

@@ -72,6 +72,8 @@ fn provider(env: &[(&str, &str)]) -> Provider {
 async fn app() -> TestApp {
     TestApp::spawn_with(|s| {
         s.domain.sso_redirect_uri = Some(CALLBACK.into());
+        // The test's provider is plain HTTP on loopback.
+        s.domain.sso_allow_http_loopback = true;
     })
     .await
 }
@@ -410,6 +412,33 @@ async fn a8_an_id_token_with_another_nonce_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_an_authorization_response_naming_another_issuer_is_refused() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    let b = browser();
+    let url = to_callback(&app, &b, &pid, "alice", |u| u).await;
+    let iss = query_param(&url, "iss").expect("the provider names itself (RFC 9207)");
+    let encoded: String = form_urlencoded::byte_serialize(iss.as_bytes()).collect();
+    let mixed_up = url.replace(
+        &format!("iss={encoded}"),
+        "iss=https%3A%2F%2Fanother-provider.example",
+    );
+    assert_ne!(mixed_up, url);
+    let landed = callback(&b, &mixed_up).await.expect("to the frontend");
+    assert_eq!(
+        query_param(&landed, "error").as_deref(),
+        Some("sso_issuer_mismatch")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a8_an_expired_id_token_is_refused() {
     // The provider's clock runs an hour behind: every ID token it signs has expired.
     let p = provider(&[("CLOCK_OFFSET_SECS", "-3600")]);
@@ -567,6 +596,26 @@ async fn a8_password_login_off_needs_an_admin_who_can_sign_in_through_the_provid
     .problem(409, "last_admin");
     let changed = app.audit(&org, &admin, "org.settings_changed").await;
     assert_eq!(changed[0]["changes"]["password_login"][1], "off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_by_default_an_issuer_must_be_https_even_on_loopback() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let r = app
+        .post(
+            "/v1/orgs/hill/identity-providers",
+            Some(&admin),
+            json!({"kind": "oidc", "name": "Local", "issuer": "http://127.0.0.1:8080",
+                   "client_id": "c", "client_secret": "s", "return_urls": [FRONTEND]}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(
+        r.field_codes(),
+        [("issuer".to_owned(), "invalid_url".to_owned())]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -212,6 +212,9 @@ const REFETCH_GAP: Duration = Duration::from_secs(1);
 #[derive(Clone, Default)]
 pub struct OidcDirectory {
     inner: Arc<Mutex<Directory>>,
+    /// Plain HTTP to a loopback provider (the tests'); off in production, so that no org's
+    /// admin can point Keyholder's fetches at a service on its own host.
+    allow_loopback_http: bool,
 }
 
 #[derive(Default)]
@@ -225,6 +228,19 @@ fn unavailable(e: impl std::fmt::Display) -> DomainError {
 }
 
 impl OidcDirectory {
+    pub fn new(allow_loopback_http: bool) -> OidcDirectory {
+        OidcDirectory {
+            allow_loopback_http,
+            ..Default::default()
+        }
+    }
+
+    /// Whether Keyholder may fetch from this URL: HTTPS, or plain HTTP to loopback where
+    /// allowed.
+    pub fn may_fetch(&self, url: &str) -> bool {
+        url_allowed(url) && (url.starts_with("https://") || self.allow_loopback_http)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -241,7 +257,7 @@ impl OidcDirectory {
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        if !url_allowed(&url) {
+        if !self.may_fetch(&url) {
             return Err(unavailable("the issuer is not an HTTPS URL"));
         }
         let doc = http.get_json(&url).await.map_err(unavailable)?;
@@ -250,7 +266,7 @@ impl OidcDirectory {
             return Err(unavailable("the discovery document names another issuer"));
         }
         for u in [&d.authorization_endpoint, &d.token_endpoint, &d.jwks_uri] {
-            if !url_allowed(u) {
+            if !self.may_fetch(u) {
                 return Err(unavailable("an endpoint of the provider is not HTTPS"));
             }
         }
@@ -466,6 +482,12 @@ mod tests {
         assert!(!url_allowed("http://login.example/auth"));
         assert!(!url_allowed("http://127.0.0.1.evil.example/auth"));
         assert!(!url_allowed("ftp://x"));
+        let production = OidcDirectory::new(false);
+        assert!(
+            production.may_fetch("https://accounts.google.com/.well-known/openid-configuration")
+        );
+        assert!(!production.may_fetch("http://127.0.0.1:4000/.well-known/openid-configuration"));
+        assert!(OidcDirectory::new(true).may_fetch("http://127.0.0.1:4000/jwks"));
     }
 
     #[test]

@@ -314,6 +314,8 @@ pub struct CallbackQuery {
     pub code: Option<String>,
     /// The provider's refusal (`access_denied`, …).
     pub error: Option<String>,
+    /// RFC 9207: the issuer of the response; when given, it must be the flow's provider's.
+    pub iss: Option<String>,
 }
 
 /// The flow's cookie, if the browser sent it (bounded: a long or odd header is no cookie).
@@ -332,7 +334,7 @@ fn flow_cookie(req: &HttpRequest) -> Option<String> {
 /// A8: the provider's answer. An unknown, spent or foreign `state` is refused here (400
 /// `sso_invalid_state`); otherwise 303 to the flow's `return_to` with `sso_code` (one use, a
 /// minute) or `error` (`sso_account_not_linked`, `sso_account_deactivated`,
-/// `sso_account_pending`, `sso_nonce_mismatch`, `sso_code_rejected`, `sso_id_token_expired`,
+/// `sso_account_pending`, `sso_nonce_mismatch`, `sso_issuer_mismatch`, `sso_code_rejected`, `sso_id_token_expired`,
 /// `sso_invalid_id_token`, `sso_domain_not_allowed`, `sso_provider_error`,
 /// `identity_provider_unavailable`).
 #[utoipa::path(tag = "sso", params(CallbackQuery), responses(
@@ -354,6 +356,7 @@ pub async fn callback(
                 state: q.state,
                 code: q.code,
                 error: q.error,
+                iss: q.iss,
             },
             flow_cookie(&req).as_deref(),
             &ctx.0,

@@ -99,6 +99,9 @@ pub struct Config {
     pub sso_redirect_uri: Option<String>,
     /// A8: the clock skew allowed on an ID token's `exp` and `iat`, seconds.
     pub sso_leeway_secs: u64,
+    /// A8: plain HTTP to a provider on a loopback host (`KEYHOLDER_SSO_ALLOW_HTTP_LOOPBACK`;
+    /// for tests and local development only). Off, every issuer and endpoint is HTTPS.
+    pub sso_allow_http_loopback: bool,
 }
 
 impl Default for Config {
@@ -124,6 +127,7 @@ impl Default for Config {
             list_count_max_age: crate::auth_cache::LIST_MAX_AGE,
             sso_redirect_uri: None,
             sso_leeway_secs: 60,
+            sso_allow_http_loopback: false,
         }
     }
 }
@@ -180,6 +184,7 @@ impl Keyholder {
                 tracing::info!(sealed = plain.len(), "TOTP seeds sealed with the data key");
             }
         }
+        let oidc_directory = crate::sso::OidcDirectory::new(config.sso_allow_http_loopback);
         Ok(Keyholder {
             auth: store.auth_cache(),
             store,
@@ -189,7 +194,7 @@ impl Keyholder {
             config,
             resets: Arc::new(tokio::sync::Semaphore::new(4)),
             oidc: None,
-            oidc_directory: Default::default(),
+            oidc_directory,
         })
     }
 

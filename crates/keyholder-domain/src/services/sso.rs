@@ -57,6 +57,8 @@ pub struct SsoCallback {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
+    /// RFC 9207: the issuer the authorization response names, when the provider sends it.
+    pub iss: Option<String>,
 }
 
 fn token_like(s: &str, max: usize) -> bool {
@@ -75,7 +77,11 @@ fn domain_like(s: &str) -> bool {
 }
 
 /// Checks and normalises a provider's fields; every bad field at once.
-fn check_provider(p: &mut IdentityProvider, secret: Option<&str>) -> Result<()> {
+fn check_provider(
+    p: &mut IdentityProvider,
+    secret: Option<&str>,
+    directory: &OidcDirectory,
+) -> Result<()> {
     let mut errors = Vec::new();
     p.name = p.name.trim().to_owned();
     if p.name.is_empty() || p.name.chars().count() > 100 {
@@ -91,12 +97,8 @@ fn check_provider(p: &mut IdentityProvider, secret: Option<&str>) -> Result<()> 
             )),
         },
         ProviderKind::Oidc => {
-            if !p.issuer.is_empty() && (!url_allowed(&p.issuer) || p.issuer.len() > 500) {
-                errors.push(FieldError::new(
-                    "issuer",
-                    "invalid_url",
-                    "an https URL (plain http only to a loopback host)",
-                ));
+            if !p.issuer.is_empty() && (!directory.may_fetch(&p.issuer) || p.issuer.len() > 500) {
+                errors.push(FieldError::new("issuer", "invalid_url", "an https URL"));
             } else if p.issuer.is_empty() {
                 errors.push(FieldError::new(
                     "issuer",
@@ -296,7 +298,7 @@ impl Keyholder {
             created_at: now(),
             updated_at: now(),
         };
-        check_provider(&mut p, Some(&new.client_secret))?;
+        check_provider(&mut p, Some(&new.client_secret), &self.oidc_directory)?;
         p.client_secret_sealed = self.sealer.seal(&new.client_secret, id.0)?;
         let mut tx = self.tx().await?;
         tx.insert_identity_provider(&p).await?;
@@ -352,7 +354,7 @@ impl Keyholder {
         if let Some(v) = patch.mfa_counts {
             p.mfa_counts = v;
         }
-        check_provider(&mut p, patch.client_secret.as_deref())?;
+        check_provider(&mut p, patch.client_secret.as_deref(), &self.oidc_directory)?;
         if let Some(s) = &patch.client_secret {
             p.client_secret_sealed = self.sealer.seal(s, id.0)?;
         }
@@ -564,6 +566,15 @@ impl Keyholder {
             .ok_or_else(|| invalid("sso_invalid_state", "the provider was removed"))?;
         let http = self.oidc_http()?;
         let discovery = self.oidc_directory.discovery(http, &p.issuer).await?;
+        // Mix-up defence (RFC 9207): a response that names another issuer is not this flow's.
+        if let Some(iss) = &back.iss
+            && iss.trim_end_matches('/') != discovery.issuer.trim_end_matches('/')
+        {
+            return Err(invalid(
+                "sso_issuer_mismatch",
+                "the answer came from another identity provider",
+            ));
+        }
         let secret = self.sealer.open(&p.client_secret_sealed, p.id.0)?;
         let redirect_uri = self.sso_redirect_uri();
         let (status, answer) = http
