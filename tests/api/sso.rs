@@ -373,7 +373,12 @@ async fn a8_a_wrong_or_replayed_state_and_a_replayed_callback_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "return_to", "{body:#}");
+    assert_eq!(body["errors"][0]["code"], "not_allowed", "{body:#}");
     // Unknown provider and unknown org look alike.
+    let mut answers = Vec::new();
     for path in [
         format!("/v1/auth/sso/hill/{}/start", uuid::Uuid::new_v4()),
         format!("/v1/auth/sso/nowhere/{pid}/start"),
@@ -384,7 +389,15 @@ async fn a8_a_wrong_or_replayed_state_and_a_replayed_callback_are_refused() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 404, "{path}");
+        let mut body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "not_found", "{path}");
+        if let Some(o) = body.as_object_mut() {
+            o.remove("instance");
+            o.remove("request_id");
+        }
+        answers.push(body);
     }
+    assert_eq!(answers[0], answers[1], "the same answer for both");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,7 +640,7 @@ async fn a8_identity_providers_are_admins_only_and_checked_field_by_field() {
     let teacher = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     app.get("/v1/orgs/hill/identity-providers", &teacher)
         .await
-        .expect(403);
+        .problem(403, "permission_denied");
     let r = app
         .post(
             "/v1/orgs/hill/identity-providers",

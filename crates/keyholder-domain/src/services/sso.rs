@@ -769,7 +769,7 @@ impl Keyholder {
             && until > now()
         {
             return Err(DomainError::AccountLocked {
-                retry_after_secs: (until - now()).whole_seconds().max(1) as u64,
+                retry_after_secs: (until - now()).whole_seconds().max(1).unsigned_abs(),
             });
         }
         let login = user.email.clone().unwrap_or_default();
@@ -783,24 +783,25 @@ impl Keyholder {
                 Some(sealed) => self.sealer.open(sealed, user.id.0)?,
                 None => String::new(),
             };
-            let ok = match totp::matching_step(&secret, code, now().unix_timestamp() as u64)? {
-                Some(step) if user.totp.last_step.is_none_or(|l| step > l) => {
-                    user.totp.last_step = Some(step);
-                    true
-                }
-                Some(_) => false,
-                None => {
-                    let spent = tx
-                        .spend_recovery_code(
-                            org.id,
-                            user.id,
-                            &secret_hash(&normalise_recovery_code(code)),
-                        )
-                        .await?;
-                    recovery_used = spent;
-                    spent
-                }
-            };
+            let ok =
+                match totp::matching_step(&secret, code, now().unix_timestamp().unsigned_abs())? {
+                    Some(step) if user.totp.last_step.is_none_or(|l| step > l) => {
+                        user.totp.last_step = Some(step);
+                        true
+                    }
+                    Some(_) => false,
+                    None => {
+                        let spent = tx
+                            .spend_recovery_code(
+                                org.id,
+                                user.id,
+                                &secret_hash(&normalise_recovery_code(code)),
+                            )
+                            .await?;
+                        recovery_used = spent;
+                        spent
+                    }
+                };
             if !ok {
                 drop(tx);
                 self.login_failed(

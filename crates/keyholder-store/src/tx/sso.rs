@@ -252,23 +252,16 @@ impl SsoTx for SeaTx {
     }
 
     async fn take_sso_state(&mut self, hash: &str) -> Result<Option<SsoState>> {
-        let Some(m) = sso_states::Entity::find_by_id(hash.to_owned())
-            .one(&self.txn)
+        // One `DELETE … RETURNING`: whoever deletes it first has it, so a replayed callback
+        // finds nothing.
+        let Some(m) = sso_states::Entity::delete_by_id(hash.to_owned())
+            .exec_with_returning(&self.txn)
             .await
             .map_err(db_err)?
+            .filter(|m| m.expires_at >= now_us())
         else {
             return Ok(None);
         };
-        // Whoever deletes it first has it: a replayed callback finds nothing.
-        let taken = sso_states::Entity::delete_many()
-            .filter(sso_states::Column::Hash.eq(hash))
-            .exec(&self.txn)
-            .await
-            .map_err(db_err)?
-            .rows_affected;
-        if taken != 1 || m.expires_at < now_us() {
-            return Ok(None);
-        }
         Ok(Some(SsoState {
             hash: m.hash,
             org_id: OrgId(m.org_id),
@@ -302,22 +295,14 @@ impl SsoTx for SeaTx {
     }
 
     async fn take_sso_code(&mut self, hash: &str) -> Result<Option<SsoCode>> {
-        let Some(m) = sso_codes::Entity::find_by_id(hash.to_owned())
-            .one(&self.txn)
+        let Some(m) = sso_codes::Entity::delete_by_id(hash.to_owned())
+            .exec_with_returning(&self.txn)
             .await
             .map_err(db_err)?
+            .filter(|m| m.expires_at >= now_us())
         else {
             return Ok(None);
         };
-        let taken = sso_codes::Entity::delete_many()
-            .filter(sso_codes::Column::Hash.eq(hash))
-            .exec(&self.txn)
-            .await
-            .map_err(db_err)?
-            .rows_affected;
-        if taken != 1 || m.expires_at < now_us() {
-            return Ok(None);
-        }
         Ok(Some(SsoCode {
             hash: m.hash,
             org_id: OrgId(m.org_id),
