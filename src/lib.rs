@@ -218,7 +218,9 @@ pub async fn open(settings: &Settings) -> Result<(SeaStore, Keyholder), String> 
     let kh = Keyholder::start(Arc::new(store.clone()), settings.domain.clone())
         .await
         .map_err(|e| e.to_string())?
-        .with_oidc_http(Arc::new(oidc_http::ReqwestOidc::new()?));
+        .with_oidc_http(Arc::new(oidc_http::ReqwestOidc::new(
+            settings.domain.sso_allow_http_loopback,
+        )?));
     Ok((store, kh))
 }
 

@@ -1,9 +1,13 @@
 //! A8: the outbound HTTP single sign-on needs (discovery documents, key sets, the token
 //! endpoint): reqwest over rustls (ring; the platform's roots), no redirects followed, short
 //! timeouts, and an answer of at most 1 MiB. Which URLs may be asked is decided in the domain
-//! (HTTPS, or plain HTTP to a loopback host).
+//! (HTTPS, or plain HTTP to a loopback host); where a name may lead is decided here, after DNS:
+//! only to public addresses (no org's admin aims Keyholder at the platform's own network), or
+//! loopback where plain HTTP to loopback is allowed (the tests).
 
-use keyholder_domain::sso::{OidcHttp, form_encode};
+use keyholder_domain::sso::{OidcHttp, form_encode, public_ip};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The largest answer read from a provider.
@@ -20,10 +24,34 @@ pub fn install_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The system's resolver, keeping only the addresses Keyholder may reach.
+struct PublicOnly {
+    allow_loopback: bool,
+}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_loopback = self.allow_loopback;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| public_ip(a.ip()) || (allow_loopback && a.ip().is_loopback()))
+                .collect();
+            if found.is_empty() {
+                return Err("the provider's name leads to no public address".into());
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 impl ReqwestOidc {
-    pub fn new() -> Result<ReqwestOidc, String> {
+    /// `allow_loopback`: `KEYHOLDER_SSO_ALLOW_HTTP_LOOPBACK` (a provider on this host).
+    pub fn new(allow_loopback: bool) -> Result<ReqwestOidc, String> {
         install_tls();
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(PublicOnly { allow_loopback }))
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

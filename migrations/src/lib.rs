@@ -21,6 +21,7 @@ mod m20261202_000014_digests;
 mod m20261203_000015_pupil_names;
 mod m20261203_000016_student_group_versions;
 mod m20261204_000017_single_sign_on;
+mod m20261205_000018_sso_binding;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_pupil_names::Migration),
             Box::new(m20261203_000016_student_group_versions::Migration),
             Box::new(m20261204_000017_single_sign_on::Migration),
+            Box::new(m20261205_000018_sso_binding::Migration),
         ]
     }
 }

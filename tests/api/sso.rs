@@ -187,25 +187,62 @@ async fn callback(b: &reqwest::Client, url: &str) -> Result<String, (u16, Value)
     Err((status, r.json().await.unwrap_or(Value::Null)))
 }
 
+/// A signed-in browser: the one-time code it was sent, and its cookies.
+struct Signed {
+    code: String,
+    browser: reqwest::Client,
+}
+
+impl std::fmt::Debug for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signed({})", self.code)
+    }
+}
+
+impl PartialEq for Signed {
+    fn eq(&self, other: &Signed) -> bool {
+        self.code == other.code
+    }
+}
+
 /// A whole sign-in: the one-time code, or the problem code the frontend is sent.
-async fn sign_in(app: &TestApp, provider_id: &str, login_hint: &str) -> Result<String, String> {
+async fn sign_in(app: &TestApp, provider_id: &str, login_hint: &str) -> Result<Signed, String> {
     let b = browser();
     let url = to_callback(app, &b, provider_id, login_hint, |u| u).await;
     let landed = callback(&b, &url)
         .await
         .expect("a redirect to the frontend");
     match query_param(&landed, "sso_code") {
-        Some(code) => Ok(code),
+        Some(code) => Ok(Signed { code, browser: b }),
         None => Err(query_param(&landed, "error").expect("sso_code or error")),
     }
 }
 
-async fn exchange(app: &TestApp, code: &str, totp: Option<&str>) -> Res {
-    let mut body = json!({"code": code});
+/// `POST /v1/auth/sso/exchange` from `http` (the signed-in browser, or another client).
+async fn exchange_from(app: &TestApp, http: &reqwest::Client, body: Value) -> Res {
+    let r = http
+        .post(format!("{}/v1/auth/sso/exchange", app.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("exchange");
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap_or_default();
+    Res {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// The exchange, from the browser that signed in.
+async fn exchange(app: &TestApp, s: &Signed, totp: Option<&str>) -> Res {
+    let mut body = json!({"code": s.code});
     if let Some(t) = totp {
         body["totp_code"] = json!(t);
     }
-    app.post("/v1/auth/sso/exchange", None, body).await
+    exchange_from(app, &s.browser, body).await
 }
 
 /// SCIM gave the account this `externalId` (set around the service, as provisioning would).

@@ -757,6 +757,11 @@ pub trait SsoTx: Send {
     /// Takes (deletes) the flow with this state hash, if it is there and unexpired.
     async fn take_sso_state(&mut self, hash: &str) -> Result<Option<SsoState>>;
     async fn insert_sso_code(&mut self, c: &SsoCode) -> Result<()>;
+    /// The unexpired one-time code with this hash, left in place.
+    async fn sso_code(&mut self, hash: &str) -> Result<Option<SsoCode>>;
+    /// Drops a provider's links (its issuer, tenant or client changed: a `sub` names someone
+    /// else there); how many went.
+    async fn delete_sso_links(&mut self, provider: IdentityProviderId) -> Result<u64>;
     /// Takes (deletes) the one-time code with this hash, if it is there and unexpired.
     async fn take_sso_code(&mut self, hash: &str) -> Result<Option<SsoCode>>;
 }

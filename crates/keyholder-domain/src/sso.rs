@@ -75,51 +75,113 @@ pub struct IdentityProvider {
 
 impl IdentityProvider {
     /// Whether `return_to` is one the org allows: the same origin as an allowed URL and under
-    /// its path.
+    /// its path, segment by segment (no dot segments, raw or encoded, to climb out of it).
     pub fn allows_return_to(&self, return_to: &str) -> bool {
-        let Some((origin, path)) = split_url(return_to) else {
+        let Some(to) = web_url(return_to) else {
             return false;
         };
         self.return_urls.iter().any(|allowed| {
-            split_url(allowed).is_some_and(|(o, p)| {
-                o.eq_ignore_ascii_case(origin)
-                    && (path == p || path.starts_with(&format!("{}/", p.trim_end_matches('/'))))
+            web_url(allowed).is_some_and(|a| {
+                a.scheme() == to.scheme()
+                    && a.host_str() == to.host_str()
+                    && a.port_or_known_default() == to.port_or_known_default()
+                    && {
+                        let base = a.path().trim_end_matches('/');
+                        let path = to.path();
+                        path == a.path() || path == base || path.starts_with(&format!("{base}/"))
+                    }
             })
         })
     }
 }
 
-/// `https://host:port` and the path (without query or fragment) of an absolute http(s) URL.
-fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let scheme_len = url.len() - rest.len();
-    let end_of_host = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let host = rest.get(..end_of_host)?;
-    if host.is_empty() || host.contains('@') {
+/// An absolute http(s) URL from outside, parsed; `None` for anything a browser or a proxy
+/// could read two ways: control characters, spaces or backslashes anywhere, user info, dot
+/// segments in the path (raw or percent-encoded), or over 2 048 bytes.
+pub fn web_url(s: &str) -> Option<url::Url> {
+    if s.len() > 2048
+        || s.bytes()
+            .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\' || b >= 0x80)
+    {
         return None;
     }
-    let after = rest.get(end_of_host..)?;
-    let path_end = after.find(['?', '#']).unwrap_or(after.len());
-    let path = after.get(..path_end)?;
-    let origin = url.get(..scheme_len + end_of_host)?;
-    Some((origin, if path.is_empty() { "/" } else { path }))
+    let lower = s.to_ascii_lowercase();
+    if lower.contains("%2e") || lower.contains("%5c") || lower.contains("%00") {
+        return None;
+    }
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))?;
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    if path.split('/').skip(1).any(|seg| seg == "." || seg == "..") {
+        return None;
+    }
+    let u = url::Url::parse(s).ok()?;
+    if !matches!(u.scheme(), "https" | "http")
+        || u.host_str().is_none_or(str::is_empty)
+        || !u.username().is_empty()
+        || u.password().is_some()
+    {
+        return None;
+    }
+    Some(u)
+}
+
+fn loopback_host(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// Plain HTTP is allowed only to a loopback host (a provider run by the tests); everything
 /// else must be HTTPS.
 pub fn url_allowed(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return split_url(url).is_some();
+    match web_url(url) {
+        Some(u) if u.scheme() == "https" => true,
+        Some(u) => loopback_host(&u),
+        None => false,
     }
-    match split_url(url) {
-        Some((origin, _)) if url.starts_with("http://") => {
-            let host = origin.trim_start_matches("http://");
-            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-            matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// Whether an address is on the public internet: not loopback, private (RFC 1918, unique
+/// local), link-local (cloud metadata), shared (CGNAT), documentation, multicast or
+/// unspecified, nor an IPv4 address dressed as IPv6. Keyholder fetches from providers only at
+/// such addresses, so that no org's admin can aim its requests inside the platform's network.
+pub fn public_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0)
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
         }
-        _ => false,
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return public_ip(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8
+                || first == 0x0064 && v6.segments()[1] == 0xff9b
+                || v6.segments()[..6].iter().all(|s| *s == 0))
+        }
     }
 }
 
@@ -165,6 +227,9 @@ pub struct SsoState {
     /// PKCE's code verifier.
     pub verifier: String,
     pub return_to: String,
+    /// A frontend's own PKCE S256 challenge, when it started the flow with one: the one-time
+    /// code is then tied to its verifier rather than to the browser's cookie.
+    pub exchange_challenge: Option<String>,
     pub expires_at: OffsetDateTime,
 }
 
@@ -177,6 +242,9 @@ pub struct SsoCode {
     pub user_id: UserId,
     /// The provider said MFA was used and the org counts it (G2).
     pub mfa: bool,
+    /// What the exchange must show: `browser:<hash of the flow cookie>` or
+    /// `pkce:<challenge>`.
+    pub binding: String,
     pub expires_at: OffsetDateTime,
 }
 
@@ -200,6 +268,10 @@ pub struct Discovery {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    /// RFC 9207: the provider names itself in every authorization response; one without `iss`
+    /// is then not its.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// How long a discovery document and a key set are held; a token signed by a key not in the
@@ -207,6 +279,9 @@ pub struct Discovery {
 /// is picked up without a restart.
 const HOLD: Duration = Duration::from_secs(60 * 60);
 const REFETCH_GAP: Duration = Duration::from_secs(1);
+/// How long an issuer whose discovery failed is answered "unavailable" without asking again:
+/// a provider that hangs costs one timeout per this, not one per sign-in.
+const FAILED_HOLD: Duration = Duration::from_secs(30);
 
 /// Discovery documents and key sets, by URL, shared by the replica's requests.
 #[derive(Clone, Default)]
@@ -221,6 +296,7 @@ pub struct OidcDirectory {
 struct Directory {
     discovery: HashMap<String, (Discovery, Instant)>,
     keys: HashMap<String, (JwkSet, Instant)>,
+    failed: HashMap<String, Instant>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> DomainError {
@@ -237,8 +313,27 @@ impl OidcDirectory {
 
     /// Whether Keyholder may fetch from this URL: HTTPS, or plain HTTP to loopback where
     /// allowed.
+    /// A host named by address must be a public one (the binary's resolver holds names to the
+    /// same rule); loopback only where plain HTTP to loopback is allowed.
     pub fn may_fetch(&self, url: &str) -> bool {
-        url_allowed(url) && (url.starts_with("https://") || self.allow_loopback_http)
+        let Some(u) = web_url(url) else {
+            return false;
+        };
+        if self.allow_loopback_http && loopback_host(&u) {
+            return true;
+        }
+        let public = match u.host() {
+            Some(url::Host::Ipv4(ip)) => public_ip(ip.into()),
+            Some(url::Host::Ipv6(ip)) => public_ip(ip.into()),
+            Some(url::Host::Domain(d)) => d != "localhost" && !d.ends_with(".localhost"),
+            None => false,
+        };
+        u.scheme() == "https" && public
+    }
+
+    /// Whether fetches may go to loopback addresses (the tests' provider).
+    pub fn allows_loopback(&self) -> bool {
+        self.allow_loopback_http
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
@@ -253,6 +348,30 @@ impl OidcDirectory {
         {
             return Ok(d.clone());
         }
+        if let Some(at) = self.lock().failed.get(issuer)
+            && at.elapsed() < FAILED_HOLD
+        {
+            return Err(unavailable("the provider failed moments ago"));
+        }
+        let found = self.fetch_discovery(http, issuer).await;
+        let mut held = self.lock();
+        match &found {
+            Ok(d) => {
+                held.failed.remove(issuer);
+                held.discovery
+                    .insert(issuer.to_owned(), (d.clone(), Instant::now()));
+            }
+            Err(_) => {
+                if held.failed.len() > 10_000 {
+                    held.failed.clear();
+                }
+                held.failed.insert(issuer.to_owned(), Instant::now());
+            }
+        }
+        found
+    }
+
+    async fn fetch_discovery(&self, http: &dyn OidcHttp, issuer: &str) -> Result<Discovery> {
         let url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
@@ -270,9 +389,6 @@ impl OidcDirectory {
                 return Err(unavailable("an endpoint of the provider is not HTTPS"));
             }
         }
-        self.lock()
-            .discovery
-            .insert(issuer.to_owned(), (d.clone(), Instant::now()));
         Ok(d)
     }
 
@@ -310,7 +426,18 @@ pub struct IdClaims {
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
+    pub email_verified: Option<bool>,
+    #[serde(default)]
     pub hd: Option<String>,
+    /// Entra: the sign-in name, in one of the tenant's verified domains.
+    #[serde(default)]
+    pub preferred_username: Option<String>,
+    /// The party the token was issued to (OIDC Core 3.1.3.7: required when `aud` names more
+    /// than one).
+    #[serde(default)]
+    pub azp: Option<String>,
+    #[serde(default)]
+    pub aud: serde_json::Value,
     #[serde(default)]
     pub amr: Vec<String>,
     /// Entra: the tenant and the account's object id.
@@ -324,6 +451,25 @@ impl IdClaims {
     /// The provider says a second factor was used.
     pub fn mfa(&self) -> bool {
         self.amr.iter().any(|a| a == "mfa")
+    }
+
+    /// The account's domain as the provider vouches for it: Google's `hd`; an email the
+    /// provider says it verified; for Entra, the sign-in name (its domain is one the tenant
+    /// verified). An unverified email names no domain.
+    pub fn vouched_domain(&self, kind: ProviderKind) -> Option<String> {
+        let domain_of = |e: &str| e.rsplit_once('@').map(|(_, d)| d.to_lowercase());
+        if kind == ProviderKind::Google {
+            return self.hd.as_deref().map(str::to_lowercase);
+        }
+        if self.email_verified == Some(true)
+            && let Some(d) = self.email.as_deref().and_then(domain_of)
+        {
+            return Some(d);
+        }
+        if kind == ProviderKind::Entra {
+            return self.preferred_username.as_deref().and_then(domain_of);
+        }
+        None
     }
 }
 
@@ -373,6 +519,22 @@ pub async fn verify_id_token(
                 "the ID token is signed by a key the provider does not publish",
             )
         })?;
+    // A key published for encryption, or for another algorithm, signs nothing.
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|u| *u != jsonwebtoken::jwk::PublicKeyUse::Signature)
+        || jwk
+            .common
+            .key_algorithm
+            .is_some_and(|a| a != jsonwebtoken::jwk::KeyAlgorithm::from(alg))
+    {
+        return Err(invalid(
+            "sso_invalid_id_token",
+            "the ID token is signed by a key the provider does not publish for it",
+        ));
+    }
     let key = DecodingKey::from_jwk(&jwk)
         .map_err(|_| invalid("sso_invalid_id_token", "the provider's key is not usable"))?;
     let mut v = Validation::new(alg);
@@ -410,7 +572,30 @@ pub async fn verify_id_token(
             "the ID token is from another tenant",
         ));
     }
-    if claims.sub.is_empty() || claims.sub.len() > 255 {
+    let audiences = match &claims.aud {
+        serde_json::Value::Array(a) => a.len(),
+        _ => 1,
+    };
+    if claims
+        .azp
+        .as_deref()
+        .is_some_and(|a| a != provider.client_id)
+        || (audiences > 1 && claims.azp.is_none())
+    {
+        return Err(invalid(
+            "sso_invalid_id_token",
+            "the ID token was issued to another client",
+        ));
+    }
+    let bounded = |v: &Option<String>| v.as_deref().is_none_or(|s| s.len() <= 255);
+    if claims.sub.is_empty()
+        || claims.sub.len() > 255
+        || !bounded(&claims.oid)
+        || !bounded(&claims.tid)
+        || !bounded(&claims.email)
+        || !bounded(&claims.hd)
+        || !bounded(&claims.preferred_username)
+    {
         return Err(invalid(
             "sso_invalid_id_token",
             "the ID token's subject is not usable",

@@ -608,6 +608,7 @@ pub mod sso_states {
         pub nonce: String,
         pub verifier: String,
         pub return_to: String,
+        pub exchange_challenge: Option<String>,
         pub expires_at: i64,
     }
     no_relations!();
@@ -624,6 +625,7 @@ pub mod sso_codes {
         pub provider_id: Uuid,
         pub user_id: Uuid,
         pub mfa: bool,
+        pub binding: String,
         pub expires_at: i64,
     }
     no_relations!();

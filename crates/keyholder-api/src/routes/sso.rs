@@ -8,9 +8,12 @@ use crate::error::{ApiResult, Problem};
 use crate::guard::{Authed, Ctx, Require};
 use crate::state::ApiState;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use keyholder_domain::error::DomainError;
 use keyholder_domain::ids::IdentityProviderId;
 use keyholder_domain::policy::Action;
-use keyholder_domain::services::{IdentityProviderPatch, NewIdentityProvider, SsoCallback};
+use keyholder_domain::services::{
+    IdentityProviderPatch, NewIdentityProvider, SsoCallback, SsoExchange,
+};
 use keyholder_domain::sso::IdentityProvider;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -270,6 +273,12 @@ pub struct StartQuery {
     /// Where the sign-in ends (under one of the provider's `return_urls`): with `sso_code` to
     /// trade at `POST /v1/auth/sso/exchange`, or `error` (a problem code).
     pub return_to: String,
+    /// A frontend that trades the code from a server (without the browser's cookie) ties it
+    /// to a secret of its own instead: the PKCE S256 challenge of a verifier it then sends to
+    /// the exchange as `code_verifier`.
+    pub code_challenge: Option<String>,
+    /// `S256`, the only method (with `code_challenge`).
+    pub code_challenge_method: Option<String>,
 }
 
 /// A8: start a sign-in: 303 to the provider (authorization code flow, PKCE S256, `state` and
@@ -285,9 +294,26 @@ pub async fn start(
     q: web::Query<StartQuery>,
 ) -> ApiResult<HttpResponse> {
     let (org, provider) = path.into_inner();
+    if q.code_challenge_method
+        .as_deref()
+        .is_some_and(|m| m != "S256")
+        || (q.code_challenge_method.is_some() && q.code_challenge.is_none())
+    {
+        return Err(DomainError::field(
+            "code_challenge_method",
+            "unsupported",
+            "S256, with a code_challenge",
+        )
+        .into());
+    }
     let started = state
         .kh
-        .sso_start(&org, IdentityProviderId(provider), &q.return_to)
+        .sso_start(
+            &org,
+            IdentityProviderId(provider),
+            &q.return_to,
+            q.code_challenge.as_deref(),
+        )
         .await?;
     let secure = if state.kh.sso_redirect_uri().starts_with("https://") {
         "; Secure"
@@ -362,13 +388,10 @@ pub async fn callback(
             &ctx.0,
         )
         .await?;
+    // The cookie stays: the exchange shows it (the code is tied to this browser).
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", location))
         .insert_header(("Cache-Control", "no-store"))
-        .insert_header((
-            "Set-Cookie",
-            format!("{COOKIE}=; Path=/v1/auth/sso; Max-Age=0; HttpOnly; SameSite=Lax"),
-        ))
         .finish())
 }
 
@@ -382,12 +405,19 @@ pub struct ExchangeIn {
     /// count as the second factor (G2).
     #[schema(max_length = 64)]
     pub totp_code: Option<String>,
+    /// The verifier of the `code_challenge` the sign-in was started with (a server-side
+    /// frontend); otherwise the browser's flow cookie must come with the request.
+    #[schema(min_length = 43, max_length = 128)]
+    pub code_verifier: Option<String>,
 }
 
 /// A8: trade the one-time code for the tokens a password login answers.
+///
+/// The code is tied to the browser that signed in (its flow cookie, sent by a same-site `fetch`) or to the
+/// frontend's `code_verifier`; without either it is unknown (and stays for its owner).
 #[utoipa::path(tag = "sso", request_body = ExchangeIn, responses(
     (status = 200, body = crate::dto::TokenOut),
-    (status = 400, description = "`sso_invalid_code` (unknown, used or expired)", body = Problem, content_type = "application/problem+json"),
+    (status = 400, description = "`sso_invalid_code` (unknown, used, expired, or shown without its cookie or verifier)", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "`invalid_second_factor`", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`sso_account_deactivated`", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -395,11 +425,27 @@ pub struct ExchangeIn {
 pub async fn exchange(
     state: web::Data<ApiState>,
     ctx: Ctx,
+    req: HttpRequest,
     body: web::Json<ExchangeIn>,
-) -> ApiResult<web::Json<crate::dto::TokenOut>> {
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
     let pair = state
         .kh
-        .sso_exchange(&body.code, body.totp_code.as_deref(), &ctx.0)
+        .sso_exchange(
+            &SsoExchange {
+                code: body.code,
+                totp_code: body.totp_code,
+                code_verifier: body.code_verifier,
+            },
+            flow_cookie(&req).as_deref(),
+            &ctx.0,
+        )
         .await?;
-    Ok(web::Json(pair.into()))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header((
+            "Set-Cookie",
+            format!("{COOKIE}=; Path=/v1/auth/sso; Max-Age=0; HttpOnly; SameSite=Lax"),
+        ))
+        .json(crate::dto::TokenOut::from(pair)))
 }

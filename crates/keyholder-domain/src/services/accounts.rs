@@ -54,7 +54,7 @@ impl Keyholder {
                 expected: before.version,
             });
         }
-        if tx.count_active_admins(subject.org_id).await? == 0 {
+        if admins_who_can_sign_in(tx, subject.org_id).await? == 0 {
             return Err(DomainError::LastAdmin);
         }
         Audit {

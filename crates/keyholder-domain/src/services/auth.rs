@@ -134,6 +134,17 @@ impl Keyholder {
                 None => false,
             };
             if org.settings.password_login == PasswordLogin::Off || !admin {
+                let mut tx = self.tx().await?;
+                Audit {
+                    org: org.id,
+                    kind: "auth.login_refused",
+                    actor: None,
+                    target: Some(("user", user.id.0)),
+                    changes: serde_json::json!({"login": login, "reason": "password_login_off"}),
+                }
+                .write(tx.as_mut(), ctx)
+                .await?;
+                tx.commit().await?;
                 return Err(DomainError::SsoRefused {
                     code: "password_login_off",
                     detail: "this organisation signs in through its identity provider".into(),

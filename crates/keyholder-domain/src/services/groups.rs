@@ -260,7 +260,7 @@ impl Keyholder {
                 expected: if_match.unwrap_or(before.version),
             });
         }
-        if tx.count_active_admins(subject.org_id).await? == 0 {
+        if admins_who_can_sign_in(tx.as_mut(), subject.org_id).await? == 0 {
             return Err(DomainError::LastAdmin);
         }
         Audit {

@@ -339,6 +339,21 @@ pub(crate) fn now() -> OffsetDateTime {
 }
 
 /// An audit entry for a change or an event (AU1).
+/// G5 (with A8): the org's active admins who can still sign in: with passwords off, only
+/// those linked to an identity provider. Counted inside the writing transaction, after the
+/// change, so that the change is undone when it leaves none.
+pub(crate) async fn admins_who_can_sign_in(tx: &mut dyn Tx, org: OrgId) -> Result<u64> {
+    let passwords_off = tx
+        .org_by_id(org)
+        .await?
+        .is_some_and(|o| o.settings.password_login == crate::model::PasswordLogin::Off);
+    if passwords_off {
+        tx.count_sso_linked_admins(org).await
+    } else {
+        tx.count_active_admins(org).await
+    }
+}
+
 pub(crate) struct Audit<'a> {
     pub org: OrgId,
     pub kind: &'a str,

@@ -333,7 +333,7 @@ impl Keyholder {
                 expected: before.version,
             });
         }
-        if tx.count_active_admins(svc.org_id).await? == 0 {
+        if admins_who_can_sign_in(tx.as_mut(), svc.org_id).await? == 0 {
             return Err(DomainError::LastAdmin);
         }
         self.notify_email_change(tx.as_mut(), &before, &after)
@@ -407,7 +407,7 @@ impl Keyholder {
                 expected: before.version,
             });
         }
-        if tx.count_active_admins(svc.org_id).await? == 0 {
+        if admins_who_can_sign_in(tx.as_mut(), svc.org_id).await? == 0 {
             return Err(DomainError::LastAdmin);
         }
         tx.replace_recovery_codes(svc.org_id, id, &[]).await?;
@@ -552,7 +552,7 @@ impl Keyholder {
             .write(tx, ctx)
             .await?;
         }
-        if tx.count_active_admins(org).await? == 0 {
+        if admins_who_can_sign_in(tx, org).await? == 0 {
             return Err(DomainError::LastAdmin);
         }
         Ok(())

@@ -51,6 +51,17 @@ pub struct SsoStart {
     pub browser_secret: String,
 }
 
+/// What the frontend trades at the exchange.
+#[derive(Debug, Clone, Default)]
+pub struct SsoExchange {
+    pub code: String,
+    /// The user's Keyholder authenticator (or recovery) code, where the provider's MFA does
+    /// not count.
+    pub totp_code: Option<String>,
+    /// The verifier of the `code_challenge` the sign-in was started with, if it was.
+    pub code_verifier: Option<String>,
+}
+
 /// What the provider sent the browser back with.
 #[derive(Debug, Clone, Default)]
 pub struct SsoCallback {
@@ -88,12 +99,14 @@ fn check_provider(
         errors.push(FieldError::new("name", "length", "1 to 100 characters"));
     }
     match p.kind {
-        ProviderKind::Entra => match &p.tenant_id {
-            Some(t) if domain_like(t) || uuid::Uuid::parse_str(t).is_ok() => {}
+        // The tenant's GUID, as Entra writes it in `tid` and in its issuer (a domain name
+        // never matches either).
+        ProviderKind::Entra => match p.tenant_id.as_deref().map(uuid::Uuid::try_parse) {
+            Some(Ok(t)) if !t.is_nil() => p.tenant_id = Some(t.hyphenated().to_string()),
             _ => errors.push(FieldError::new(
                 "tenant_id",
                 "required",
-                "Entra ID needs the directory (tenant) id",
+                "Entra ID needs the directory (tenant) id: a GUID",
             )),
         },
         ProviderKind::Oidc => {
@@ -209,16 +222,59 @@ fn invalid(code: &'static str, detail: &str) -> DomainError {
     }
 }
 
-/// `url` with `key=value` added to its query.
+/// `url` with `key=value` added to its query (before any fragment).
 fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
-    let mut out = url.to_owned();
-    for (k, v) in pairs {
-        out.push(if out.contains('?') { '&' } else { '?' });
-        out.push_str(k);
-        out.push('=');
-        out.push_str(&form_encode(v));
+    match web_url(url) {
+        Some(mut u) => {
+            u.query_pairs_mut().extend_pairs(pairs);
+            u.into()
+        }
+        None => {
+            let mut out = url.to_owned();
+            for (k, v) in pairs {
+                out.push(if out.contains('?') { '&' } else { '?' });
+                out.push_str(k);
+                out.push('=');
+                out.push_str(&form_encode(v));
+            }
+            out
+        }
     }
-    out
+}
+
+/// How a one-time code is tied to whoever may trade it: the browser's flow cookie, or the
+/// frontend's own PKCE challenge (a server-side frontend that never holds the cookie).
+fn binding_of(flow: &SsoState) -> String {
+    match &flow.exchange_challenge {
+        Some(c) => format!("pkce:{c}"),
+        None => format!("browser:{}", flow.browser_hash),
+    }
+}
+
+/// Whether the exchange shows what the code was tied to.
+fn binding_holds(binding: &str, browser_secret: Option<&str>, verifier: Option<&str>) -> bool {
+    if let Some(challenge) = binding.strip_prefix("pkce:") {
+        return verifier
+            .filter(|v| (43..=128).contains(&v.len()))
+            .is_some_and(|v| pkce_challenge(v) == challenge);
+    }
+    binding.strip_prefix("browser:").is_some_and(|hash| {
+        browser_secret
+            .filter(|b| b.len() <= 256)
+            .is_some_and(|b| secret_hash(b) == hash)
+    })
+}
+
+/// The audit entry of a sign-in through a provider that went wrong after the flow was known
+/// (AU1): which flow, which provider, why.
+fn failed_entry(flow: &SsoState, reason: &str) -> Audit<'static> {
+    Audit {
+        org: flow.org_id,
+        kind: "auth.sso_failed",
+        actor: None,
+        target: Some(("identity_provider", flow.provider_id.0)),
+        changes: json!({"reason": reason}),
+    }
 }
 
 impl Keyholder {
@@ -360,6 +416,21 @@ impl Keyholder {
         }
         p.updated_at = now();
         tx.update_identity_provider(&p).await?;
+        // Another issuer, tenant or client: a `sub` there names someone else, so the links
+        // made through the provider as it was go (each account links again on its next
+        // sign-in, by SCIM's externalId). G5 (A8): not where that leaves no admin who can
+        // sign in.
+        let relinks = p.issuer != before.issuer
+            || p.tenant_id != before.tenant_id
+            || p.client_id != before.client_id;
+        let links_dropped = if relinks {
+            tx.delete_sso_links(id).await?
+        } else {
+            0
+        };
+        if links_dropped > 0 && admins_who_can_sign_in(tx.as_mut(), subject.org_id).await? == 0 {
+            return Err(DomainError::LastAdmin);
+        }
         Audit {
             org: subject.org_id,
             kind: "identity_provider.updated",
@@ -369,6 +440,7 @@ impl Keyholder {
                 "before": described(&before),
                 "after": described(&p),
                 "client_secret_changed": patch.client_secret.is_some(),
+                "links_dropped": links_dropped,
             }),
         }
         .write(tx.as_mut(), ctx)
@@ -397,9 +469,7 @@ impl Keyholder {
             .await?
             .ok_or(DomainError::NotFound)?;
         tx.delete_identity_provider(subject.org_id, id).await?;
-        if o.settings.password_login == PasswordLogin::Off
-            && tx.count_sso_linked_admins(subject.org_id).await? == 0
-        {
+        if admins_who_can_sign_in(tx.as_mut(), o.id).await? == 0 {
             return Err(DomainError::LastAdmin);
         }
         Audit {
@@ -416,12 +486,27 @@ impl Keyholder {
 
     /// A8: starts a sign-in: a stored flow (`state` and `nonce`, PKCE's verifier, where it
     /// ends) and the provider's authorization URL. Unknown org and unknown provider look alike.
+    /// `exchange_challenge` (a frontend's own PKCE S256 challenge) ties the one-time code to
+    /// its verifier instead of to the browser's cookie.
     pub async fn sso_start(
         &self,
         org_slug: &str,
         provider: IdentityProviderId,
         return_to: &str,
+        exchange_challenge: Option<&str>,
     ) -> Result<SsoStart> {
+        if let Some(c) = exchange_challenge
+            && (c.len() != 43
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(DomainError::field(
+                "code_challenge",
+                "invalid",
+                "a PKCE S256 challenge: 43 characters of base64url",
+            ));
+        }
         let (org, p) = {
             let mut tx = self.read_tx().await?;
             let org = tx
@@ -459,6 +544,7 @@ impl Keyholder {
             nonce: nonce.clone(),
             verifier: verifier.clone(),
             return_to: return_to.to_owned(),
+            exchange_challenge: exchange_challenge.map(str::to_owned),
             expires_at: now() + time::Duration::seconds(STATE_TTL_SECS),
         };
         let mut tx = self.tx().await?;
@@ -521,25 +607,33 @@ impl Keyholder {
             .filter(|b| b.len() <= 256)
             .is_some_and(|b| secret_hash(b) == flow.browser_hash);
         if !same_browser {
+            let mut tx = self.tx().await?;
+            failed_entry(&flow, "sso_other_browser")
+                .write(tx.as_mut(), ctx)
+                .await?;
+            tx.commit().await?;
             return Err(invalid(
                 "sso_invalid_state",
                 "the sign-in was started in another browser",
             ));
         }
-        match self.sso_finish(&flow, back, ctx).await {
-            Ok(code) => Ok(with_query(&flow.return_to, &[("sso_code", &code)])),
-            Err(DomainError::SsoInvalid { code, .. } | DomainError::SsoRefused { code, .. }) => {
-                Ok(with_query(&flow.return_to, &[("error", code)]))
+        let reason = match self.sso_finish(&flow, back, ctx).await {
+            Ok(code) => return Ok(with_query(&flow.return_to, &[("sso_code", &code)])),
+            // Refusals are audited where they are decided, with the account they name.
+            Err(DomainError::SsoRefused { code, .. }) => {
+                return Ok(with_query(&flow.return_to, &[("error", code)]));
             }
+            Err(DomainError::SsoInvalid { code, .. } | DomainError::Conflict { code, .. }) => code,
             Err(DomainError::ProviderUnavailable(why)) => {
                 tracing::warn!(%why, "single sign-on: the identity provider is unavailable");
-                Ok(with_query(
-                    &flow.return_to,
-                    &[("error", "identity_provider_unavailable")],
-                ))
+                "identity_provider_unavailable"
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        let mut tx = self.tx().await?;
+        failed_entry(&flow, reason).write(tx.as_mut(), ctx).await?;
+        tx.commit().await?;
+        Ok(with_query(&flow.return_to, &[("error", reason)]))
     }
 
     async fn sso_finish(
@@ -566,10 +660,13 @@ impl Keyholder {
             .ok_or_else(|| invalid("sso_invalid_state", "the provider was removed"))?;
         let http = self.oidc_http()?;
         let discovery = self.oidc_directory.discovery(http, &p.issuer).await?;
-        // Mix-up defence (RFC 9207): a response that names another issuer is not this flow's.
-        if let Some(iss) = &back.iss
-            && iss.trim_end_matches('/') != discovery.issuer.trim_end_matches('/')
-        {
+        // Mix-up defence (RFC 9207): a response that names another issuer is not this flow's,
+        // nor one without a name from a provider that always gives it.
+        let named = match &back.iss {
+            Some(iss) => iss.trim_end_matches('/') == discovery.issuer.trim_end_matches('/'),
+            None => !discovery.authorization_response_iss_parameter_supported,
+        };
+        if !named {
             return Err(invalid(
                 "sso_issuer_mismatch",
                 "the answer came from another identity provider",
@@ -636,6 +733,7 @@ impl Keyholder {
             provider_id: p.id,
             user_id: user.id,
             mfa: p.mfa_counts && claims.mfa(),
+            binding: binding_of(flow),
             expires_at: now() + time::Duration::seconds(CODE_TTL_SECS),
         })
         .await?;
@@ -654,14 +752,8 @@ impl Keyholder {
         ctx: &RequestContext,
     ) -> Result<User> {
         if !p.allowed_domains.is_empty() {
-            let domain = claims.hd.clone().or_else(|| {
-                claims
-                    .email
-                    .as_deref()
-                    .and_then(|e| e.rsplit_once('@'))
-                    .map(|(_, d)| d.to_lowercase())
-            });
-            if !domain.is_some_and(|d| p.allowed_domains.contains(&d.to_lowercase())) {
+            let domain = claims.vouched_domain(p.kind);
+            if !domain.is_some_and(|d| p.allowed_domains.contains(&d)) {
                 return Err(refused(
                     "sso_domain_not_allowed",
                     "the account is not in a domain the org allows",
@@ -734,114 +826,137 @@ impl Keyholder {
         }
     }
 
-    /// A8: the frontend trades the one-time code for tokens. The second factor (G2): the
-    /// provider's MFA where the org counts it, else the user's Keyholder code as at a password
-    /// login; lockout applies.
+    /// A8: the frontend trades the one-time code for tokens. It must show what the code was
+    /// tied to (the flow's browser cookie, or the verifier of the frontend's challenge): a
+    /// code read from a URL is worth nothing alone, and stays for its owner. The second factor
+    /// (G2): the provider's MFA where the org counts it, else the user's Keyholder code as at a
+    /// password login; wrong codes count on the exchange's own lock, so passwords guessed at
+    /// the login cannot lock an SSO user out (A2). A wrong code does not spend the one-time
+    /// code; the session it opens does.
     pub async fn sso_exchange(
         &self,
-        code: &str,
-        totp_code: Option<&str>,
+        req: &SsoExchange,
+        browser_secret: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<TokenPair> {
-        let taken = if code.is_empty() || code.len() > 256 {
-            None
-        } else {
-            let mut tx = self.tx().await?;
-            let taken = tx.take_sso_code(&secret_hash(code)).await?;
-            tx.commit().await?;
-            taken
-        };
-        let taken =
-            taken.ok_or_else(|| invalid("sso_invalid_code", "the code is unknown or was used"))?;
-        let mut tx = self.tx().await?;
-        let org = tx
-            .org_by_id(taken.org_id)
-            .await?
-            .ok_or_else(|| invalid("sso_invalid_code", "the code is unknown or was used"))?;
-        let mut user = tx
-            .user_for_update(org.id, taken.user_id)
-            .await?
-            .filter(|u| u.status == UserStatus::Active)
-            .ok_or_else(|| refused("sso_account_deactivated", "the account is not active"))?;
-        let throttle_key = format!("user:{}", user.id);
-        if let Some(t) = tx.throttle(org.id, &throttle_key).await?
-            && let Some(until) = t.locked_until
-            && until > now()
-        {
-            return Err(DomainError::AccountLocked {
-                retry_after_secs: (until - now()).whole_seconds().max(1).unsigned_abs(),
-            });
+        let unknown = || invalid("sso_invalid_code", "the code is unknown or was used");
+        if req.code.is_empty() || req.code.len() > 256 {
+            return Err(unknown());
         }
-        let login = user.email.clone().unwrap_or_default();
-        let mut second_factor = taken.mfa;
-        let mut recovery_used = false;
-        if !second_factor
-            && user.totp.enrolled()
-            && let Some(code) = totp_code.map(str::trim).filter(|c| !c.is_empty())
-        {
-            let secret = match &user.totp.secret {
-                Some(sealed) => self.sealer.open(sealed, user.id.0)?,
-                None => String::new(),
-            };
-            let ok =
-                match totp::matching_step(&secret, code, now().unix_timestamp().unsigned_abs())? {
+        let hash = secret_hash(&req.code);
+        let (held, org) = {
+            let mut tx = self.read_tx().await?;
+            let held = tx.sso_code(&hash).await?.ok_or_else(unknown)?;
+            let org = tx.org_by_id(held.org_id).await?.ok_or_else(unknown)?;
+            (held, org)
+        };
+        if !binding_holds(&held.binding, browser_secret, req.code_verifier.as_deref()) {
+            return Err(unknown());
+        }
+        let throttle_key = format!("sso:{}", held.user_id);
+        let totp_code = req
+            .totp_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.tx().await?;
+            let mut user = tx
+                .user_for_update(org.id, held.user_id)
+                .await?
+                .filter(|u| u.status == UserStatus::Active)
+                .ok_or_else(|| refused("sso_account_deactivated", "the account is not active"))?;
+            let login = user.email.clone().unwrap_or_default();
+            let code = totp_code.filter(|_| !held.mfa && user.totp.enrolled());
+            let mut second_factor = held.mfa;
+            let mut recovery_used = false;
+            if let Some(code) = code {
+                if let Some(t) = tx.throttle(org.id, &throttle_key).await?
+                    && let Some(until) = t.locked_until
+                    && until > now()
+                {
+                    return Err(DomainError::AccountLocked {
+                        retry_after_secs: (until - now()).whole_seconds().max(1).unsigned_abs(),
+                    });
+                }
+                let secret = match &user.totp.secret {
+                    Some(sealed) => self.sealer.open(sealed, user.id.0)?,
+                    None => String::new(),
+                };
+                let step =
+                    totp::matching_step(&secret, code, now().unix_timestamp().unsigned_abs())?;
+                let ok = match step {
                     Some(step) if user.totp.last_step.is_none_or(|l| step > l) => {
                         user.totp.last_step = Some(step);
                         true
                     }
                     Some(_) => false,
                     None => {
-                        let spent = tx
+                        recovery_used = tx
                             .spend_recovery_code(
                                 org.id,
                                 user.id,
                                 &secret_hash(&normalise_recovery_code(code)),
                             )
                             .await?;
-                        recovery_used = spent;
-                        spent
+                        recovery_used
                     }
                 };
-            if !ok {
-                drop(tx);
-                self.login_failed(
-                    &org,
-                    Some(&user),
-                    &throttle_key,
-                    &login,
-                    Failure::SecondFactor,
-                    ctx,
-                )
-                .await?;
-                return Err(DomainError::InvalidSecondFactor);
+                if !ok {
+                    drop(tx);
+                    self.login_failed(
+                        &org,
+                        Some(&user),
+                        &throttle_key,
+                        &login,
+                        Failure::SecondFactor,
+                        ctx,
+                    )
+                    .await?;
+                    return Err(DomainError::InvalidSecondFactor);
+                }
+                second_factor = true;
             }
-            second_factor = true;
-        }
-        user.last_login_at = Some(now());
-        let expected = user.version;
-        user.version += 1;
-        if !tx.update_user(&user, expected).await? {
-            return Err(DomainError::internal("the account changed during sign-in"));
-        }
-        let pair = self
-            .open_session(tx.as_mut(), &org, &user, second_factor)
+            // Spent with the session it opens: a concurrent exchange of it finds nothing.
+            if tx.take_sso_code(&hash).await?.is_none() {
+                return Err(unknown());
+            }
+            user.last_login_at = Some(now());
+            let expected = user.version;
+            user.version += 1;
+            if !tx.update_user(&user, expected).await? {
+                if attempt >= 5 {
+                    return Err(DomainError::internal(
+                        "the account kept changing during sign-in",
+                    ));
+                }
+                continue;
+            }
+            if code.is_some() {
+                tx.clear_throttle(org.id, &throttle_key).await?;
+            }
+            let pair = self
+                .open_session(tx.as_mut(), &org, &user, second_factor)
+                .await?;
+            Audit {
+                org: org.id,
+                kind: "auth.login_succeeded",
+                actor: Some(user.id),
+                target: Some(("user", user.id.0)),
+                changes: json!({
+                    "method": "sso",
+                    "provider": held.provider_id.0,
+                    "second_factor": second_factor,
+                    "provider_mfa": held.mfa,
+                    "recovery_code_used": recovery_used,
+                }),
+            }
+            .write(tx.as_mut(), ctx)
             .await?;
-        Audit {
-            org: org.id,
-            kind: "auth.login_succeeded",
-            actor: Some(user.id),
-            target: Some(("user", user.id.0)),
-            changes: json!({
-                "method": "sso",
-                "provider": taken.provider_id.0,
-                "second_factor": second_factor,
-                "provider_mfa": taken.mfa,
-                "recovery_code_used": recovery_used,
-            }),
+            tx.commit().await?;
+            return Ok(pair);
         }
-        .write(tx.as_mut(), ctx)
-        .await?;
-        tx.commit().await?;
-        Ok(pair)
     }
 }

@@ -530,7 +530,7 @@ impl Keyholder {
         }
         // G5: the org keeps an active admin.
         if after.user_group_id != before.user_group_id
-            && tx.count_active_admins(subject.org_id).await? == 0
+            && admins_who_can_sign_in(tx.as_mut(), subject.org_id).await? == 0
         {
             return Err(DomainError::LastAdmin);
         }

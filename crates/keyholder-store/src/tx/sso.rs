@@ -63,6 +63,18 @@ fn link(m: sso_links::Model) -> SsoLink {
     }
 }
 
+fn code(m: sso_codes::Model) -> SsoCode {
+    SsoCode {
+        hash: m.hash,
+        org_id: OrgId(m.org_id),
+        provider_id: IdentityProviderId(m.provider_id),
+        user_id: UserId(m.user_id),
+        mfa: m.mfa,
+        binding: m.binding,
+        expires_at: convert::from_us(m.expires_at),
+    }
+}
+
 #[async_trait]
 impl SsoTx for SeaTx {
     async fn identity_providers(&mut self, org: OrgId) -> Result<Vec<IdentityProvider>> {
@@ -243,6 +255,7 @@ impl SsoTx for SeaTx {
             nonce: Set(s.nonce.clone()),
             verifier: Set(s.verifier.clone()),
             return_to: Set(s.return_to.clone()),
+            exchange_challenge: Set(s.exchange_challenge.clone()),
             expires_at: Set(to_us(s.expires_at)),
         })
         .exec_without_returning(&self.txn)
@@ -270,6 +283,7 @@ impl SsoTx for SeaTx {
             nonce: m.nonce,
             verifier: m.verifier,
             return_to: m.return_to,
+            exchange_challenge: m.exchange_challenge,
             expires_at: convert::from_us(m.expires_at),
         }))
     }
@@ -286,6 +300,7 @@ impl SsoTx for SeaTx {
             provider_id: Set(c.provider_id.0),
             user_id: Set(c.user_id.0),
             mfa: Set(c.mfa),
+            binding: Set(c.binding.clone()),
             expires_at: Set(to_us(c.expires_at)),
         })
         .exec_without_returning(&self.txn)
@@ -295,21 +310,29 @@ impl SsoTx for SeaTx {
     }
 
     async fn take_sso_code(&mut self, hash: &str) -> Result<Option<SsoCode>> {
-        let Some(m) = sso_codes::Entity::delete_by_id(hash.to_owned())
+        Ok(sso_codes::Entity::delete_by_id(hash.to_owned())
             .exec_with_returning(&self.txn)
             .await
             .map_err(db_err)?
             .filter(|m| m.expires_at >= now_us())
-        else {
-            return Ok(None);
-        };
-        Ok(Some(SsoCode {
-            hash: m.hash,
-            org_id: OrgId(m.org_id),
-            provider_id: IdentityProviderId(m.provider_id),
-            user_id: UserId(m.user_id),
-            mfa: m.mfa,
-            expires_at: convert::from_us(m.expires_at),
-        }))
+            .map(code))
+    }
+
+    async fn sso_code(&mut self, hash: &str) -> Result<Option<SsoCode>> {
+        Ok(sso_codes::Entity::find_by_id(hash.to_owned())
+            .filter(sso_codes::Column::ExpiresAt.gte(now_us()))
+            .one(&self.txn)
+            .await
+            .map_err(db_err)?
+            .map(code))
+    }
+
+    async fn delete_sso_links(&mut self, provider: IdentityProviderId) -> Result<u64> {
+        Ok(sso_links::Entity::delete_many()
+            .filter(sso_links::Column::ProviderId.eq(provider.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?
+            .rows_affected)
     }
 }
