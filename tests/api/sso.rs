@@ -129,8 +129,20 @@ async fn to_callback(
     login_hint: &str,
     tamper: impl FnOnce(String) -> String,
 ) -> String {
+    to_callback_with(app, b, provider_id, login_hint, "", tamper).await
+}
+
+/// [`to_callback`], with `extra` added to the start's query (`&code_challenge=…`).
+async fn to_callback_with(
+    app: &TestApp,
+    b: &reqwest::Client,
+    provider_id: &str,
+    login_hint: &str,
+    extra: &str,
+    tamper: impl FnOnce(String) -> String,
+) -> String {
     let start = format!(
-        "{}/v1/auth/sso/hill/{provider_id}/start?return_to={}",
+        "{}/v1/auth/sso/hill/{provider_id}/start?return_to={}{extra}",
         app.base,
         form_urlencoded::byte_serialize(FRONTEND.as_bytes()).collect::<String>()
     );
@@ -736,4 +748,290 @@ async fn a8_identity_providers_are_admins_only_and_checked_field_by_field() {
             .body["total"],
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_a_code_read_from_the_url_is_worth_nothing_without_the_browser_that_signed_in() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    let signed = sign_in(&app, &pid, "alice").await.expect("signed in");
+    // Someone who saw the URL (a proxy's log, the history, a Referer) but has no cookie.
+    exchange_from(&app, &browser(), json!({"code": signed.code}))
+        .await
+        .problem(400, "sso_invalid_code");
+    exchange_from(
+        &app,
+        &browser(),
+        json!({"code": signed.code, "code_verifier": "x".repeat(43)}),
+    )
+    .await
+    .problem(400, "sso_invalid_code");
+    // The code stays for the browser that signed in; the exchange ends the flow's cookie.
+    let r = exchange(&app, &signed, None).await.expect(200);
+    let cookie = r.headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("kh_sso=;") && cookie.contains("Max-Age=0"),
+        "{cookie}"
+    );
+    assert_eq!(r.headers["cache-control"], "no-store");
+    exchange(&app, &signed, None)
+        .await
+        .problem(400, "sso_invalid_code");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_a_frontend_server_ties_the_code_to_its_own_pkce_verifier() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    let verifier = "a-frontend-server-verifier-of-enough-length-0123456789";
+    // PKCE S256 (its RFC 7636 vector is checked in the domain's tests).
+    let challenge = keyholder_domain::sso::pkce_challenge(verifier);
+    let b = browser();
+    let url = to_callback_with(
+        &app,
+        &b,
+        &pid,
+        "alice",
+        &format!("&code_challenge={challenge}&code_challenge_method=S256"),
+        |u| u,
+    )
+    .await;
+    let landed = callback(&b, &url).await.expect("to the frontend");
+    let code = query_param(&landed, "sso_code").expect("sso_code");
+    // The frontend's server has no cookie of the browser's; the browser's cookie alone does
+    // not do either: the code is the verifier's.
+    let server = browser();
+    exchange_from(&app, &server, json!({"code": code}))
+        .await
+        .problem(400, "sso_invalid_code");
+    exchange_from(&app, &b, json!({"code": code}))
+        .await
+        .problem(400, "sso_invalid_code");
+    exchange_from(
+        &app,
+        &server,
+        json!({"code": code, "code_verifier": format!("{verifier}x")}),
+    )
+    .await
+    .problem(400, "sso_invalid_code");
+    let r = exchange_from(
+        &app,
+        &server,
+        json!({"code": code, "code_verifier": verifier}),
+    )
+    .await
+    .expect(200);
+    let t = r.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/v1/me", &t).await.expect(200).body["id"],
+        teacher.as_str()
+    );
+    // A challenge that is not S256's shape, or another method, is refused at the start.
+    for extra in [
+        "&code_challenge=short",
+        &format!("&code_challenge={challenge}&code_challenge_method=plain"),
+    ] {
+        let r = browser()
+            .get(format!(
+                "{}/v1/auth/sso/hill/{pid}/start?return_to={}{extra}",
+                app.base,
+                form_urlencoded::byte_serialize(FRONTEND.as_bytes()).collect::<String>()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422, "{extra}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_a2_a_wrong_key_at_the_exchange_keeps_the_code_and_a_password_spray_locks_no_sso_user_out()
+ {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    let secret = app
+        .enrol_key("hill", "alice@hill.school", ADMIN_PASSWORD)
+        .await;
+    // Someone sprays passwords at her login until it locks.
+    for _ in 0..6 {
+        let r = app
+            .login("hill", "alice@hill.school", "wrong password here", None)
+            .await;
+        assert!(matches!(r.status.as_u16(), 401 | 429), "{}", r.status);
+    }
+    app.login("hill", "alice@hill.school", ADMIN_PASSWORD, None)
+        .await
+        .problem(429, "account_locked");
+    // She still signs in through the provider; a mistyped key does not spend the code.
+    let signed = sign_in(&app, &pid, "alice").await.expect("signed in");
+    exchange(&app, &signed, Some("000000"))
+        .await
+        .problem(401, "invalid_second_factor");
+    let r = exchange(&app, &signed, Some(&crate::harness::code(&secret, 30)))
+        .await
+        .expect(200);
+    assert_eq!(r.body["second_factor"], true);
+    // AU1: the wrong key is audited against her account.
+    let failed = app.audit(&org, &admin, "auth.login_failed").await;
+    assert!(
+        failed.iter().any(
+            |e| e["changes"]["reason"] == "second_factor" && e["target_id"] == teacher.as_str()
+        ),
+        "{failed:?}"
+    );
+    // Guessing keys at the exchange locks the exchange's own counter.
+    let signed = sign_in(&app, &pid, "alice").await.expect("signed in");
+    for _ in 0..5 {
+        exchange(&app, &signed, Some("000000"))
+            .await
+            .problem(401, "invalid_second_factor");
+    }
+    exchange(&app, &signed, Some("000000"))
+        .await
+        .problem(429, "account_locked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_return_to_that_a_browser_could_read_two_ways_is_refused_not_a_500() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    for bad in [
+        format!("{FRONTEND}\r\nSet-Cookie: x=1"),
+        format!("{FRONTEND}/../../admin"),
+        format!("{FRONTEND}/%2e%2e/admin"),
+        format!("{FRONTEND}/%2E%2E%2Fadmin"),
+        format!("{FRONTEND}\\..\\admin"),
+        "http://127.0.0.1:9\\@evil.example/app/sso".to_owned(),
+        format!("{FRONTEND}/ok\tx"),
+        "http://user@127.0.0.1:9/app/sso".to_owned(),
+        "http://127.0.0.1:9/app/ssoevil".to_owned(),
+        "http://127.0.0.1:99/app/sso".to_owned(),
+    ] {
+        let r = browser()
+            .get(format!(
+                "{}/v1/auth/sso/hill/{pid}/start?return_to={}",
+                app.base,
+                form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422, "{bad:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], "return_to", "{bad:?}");
+        assert_eq!(body["errors"][0]["code"], "not_allowed", "{bad:?}");
+    }
+    // Under the allowed path, with a query and a fragment: the code goes in the query.
+    let b = browser();
+    let r = b
+        .get(format!(
+            "{}/v1/auth/sso/hill/{pid}/start?return_to={}",
+            app.base,
+            form_urlencoded::byte_serialize(format!("{FRONTEND}/done?tab=1#top").as_bytes())
+                .collect::<String>()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_g5_with_passwords_off_the_last_admin_who_can_sign_in_stays() {
+    let p = provider(&[]);
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({"mfa_counts": true})).await;
+    // A second admin, not linked: still an active admin, but one who cannot sign in.
+    let other = app
+        .user(
+            &org,
+            &admin,
+            "head@hill.school",
+            "DSL / Child Protection Team",
+        )
+        .await;
+    provisioned(&app, &org.admin_id.to_string(), "dsl").await;
+    let signed = sign_in(&app, &pid, "dsl+mfa")
+        .await
+        .expect("the admin signs in");
+    let r = exchange(&app, &signed, None).await.expect(200);
+    assert_eq!(r.body["second_factor"], true);
+    let sso_admin = r.body["access_token"].as_str().unwrap().to_owned();
+    app.patch(
+        "/v1/orgs/hill/settings",
+        &admin,
+        json!({"password_login": "off"}),
+    )
+    .await
+    .expect(200);
+    // The only admin who can sign in cannot be deactivated (though another admin is active).
+    app.post(
+        &format!("/v1/orgs/hill/users/{}/deactivate", org.admin_id),
+        Some(&sso_admin),
+        json!({}),
+    )
+    .await
+    .problem(409, "last_admin");
+    // Nor can the provider be pointed at another issuer, which drops the links.
+    app.patch(
+        &format!("/v1/orgs/hill/identity-providers/{pid}"),
+        &sso_admin,
+        json!({"client_id": "another-client"}),
+    )
+    .await
+    .problem(409, "last_admin");
+    // The other admin may go: the linked one remains.
+    app.post(
+        &format!("/v1/orgs/hill/users/{other}/deactivate"),
+        Some(&sso_admin),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    // With passwords back on, a client change drops the links, audited; the next sign-in
+    // links again by SCIM's id.
+    app.patch(
+        "/v1/orgs/hill/settings",
+        &sso_admin,
+        json!({"password_login": "all"}),
+    )
+    .await
+    .expect(200);
+    let r = app
+        .patch(
+            &format!("/v1/orgs/hill/identity-providers/{pid}"),
+            &sso_admin,
+            json!({"issuer": format!("{}/", p.issuer)}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.body["issuer"], p.issuer.trim_end_matches('/'));
+    let updated = app.audit(&org, &admin, "identity_provider.updated").await;
+    assert_eq!(updated[0]["changes"]["links_dropped"], 0, "same issuer");
 }
