@@ -55,11 +55,27 @@ impl ReqwestOidc {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve the provider's name itself, past the
+            // public-address rule.
+            .no_proxy()
             .user_agent(concat!("keyholder/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("the HTTP client for single sign-on: {e}"))?;
         Ok(ReqwestOidc { client })
     }
+}
+
+/// The error with its causes, for the log (never for the caller).
+fn described(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 async fn bounded_json(mut r: reqwest::Response) -> Result<(u16, serde_json::Value), String> {
@@ -87,7 +103,7 @@ impl OidcHttp for ReqwestOidc {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(described)?;
         match bounded_json(r).await? {
             (200, json) if !json.is_null() => Ok(json),
             (status, _) => Err(format!("{url} answered {status}")),
@@ -112,7 +128,7 @@ impl OidcHttp for ReqwestOidc {
             .body(body)
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(described)?;
         bounded_json(r).await
     }
 }

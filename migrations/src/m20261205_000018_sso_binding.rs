@@ -1,6 +1,7 @@
-//! Issue 15 after review (A8): a one-time code is tied to whoever may trade it (the flow's
-//! browser cookie, or a frontend's own PKCE challenge), and abandoned flows and codes are
-//! swept by an index on their expiry.
+//! Issue 15 after review (A8): a one-time code is tied to the browser that signed in (the
+//! flow's cookie), and abandoned flows and codes are
+//! swept by an index on their expiry; a flow may link an account (its owner's) rather than
+//! sign in.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -10,7 +11,7 @@ pub struct Migration;
 #[derive(DeriveIden)]
 enum SsoStates {
     Table,
-    ExchangeChallenge,
+    LinkUserId,
     ExpiresAt,
 }
 
@@ -27,7 +28,7 @@ impl MigrationTrait for Migration {
         m.alter_table(
             Table::alter()
                 .table(SsoStates::Table)
-                .add_column(string_len_null(SsoStates::ExchangeChallenge, 64))
+                .add_column(uuid_null(SsoStates::LinkUserId))
                 .to_owned(),
         )
         .await?;
@@ -77,7 +78,7 @@ impl MigrationTrait for Migration {
         m.alter_table(
             Table::alter()
                 .table(SsoStates::Table)
-                .drop_column(SsoStates::ExchangeChallenge)
+                .drop_column(SsoStates::LinkUserId)
                 .to_owned(),
         )
         .await

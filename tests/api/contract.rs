@@ -35,6 +35,10 @@ const ANY_MEMBER: &[(&str, &str)] = &[
     ("delete", "/v1/me/totp"),
     ("get", "/v1/me/sessions"),
     ("delete", "/v1/me/sessions/{id}"),
+    // A8: one's own links to identity providers.
+    ("post", "/v1/me/sso-links"),
+    ("get", "/v1/me/sso-links"),
+    ("delete", "/v1/me/sso-links/{provider_id}"),
     // N2: one's own alerts.
     ("get", "/v1/me/alerts"),
     ("post", "/v1/me/alerts/{id}/read"),

@@ -158,6 +158,17 @@ async fn to_callback_with(
         .to_str()
         .expect("location")
         .to_owned();
+    through_provider(app, b, &authorize, login_hint, tamper).await
+}
+
+/// From the provider's authorization URL, through its sign-in, up to Keyholder's callback.
+async fn through_provider(
+    app: &TestApp,
+    b: &reqwest::Client,
+    authorize: &str,
+    login_hint: &str,
+    tamper: impl FnOnce(String) -> String,
+) -> String {
     let hint: String = form_urlencoded::byte_serialize(login_hint.as_bytes()).collect();
     let mut url = tamper(format!("{authorize}&login_hint={hint}"));
     for _ in 0..20 {
@@ -766,13 +777,14 @@ async fn a8_a_code_read_from_the_url_is_worth_nothing_without_the_browser_that_s
     exchange_from(&app, &browser(), json!({"code": signed.code}))
         .await
         .problem(400, "sso_invalid_code");
+    // A code_verifier is no way round it (there is no such field).
     exchange_from(
         &app,
         &browser(),
         json!({"code": signed.code, "code_verifier": "x".repeat(43)}),
     )
     .await
-    .problem(400, "sso_invalid_code");
+    .problem(400, "malformed_body");
     // The code stays for the browser that signed in; the exchange ends the flow's cookie.
     let r = exchange(&app, &signed, None).await.expect(200);
     let cookie = r.headers["set-cookie"].to_str().unwrap();
@@ -784,78 +796,6 @@ async fn a8_a_code_read_from_the_url_is_worth_nothing_without_the_browser_that_s
     exchange(&app, &signed, None)
         .await
         .problem(400, "sso_invalid_code");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a8_a_frontend_server_ties_the_code_to_its_own_pkce_verifier() {
-    let p = provider(&[]);
-    let app = app().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
-    let pid = add_provider(&app, &admin, &p, json!({})).await;
-    let teacher = app
-        .user(&org, &admin, "alice@hill.school", "Teachers")
-        .await;
-    provisioned(&app, &teacher, "alice").await;
-    let verifier = "a-frontend-server-verifier-of-enough-length-0123456789";
-    // PKCE S256 (its RFC 7636 vector is checked in the domain's tests).
-    let challenge = keyholder_domain::sso::pkce_challenge(verifier);
-    let b = browser();
-    let url = to_callback_with(
-        &app,
-        &b,
-        &pid,
-        "alice",
-        &format!("&code_challenge={challenge}&code_challenge_method=S256"),
-        |u| u,
-    )
-    .await;
-    let landed = callback(&b, &url).await.expect("to the frontend");
-    let code = query_param(&landed, "sso_code").expect("sso_code");
-    // The frontend's server has no cookie of the browser's; the browser's cookie alone does
-    // not do either: the code is the verifier's.
-    let server = browser();
-    exchange_from(&app, &server, json!({"code": code}))
-        .await
-        .problem(400, "sso_invalid_code");
-    exchange_from(&app, &b, json!({"code": code}))
-        .await
-        .problem(400, "sso_invalid_code");
-    exchange_from(
-        &app,
-        &server,
-        json!({"code": code, "code_verifier": format!("{verifier}x")}),
-    )
-    .await
-    .problem(400, "sso_invalid_code");
-    let r = exchange_from(
-        &app,
-        &server,
-        json!({"code": code, "code_verifier": verifier}),
-    )
-    .await
-    .expect(200);
-    let t = r.body["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        app.get("/v1/me", &t).await.expect(200).body["id"],
-        teacher.as_str()
-    );
-    // A challenge that is not S256's shape, or another method, is refused at the start.
-    for extra in [
-        "&code_challenge=short",
-        &format!("&code_challenge={challenge}&code_challenge_method=plain"),
-    ] {
-        let r = browser()
-            .get(format!(
-                "{}/v1/auth/sso/hill/{pid}/start?return_to={}{extra}",
-                app.base,
-                form_urlencoded::byte_serialize(FRONTEND.as_bytes()).collect::<String>()
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 422, "{extra}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -930,6 +870,11 @@ async fn a8_return_to_that_a_browser_could_read_two_ways_is_refused_not_a_500() 
         "http://user@127.0.0.1:9/app/sso".to_owned(),
         "http://127.0.0.1:9/app/ssoevil".to_owned(),
         "http://127.0.0.1:99/app/sso".to_owned(),
+        format!("{FRONTEND}/..;/admin"),
+        format!("{FRONTEND}/x;jsessionid=1"),
+        // What the flow adds cannot be planted for the frontend to read first.
+        format!("{FRONTEND}?sso_code=planted"),
+        format!("{FRONTEND}/done?error=x"),
     ] {
         let r = browser()
             .get(format!(
@@ -1034,4 +979,226 @@ async fn a8_g5_with_passwords_off_the_last_admin_who_can_sign_in_stays() {
     assert_eq!(r.body["issuer"], p.issuer.trim_end_matches('/'));
     let updated = app.audit(&org, &admin, "identity_provider.updated").await;
     assert_eq!(updated[0]["changes"]["links_dropped"], 0, "same issuer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_a_member_links_their_own_account_and_an_admin_can_unlink_it() {
+    let smtp = crate::smtp::SmtpServer::running().await;
+    let url = smtp.url();
+    let p = provider(&[]);
+    let app = TestApp::spawn_with(move |s| {
+        s.domain.sso_redirect_uri = Some(CALLBACK.into());
+        s.domain.sso_allow_http_loopback = true;
+        s.smtp_url = Some(url);
+    })
+    .await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let pid = add_provider(&app, &admin, &p, json!({})).await;
+    let teacher = app
+        .user(&org, &admin, "carol@hill.school", "Teachers")
+        .await;
+    app.user(&org, &admin, "dave@hill.school", "Teachers").await;
+    // Not provisioned over SCIM: nothing links her yet.
+    assert_eq!(
+        sign_in(&app, &pid, "carol-g").await,
+        Err("sso_account_not_linked".into())
+    );
+    let token = app.token("hill", "carol@hill.school", ADMIN_PASSWORD).await;
+    let link = |password: &str| json!({"provider_id": pid, "return_to": FRONTEND, "current_password": password});
+    // A session alone does not add a way in: her password first.
+    let r = app
+        .post("/v1/me/sso-links", Some(&token), link("not her password"))
+        .await
+        .expect(422);
+    assert_eq!(
+        r.field_codes(),
+        [("current_password".to_owned(), "wrong_password".to_owned())]
+    );
+    app.post(
+        "/v1/me/sso-links",
+        Some(&token),
+        json!({"provider_id": uuid::Uuid::new_v4(), "return_to": FRONTEND,
+               "current_password": ADMIN_PASSWORD}),
+    )
+    .await
+    .problem(404, "not_found");
+    // From her browser: the answer sets the flow's cookie; the browser goes to the provider.
+    let start = |b: reqwest::Client, token: String| {
+        let body = link(ADMIN_PASSWORD);
+        let base = app.base.clone();
+        async move {
+            let r = b
+                .post(format!("{base}/v1/me/sso-links"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("link");
+            assert_eq!(r.status().as_u16(), 200);
+            let v: Value = r.json().await.expect("json");
+            v["location"].as_str().expect("location").to_owned()
+        }
+    };
+    let b = browser();
+    let authorize = start(b.clone(), token.clone()).await;
+    // Another browser cannot finish her flow (it lacks the cookie).
+    let stranger = browser();
+    let url = through_provider(&app, &stranger, &authorize, "carol-g", |u| u).await;
+    let (status, body) = callback(&stranger, &url)
+        .await
+        .expect_err("another browser");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("sso_invalid_state"))
+    );
+    let authorize = start(b.clone(), token.clone()).await;
+    let url = through_provider(&app, &b, &authorize, "carol-g", |u| u).await;
+    let landed = callback(&b, &url).await.expect("to the frontend");
+    assert_eq!(
+        query_param(&landed, "sso_linked").as_deref(),
+        Some(pid.as_str())
+    );
+    // She now signs in through the provider.
+    let signed = sign_in(&app, &pid, "carol-g").await.expect("linked");
+    let r = exchange(&app, &signed, None).await.expect(200);
+    let t = r.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/v1/me", &t).await.expect(200).body["id"],
+        teacher.as_str()
+    );
+    let mine = app.get("/v1/me/sso-links", &token).await.expect(200);
+    assert_eq!(mine.body["total"], 1);
+    assert_eq!(mine.body["items"][0]["subject"], "carol-g");
+    assert_eq!(mine.body["items"][0]["provider_name"], "Hill's provider");
+    // She is told at her address.
+    let mails = smtp.wait_for(1).await;
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.to.iter().any(|t| t.contains("carol@hill.school"))
+                && m.text().contains("Hill's provider")),
+        "{mails:?}"
+    );
+    // Nobody else can take the same provider account.
+    let dave = app.token("hill", "dave@hill.school", ADMIN_PASSWORD).await;
+    let b2 = browser();
+    let authorize = start(b2.clone(), dave).await;
+    let url = through_provider(&app, &b2, &authorize, "carol-g", |u| u).await;
+    let landed = callback(&b2, &url).await.expect("to the frontend");
+    assert_eq!(
+        query_param(&landed, "error").as_deref(),
+        Some("sso_identity_in_use")
+    );
+    // AU1: linked by its owner, and refused.
+    let linked = app.audit(&org, &admin, "auth.sso_linked").await;
+    assert_eq!(linked[0]["changes"]["by"], "owner");
+    let refused = app.audit(&org, &admin, "auth.sso_refused").await;
+    assert_eq!(refused[0]["changes"]["reason"], "sso_identity_in_use");
+    // An admin sees the link and removes it; the provider account no longer signs her in.
+    let listed = app
+        .get(&format!("/v1/orgs/hill/users/{teacher}/sso-links"), &admin)
+        .await
+        .expect(200);
+    assert_eq!(listed.body["items"][0]["provider_id"], pid.as_str());
+    let path = format!("/v1/orgs/hill/users/{teacher}/sso-links/{pid}");
+    app.call(reqwest::Method::DELETE, &path, Some(&admin), None)
+        .await
+        .expect(204);
+    app.call(reqwest::Method::DELETE, &path, Some(&admin), None)
+        .await
+        .problem(404, "not_found");
+    assert_eq!(
+        sign_in(&app, &pid, "carol-g").await,
+        Err("sso_account_not_linked".into())
+    );
+    let unlinked = app.audit(&org, &admin, "auth.sso_unlinked").await;
+    assert_eq!(unlinked[0]["changes"]["subject"], "carol-g");
+    // A teacher cannot read or remove other accounts' links.
+    app.get(&format!("/v1/orgs/hill/users/{teacher}/sso-links"), &t)
+        .await
+        .problem(403, "permission_denied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_no_issuer_may_aim_keyholder_at_a_private_or_loopback_address() {
+    // Production settings: HTTPS only, and only to public addresses.
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    for issuer in [
+        "https://127.0.0.1:8443",
+        "https://localhost",
+        "https://10.1.2.3",
+        "https://192.168.0.1",
+        "https://169.254.169.254",
+        "https://100.64.0.1",
+        "https://[::1]",
+        "https://[fd00::1]",
+        "https://[::ffff:169.254.169.254]",
+        "https://[fe80::1]",
+        "https://0.0.0.0",
+        "https://id.example\\@10.0.0.1",
+    ] {
+        let r = app
+            .post(
+                "/v1/orgs/hill/identity-providers",
+                Some(&admin),
+                json!({"kind": "oidc", "name": "Inside", "issuer": issuer,
+                       "client_id": "c", "client_secret": "s", "return_urls": [FRONTEND]}),
+            )
+            .await
+            .expect(422);
+        assert_eq!(
+            r.field_codes(),
+            [("issuer".to_owned(), "invalid_url".to_owned())],
+            "{issuer}"
+        );
+    }
+    // A name is held to the same rule after DNS: `localhost` leads to no public address.
+    let http = keyholder::oidc_http::ReqwestOidc::new(false).expect("client");
+    use keyholder_domain::sso::OidcHttp;
+    let err = http
+        .get_json("https://localhost:1/.well-known/openid-configuration")
+        .await
+        .expect_err("refused before connecting");
+    assert!(err.contains("no public address"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a8_an_unreachable_provider_is_a_502_that_tells_nothing_of_the_network() {
+    let app = app().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    // Nothing listens on this loopback port.
+    let port = crate::smtp::free_port();
+    let r = app
+        .post(
+            "/v1/orgs/hill/identity-providers",
+            Some(&admin),
+            json!({"kind": "oidc", "name": "Down", "issuer": format!("http://127.0.0.1:{port}"),
+                   "client_id": "c", "client_secret": "s", "return_urls": [FRONTEND]}),
+        )
+        .await
+        .expect(201);
+    let pid = r.body["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let r = browser()
+            .get(format!(
+                "{}/v1/auth/sso/hill/{pid}/start?return_to={}",
+                app.base,
+                form_urlencoded::byte_serialize(FRONTEND.as_bytes()).collect::<String>()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 502);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "identity_provider_unavailable");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            !detail.contains("127.0.0.1") && !detail.contains(&port.to_string()),
+            "{detail}"
+        );
+    }
 }

@@ -54,6 +54,23 @@ pub const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ),
     ("get", "/v1/auth/sso/callback", "finishSingleSignOn"),
     ("post", "/v1/auth/sso/exchange", "exchangeSingleSignOnCode"),
+    ("post", "/v1/me/sso-links", "startOwnSingleSignOnLink"),
+    ("get", "/v1/me/sso-links", "listOwnSingleSignOnLinks"),
+    (
+        "delete",
+        "/v1/me/sso-links/{provider_id}",
+        "removeOwnSingleSignOnLink",
+    ),
+    (
+        "get",
+        "/v1/orgs/{org}/users/{id}/sso-links",
+        "listUserSingleSignOnLinks",
+    ),
+    (
+        "delete",
+        "/v1/orgs/{org}/users/{id}/sso-links/{provider_id}",
+        "removeUserSingleSignOnLink",
+    ),
     (
         "get",
         "/v1/orgs/{org}/identity-providers",

@@ -243,6 +243,14 @@ impl ApiError {
                         tracing::error!(%cause, "internal error");
                         p.detail = INTERNAL_DETAIL.into();
                     }
+                    // A8: what went wrong at the provider is for the log, not for the caller
+                    // (an address, a TLS error, a body the provider sent).
+                    DomainError::ProviderUnavailable(cause) => {
+                        tracing::warn!(%cause, "the identity provider is unavailable");
+                        p.detail = "the identity provider could not be reached or answered \
+                                    nonsense; try again later"
+                            .into();
+                    }
                     _ => {}
                 }
                 (said.code, said.title)

@@ -762,6 +762,13 @@ pub trait SsoTx: Send {
     /// Drops a provider's links (its issuer, tenant or client changed: a `sub` names someone
     /// else there); how many went.
     async fn delete_sso_links(&mut self, provider: IdentityProviderId) -> Result<u64>;
+    /// Drops a provider's flows in progress and unspent one-time codes.
+    async fn delete_sso_flows(&mut self, provider: IdentityProviderId) -> Result<()>;
+    /// Every link of the account (any provider).
+    async fn sso_links_of_user(&mut self, user: UserId) -> Result<Vec<SsoLink>>;
+    /// Removes the account's link to the provider; false when there was none.
+    async fn delete_sso_link(&mut self, provider: IdentityProviderId, user: UserId)
+    -> Result<bool>;
     /// Takes (deletes) the one-time code with this hash, if it is there and unexpired.
     async fn take_sso_code(&mut self, hash: &str) -> Result<Option<SsoCode>>;
 }

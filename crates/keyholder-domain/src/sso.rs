@@ -95,6 +95,28 @@ impl IdentityProvider {
     }
 }
 
+impl IdentityProvider {
+    /// A provider with only these return URLs (for checking `return_to` in tests and fuzzing).
+    pub fn for_return_urls(urls: &[&str]) -> IdentityProvider {
+        IdentityProvider {
+            id: IdentityProviderId(uuid::Uuid::nil()),
+            org_id: OrgId(uuid::Uuid::nil()),
+            kind: ProviderKind::Oidc,
+            name: String::new(),
+            issuer: String::new(),
+            tenant_id: None,
+            client_id: String::new(),
+            client_secret_sealed: String::new(),
+            allowed_domains: vec![],
+            scopes: vec![],
+            return_urls: urls.iter().map(|u| (*u).to_owned()).collect(),
+            mfa_counts: false,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
 /// An absolute http(s) URL from outside, parsed; `None` for anything a browser or a proxy
 /// could read two ways: control characters, spaces or backslashes anywhere, user info, dot
 /// segments in the path (raw or percent-encoded), or over 2 048 bytes.
@@ -113,7 +135,13 @@ pub fn web_url(s: &str) -> Option<url::Url> {
         .strip_prefix("https://")
         .or_else(|| lower.strip_prefix("http://"))?;
     let path = rest.split(['?', '#']).next().unwrap_or_default();
-    if path.split('/').skip(1).any(|seg| seg == "." || seg == "..") {
+    // `..;` is `..` to servlet containers; `.`/`..` climb anywhere.
+    if path.contains(';')
+        || path
+            .split('/')
+            .skip(1)
+            .any(|seg| seg == "." || seg.starts_with(".."))
+    {
         return None;
     }
     let u = url::Url::parse(s).ok()?;
@@ -172,15 +200,13 @@ pub fn public_ip(ip: std::net::IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return public_ip(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8
-                || first == 0x0064 && v6.segments()[1] == 0xff9b
-                || v6.segments()[..6].iter().all(|s| *s == 0))
+            // Global unicast only (2000::/3), without the ranges that carry an IPv4 address
+            // or a tunnel inside (6to4, Teredo, ORCHID) or are for documentation.
+            let [a, b, ..] = v6.segments();
+            (a & 0xe000) == 0x2000
+                && a != 0x2002
+                && !(a == 0x2001 && (b < 0x0200 || b == 0x0db8))
+                && a != 0x3fff
         }
     }
 }
@@ -227,9 +253,8 @@ pub struct SsoState {
     /// PKCE's code verifier.
     pub verifier: String,
     pub return_to: String,
-    /// A frontend's own PKCE S256 challenge, when it started the flow with one: the one-time
-    /// code is then tied to its verifier rather than to the browser's cookie.
-    pub exchange_challenge: Option<String>,
+    /// A linking flow: the account the provider's account is linked to (no sign-in).
+    pub link_user: Option<UserId>,
     pub expires_at: OffsetDateTime,
 }
 
@@ -242,8 +267,7 @@ pub struct SsoCode {
     pub user_id: UserId,
     /// The provider said MFA was used and the org counts it (G2).
     pub mfa: bool,
-    /// What the exchange must show: `browser:<hash of the flow cookie>` or
-    /// `pkce:<challenge>`.
+    /// What the exchange must show: `browser:<hash of the flow cookie>`.
     pub binding: String,
     pub expires_at: OffsetDateTime,
 }
@@ -299,6 +323,19 @@ struct Directory {
     failed: HashMap<String, Instant>,
 }
 
+/// At most this many issuers (or key sets, or failures) are held; past it the map starts
+/// again (every org's admin can add providers).
+const MAX_HELD: usize = 10_000;
+
+impl Directory {
+    fn failed_now(&mut self, url: &str) {
+        if self.failed.len() >= MAX_HELD {
+            self.failed.clear();
+        }
+        self.failed.insert(url.to_owned(), Instant::now());
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> DomainError {
     DomainError::ProviderUnavailable(e.to_string())
 }
@@ -348,27 +385,31 @@ impl OidcDirectory {
         {
             return Ok(d.clone());
         }
-        if let Some(at) = self.lock().failed.get(issuer)
-            && at.elapsed() < FAILED_HOLD
-        {
-            return Err(unavailable("the provider failed moments ago"));
-        }
+        self.recently_failed(issuer)?;
         let found = self.fetch_discovery(http, issuer).await;
         let mut held = self.lock();
         match &found {
             Ok(d) => {
                 held.failed.remove(issuer);
+                if held.discovery.len() >= MAX_HELD {
+                    held.discovery.clear();
+                }
                 held.discovery
                     .insert(issuer.to_owned(), (d.clone(), Instant::now()));
             }
-            Err(_) => {
-                if held.failed.len() > 10_000 {
-                    held.failed.clear();
-                }
-                held.failed.insert(issuer.to_owned(), Instant::now());
-            }
+            Err(_) => held.failed_now(issuer),
         }
         found
+    }
+
+    /// A URL that failed within [`FAILED_HOLD`] is not asked again yet.
+    fn recently_failed(&self, url: &str) -> Result<()> {
+        match self.lock().failed.get(url) {
+            Some(at) if at.elapsed() < FAILED_HOLD => {
+                Err(unavailable("the provider failed moments ago"))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn fetch_discovery(&self, http: &dyn OidcHttp, issuer: &str) -> Result<Discovery> {
@@ -407,12 +448,25 @@ impl OidcDirectory {
         {
             return Ok(None);
         }
-        let doc = http.get_json(jwks_uri).await.map_err(unavailable)?;
-        let set: JwkSet = serde_json::from_value(doc).map_err(unavailable)?;
+        self.recently_failed(jwks_uri)?;
+        let fetched = match http.get_json(jwks_uri).await {
+            Ok(doc) => serde_json::from_value::<JwkSet>(doc).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let mut held = self.lock();
+        let set = match fetched {
+            Ok(set) => set,
+            Err(e) => {
+                held.failed_now(jwks_uri);
+                return Err(unavailable(e));
+            }
+        };
         let found = set.find(kid).cloned();
-        self.lock()
-            .keys
-            .insert(jwks_uri.to_owned(), (set, Instant::now()));
+        held.failed.remove(jwks_uri);
+        if held.keys.len() >= MAX_HELD {
+            held.keys.clear();
+        }
+        held.keys.insert(jwks_uri.to_owned(), (set, Instant::now()));
         Ok(found)
     }
 }
@@ -587,7 +641,7 @@ pub async fn verify_id_token(
             "the ID token was issued to another client",
         ));
     }
-    let bounded = |v: &Option<String>| v.as_deref().is_none_or(|s| s.len() <= 255);
+    let bounded = |v: &Option<String>| v.as_deref().is_none_or(|s| s.len() <= 100);
     if claims.sub.is_empty()
         || claims.sub.len() > 255
         || !bounded(&claims.oid)
@@ -657,6 +711,68 @@ mod tests {
         assert!(!p.allows_return_to("http://app.hill.school/sso"));
         assert!(!p.allows_return_to("//evil.example/sso"));
         assert!(!p.allows_return_to("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn a8_only_public_addresses_are_fetched() {
+        let public = |s: &str| public_ip(s.parse().unwrap());
+        for ok in [
+            "8.8.8.8",
+            "20.190.128.1",
+            "2606:4700::1",
+            "2a00:1450:4009::1",
+        ] {
+            assert!(public(ok), "{ok}");
+        }
+        for inside in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "fec0::1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "2001::1",
+            "2001:db8::1",
+            "ff02::1",
+        ] {
+            assert!(!public(inside), "{inside}");
+        }
+        let production = OidcDirectory::new(false);
+        assert!(!production.may_fetch("https://[::ffff:a00:1]/x"));
+        assert!(
+            !production.may_fetch("https://2130706433/x"),
+            "decimal 127.0.0.1"
+        );
+        assert!(!production.may_fetch("https://0x7f.1/x"));
+        assert!(!production.may_fetch("https://app.localhost/x"));
+    }
+
+    proptest::proptest! {
+        /// Whatever a browser is sent back to stays on an allowed origin, under its path.
+        #[test]
+        fn a8_return_to_never_leaves_the_allowed_origin(s in "\\PC{0,80}", tail in "[a-z./%;\\\\@?#:-]{0,24}") {
+            let p = IdentityProvider::for_return_urls(&["https://app.hill.school/sso"]);
+            for candidate in [s.clone(), format!("https://app.hill.school/sso{tail}"), format!("https://app.hill.school{tail}")] {
+                if p.allows_return_to(&candidate) {
+                    let u = web_url(&candidate).expect("parses");
+                    proptest::prop_assert_eq!(u.host_str(), Some("app.hill.school"));
+                    proptest::prop_assert!(u.path() == "/sso" || u.path().starts_with("/sso/"), "{}", candidate);
+                    proptest::prop_assert!(!u.path().contains(".."), "{}", candidate);
+                }
+            }
+        }
     }
 
     #[test]

@@ -608,7 +608,7 @@ pub mod sso_states {
         pub nonce: String,
         pub verifier: String,
         pub return_to: String,
-        pub exchange_challenge: Option<String>,
+        pub link_user_id: Option<Uuid>,
         pub expires_at: i64,
     }
     no_relations!();

@@ -8,11 +8,10 @@ use crate::error::{ApiResult, Problem};
 use crate::guard::{Authed, Ctx, Require};
 use crate::state::ApiState;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use keyholder_domain::error::DomainError;
-use keyholder_domain::ids::IdentityProviderId;
+use keyholder_domain::ids::{IdentityProviderId, UserId};
 use keyholder_domain::policy::Action;
 use keyholder_domain::services::{
-    IdentityProviderPatch, NewIdentityProvider, SsoCallback, SsoExchange,
+    IdentityProviderPatch, NewIdentityProvider, SsoCallback, SsoExchange, SsoLinkView,
 };
 use keyholder_domain::sso::IdentityProvider;
 use serde::{Deserialize, Serialize};
@@ -22,6 +21,8 @@ use uuid::Uuid;
 
 /// The browser's cookie that binds a flow to the browser that started it.
 const COOKIE: &str = "kh_sso";
+/// The same over HTTPS, bound to this host alone.
+const HOST_COOKIE: &str = "__Host-kh_sso";
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdentityProviderOut {
@@ -273,12 +274,6 @@ pub struct StartQuery {
     /// Where the sign-in ends (under one of the provider's `return_urls`): with `sso_code` to
     /// trade at `POST /v1/auth/sso/exchange`, or `error` (a problem code).
     pub return_to: String,
-    /// A frontend that trades the code from a server (without the browser's cookie) ties it
-    /// to a secret of its own instead: the PKCE S256 challenge of a verifier it then sends to
-    /// the exchange as `code_verifier`.
-    pub code_challenge: Option<String>,
-    /// `S256`, the only method (with `code_challenge`).
-    pub code_challenge_method: Option<String>,
 }
 
 /// A8: start a sign-in: 303 to the provider (authorization code flow, PKCE S256, `state` and
@@ -294,43 +289,33 @@ pub async fn start(
     q: web::Query<StartQuery>,
 ) -> ApiResult<HttpResponse> {
     let (org, provider) = path.into_inner();
-    if q.code_challenge_method
-        .as_deref()
-        .is_some_and(|m| m != "S256")
-        || (q.code_challenge_method.is_some() && q.code_challenge.is_none())
-    {
-        return Err(DomainError::field(
-            "code_challenge_method",
-            "unsupported",
-            "S256, with a code_challenge",
-        )
-        .into());
-    }
     let started = state
         .kh
-        .sso_start(
-            &org,
-            IdentityProviderId(provider),
-            &q.return_to,
-            q.code_challenge.as_deref(),
-        )
+        .sso_start(&org, IdentityProviderId(provider), &q.return_to)
         .await?;
-    let secure = if state.kh.sso_redirect_uri().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", started.location))
         .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Set-Cookie",
-            format!(
-                "{COOKIE}={}; Path=/v1/auth/sso; Max-Age=600; HttpOnly; SameSite=Lax{secure}",
-                started.browser_secret
-            ),
+            flow_cookie_header(&state, &started.browser_secret, 600),
         ))
         .finish())
+}
+
+/// The cookie that ties a flow to the browser. Over HTTPS it is `__Host-` (Secure, the whole
+/// host, no `Domain`): a sibling subdomain cannot plant one of its own. Plain HTTP (a
+/// loopback test setup) keeps the unprefixed name, which browsers require there.
+fn flow_cookie_header(state: &ApiState, secret: &str, max_age: u32) -> String {
+    if https(state) {
+        format!("{HOST_COOKIE}={secret}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax")
+    } else {
+        format!("{COOKIE}={secret}; Path=/v1/auth/sso; Max-Age={max_age}; HttpOnly; SameSite=Lax")
+    }
+}
+
+fn https(state: &ApiState) -> bool {
+    state.kh.sso_redirect_uri().starts_with("https://")
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -345,7 +330,8 @@ pub struct CallbackQuery {
 }
 
 /// The flow's cookie, if the browser sent it (bounded: a long or odd header is no cookie).
-fn flow_cookie(req: &HttpRequest) -> Option<String> {
+fn flow_cookie(state: &ApiState, req: &HttpRequest) -> Option<String> {
+    let name = if https(state) { HOST_COOKIE } else { COOKIE };
     let header = req.headers().get("cookie")?.to_str().ok()?;
     if header.len() > 8192 {
         return None;
@@ -353,7 +339,7 @@ fn flow_cookie(req: &HttpRequest) -> Option<String> {
     header
         .split(';')
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, v)| v.to_owned())
 }
 
@@ -384,7 +370,7 @@ pub async fn callback(
                 error: q.error,
                 iss: q.iss,
             },
-            flow_cookie(&req).as_deref(),
+            flow_cookie(&state, &req).as_deref(),
             &ctx.0,
         )
         .await?;
@@ -405,19 +391,16 @@ pub struct ExchangeIn {
     /// count as the second factor (G2).
     #[schema(max_length = 64)]
     pub totp_code: Option<String>,
-    /// The verifier of the `code_challenge` the sign-in was started with (a server-side
-    /// frontend); otherwise the browser's flow cookie must come with the request.
-    #[schema(min_length = 43, max_length = 128)]
-    pub code_verifier: Option<String>,
 }
 
 /// A8: trade the one-time code for the tokens a password login answers.
 ///
-/// The code is tied to the browser that signed in (its flow cookie, sent by a same-site `fetch`) or to the
-/// frontend's `code_verifier`; without either it is unknown (and stays for its owner).
+/// The code is tied to the browser that signed in: the request must carry its flow cookie (a
+/// same-origin `fetch` from that browser sends it); without it the code is unknown (and stays
+/// for its owner).
 #[utoipa::path(tag = "sso", request_body = ExchangeIn, responses(
     (status = 200, body = crate::dto::TokenOut),
-    (status = 400, description = "`sso_invalid_code` (unknown, used, expired, or shown without its cookie or verifier)", body = Problem, content_type = "application/problem+json"),
+    (status = 400, description = "`sso_invalid_code` (unknown, used, expired, or shown without its cookie)", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "`invalid_second_factor`", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`sso_account_deactivated`", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -435,9 +418,94 @@ pub async fn exchange(
             &SsoExchange {
                 code: body.code,
                 totp_code: body.totp_code,
-                code_verifier: body.code_verifier,
             },
-            flow_cookie(&req).as_deref(),
+            flow_cookie(&state, &req).as_deref(),
+            &ctx.0,
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Set-Cookie", flow_cookie_header(&state, "", 0)))
+        .json(crate::dto::TokenOut::from(pair)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkStartIn {
+    pub provider_id: Uuid,
+    /// Where the flow ends (under one of the provider's `return_urls`), with
+    /// `sso_linked=<provider id>` or `error` (a problem code).
+    #[schema(max_length = 2048)]
+    pub return_to: String,
+    /// A stolen session alone adds no way in.
+    #[schema(max_length = 1024)]
+    pub current_password: String,
+}
+
+/// Where to send the browser to link its account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkStartOut {
+    /// The provider's authorization URL: navigate the browser (the one that called) there.
+    pub location: String,
+}
+
+/// An account's link to an identity provider.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SsoLinkOut {
+    pub provider_id: Uuid,
+    pub provider_name: String,
+    /// `entra`, `google` or `oidc`.
+    pub provider_kind: String,
+    /// The provider's `sub` for the account.
+    pub subject: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<SsoLinkView> for SsoLinkOut {
+    fn from(l: SsoLinkView) -> SsoLinkOut {
+        SsoLinkOut {
+            provider_id: l.provider_id.0,
+            provider_name: l.provider_name,
+            provider_kind: l.provider_kind.as_str().to_owned(),
+            subject: l.subject,
+            created_at: l.created_at,
+        }
+    }
+}
+
+crate::dto::list_of!(
+    /// An account's links to identity providers, oldest first.
+    SsoLinkList,
+    SsoLinkOut
+);
+
+/// A8: link the caller's account to an identity provider account (for providers that do not
+/// provision over SCIM, such as Google Workspace).
+///
+/// Answers where to send the browser, with the flow's cookie: call it from the browser itself
+/// (a same-origin `fetch`), then navigate there. The flow ends at `return_to` with
+/// `sso_linked=<provider id>` (the account's address is told), or `error`:
+/// `sso_identity_in_use`, `sso_already_linked`, `sso_domain_not_allowed`, or a sign-in's.
+#[utoipa::path(tag = "sso", security(("bearer" = [])), request_body = LinkStartIn, responses(
+    (status = 200, body = LinkStartOut),
+    (status = 404, description = "No such provider in the caller's org", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "`current_password` (wrong_password), `return_to` (not_allowed)", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/v1/me/sso-links", wrap = "Require(Action::ReadOwnAccount)")]
+pub async fn link_start(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    body: web::Json<LinkStartIn>,
+) -> ApiResult<HttpResponse> {
+    let started = state
+        .kh
+        .sso_link_start(
+            &who.0,
+            IdentityProviderId(body.provider_id),
+            &body.return_to,
+            &body.current_password,
             &ctx.0,
         )
         .await?;
@@ -445,7 +513,100 @@ pub async fn exchange(
         .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Set-Cookie",
-            format!("{COOKIE}=; Path=/v1/auth/sso; Max-Age=0; HttpOnly; SameSite=Lax"),
+            flow_cookie_header(&state, &started.browser_secret, 600),
         ))
-        .json(crate::dto::TokenOut::from(pair)))
+        .json(LinkStartOut {
+            location: started.location,
+        }))
+}
+
+/// A8: the caller's links to identity providers.
+#[utoipa::path(tag = "sso", security(("bearer" = [])), params(crate::dto::PageQuery), responses(
+    (status = 200, body = SsoLinkList),
+))]
+#[get("/v1/me/sso-links", wrap = "Require(Action::ReadOwnAccount)")]
+pub async fn own_links(
+    state: web::Data<ApiState>,
+    who: Authed,
+    q: crate::filters::Filters<crate::dto::PageQuery>,
+) -> ApiResult<web::Json<SsoLinkList>> {
+    let links = state.kh.own_sso_links(&who.0).await?;
+    let page = keyholder_domain::services::Page::of(links, q.page, q.per_page)?;
+    Ok(web::Json(page.into()))
+}
+
+/// A8: remove the caller's link to a provider (G5: not an admin's last way in while passwords
+/// are off).
+#[utoipa::path(tag = "sso", security(("bearer" = [])), params(("provider_id" = Uuid, Path)), responses(
+    (status = 204),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+))]
+#[delete(
+    "/v1/me/sso-links/{provider_id}",
+    wrap = "Require(Action::ReadOwnAccount)"
+)]
+pub async fn remove_own_link(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    state
+        .kh
+        .remove_own_sso_link(&who.0, IdentityProviderId(path.into_inner()), &ctx.0)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A8: an account's links to identity providers.
+#[utoipa::path(tag = "sso", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), crate::dto::PageQuery), responses(
+    (status = 200, body = SsoLinkList),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get(
+    "/v1/orgs/{org}/users/{id}/sso-links",
+    wrap = "Require(Action::ReadUser)"
+)]
+pub async fn user_links(
+    state: web::Data<ApiState>,
+    who: Authed,
+    path: web::Path<(String, Uuid)>,
+    q: crate::filters::Filters<crate::dto::PageQuery>,
+) -> ApiResult<web::Json<SsoLinkList>> {
+    let (org, id) = path.into_inner();
+    let links = state.kh.user_sso_links(&who.0, &org, UserId(id)).await?;
+    let page = keyholder_domain::services::Page::of(links, q.page, q.per_page)?;
+    Ok(web::Json(page.into()))
+}
+
+/// A8: remove an account's link to a provider (a wrong link, a provider account that changed
+/// hands). The account links again by SCIM's `externalId` or by its owner.
+#[utoipa::path(tag = "sso", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("provider_id" = Uuid, Path)), responses(
+    (status = 204),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+))]
+#[delete(
+    "/v1/orgs/{org}/users/{id}/sso-links/{provider_id}",
+    wrap = "Require(Action::EditUser)"
+)]
+pub async fn remove_user_link(
+    state: web::Data<ApiState>,
+    who: Authed,
+    ctx: Ctx,
+    path: web::Path<(String, Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (org, id, provider) = path.into_inner();
+    state
+        .kh
+        .remove_user_sso_link(
+            &who.0,
+            &org,
+            UserId(id),
+            IdentityProviderId(provider),
+            &ctx.0,
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -257,7 +257,7 @@ impl Keyholder {
     /// The caller's current password, checked as a login checks it (A2): refused while the
     /// account is locked, and a wrong one counts toward the lock. Runs outside any open
     /// transaction (argon2 takes a while). Answers the account, its org and whether it matched.
-    async fn check_own_password(
+    pub(super) async fn check_own_password(
         &self,
         subject: &Subject,
         password: &str,

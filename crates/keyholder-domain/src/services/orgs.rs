@@ -231,6 +231,8 @@ impl Keyholder {
     ) -> Result<OrgSettings> {
         self.check_org(subject, slug, Action::EditOrgSettings)?;
         let mut tx = self.tx().await?;
+        // G5 (A8): passwords go off in line with the org's admin changes, read after the lock.
+        tx.lock_org(subject.org_id).await?;
         let org = tx.org_by_slug(slug).await?.ok_or(DomainError::NotFound)?;
         let before = org.settings.clone();
         let mut after = before.clone();

@@ -58,8 +58,6 @@ pub struct SsoExchange {
     /// The user's Keyholder authenticator (or recovery) code, where the provider's MFA does
     /// not count.
     pub totp_code: Option<String>,
-    /// The verifier of the `code_challenge` the sign-in was started with, if it was.
-    pub code_verifier: Option<String>,
 }
 
 /// What the provider sent the browser back with.
@@ -121,6 +119,9 @@ fn check_provider(
             }
         }
         ProviderKind::Google => {}
+    }
+    if p.kind != ProviderKind::Entra {
+        p.tenant_id = None;
     }
     if let Some(issuer) = issuer_of(p.kind, p.tenant_id.as_deref(), Some(&p.issuer)) {
         p.issuer = issuer;
@@ -242,27 +243,51 @@ fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
     }
 }
 
-/// How a one-time code is tied to whoever may trade it: the browser's flow cookie, or the
-/// frontend's own PKCE challenge (a server-side frontend that never holds the cookie).
+/// What a one-time code is tied to: the flow's browser cookie.
 fn binding_of(flow: &SsoState) -> String {
-    match &flow.exchange_challenge {
-        Some(c) => format!("pkce:{c}"),
-        None => format!("browser:{}", flow.browser_hash),
-    }
+    format!("browser:{}", flow.browser_hash)
 }
 
-/// Whether the exchange shows what the code was tied to.
-fn binding_holds(binding: &str, browser_secret: Option<&str>, verifier: Option<&str>) -> bool {
-    if let Some(challenge) = binding.strip_prefix("pkce:") {
-        return verifier
-            .filter(|v| (43..=128).contains(&v.len()))
-            .is_some_and(|v| pkce_challenge(v) == challenge);
-    }
+/// Whether the exchange carries the cookie the code was tied to.
+fn binding_holds(binding: &str, browser_secret: Option<&str>) -> bool {
     binding.strip_prefix("browser:").is_some_and(|hash| {
         browser_secret
             .filter(|b| b.len() <= 256)
             .is_some_and(|b| secret_hash(b) == hash)
     })
+}
+
+/// Only accounts of the provider's allowed domains, as the provider vouches for them.
+fn domain_allowed(p: &IdentityProvider, claims: &IdClaims) -> Result<()> {
+    if p.allowed_domains.is_empty()
+        || claims
+            .vouched_domain(p.kind)
+            .is_some_and(|d| p.allowed_domains.contains(&d))
+    {
+        Ok(())
+    } else {
+        Err(refused(
+            "sso_domain_not_allowed",
+            "the account is not in a domain the org allows",
+        ))
+    }
+}
+
+/// How a callback ended well: a one-time code to trade, or a link made.
+enum Finished {
+    Code(String),
+    Linked,
+}
+
+/// An account's link to a provider, as its owner and admins see it.
+#[derive(Debug, Clone)]
+pub struct SsoLinkView {
+    pub provider_id: IdentityProviderId,
+    pub provider_name: String,
+    pub provider_kind: ProviderKind,
+    /// The provider's `sub` for the account.
+    pub subject: String,
+    pub created_at: OffsetDateTime,
 }
 
 /// The audit entry of a sign-in through a provider that went wrong after the flow was known
@@ -381,6 +406,8 @@ impl Keyholder {
     ) -> Result<IdentityProvider> {
         self.check_org(subject, org, Action::EditOrgSettings)?;
         let mut tx = self.tx().await?;
+        // G5's count is decided with the org's other admin changes in line.
+        tx.lock_org(subject.org_id).await?;
         let before = tx
             .identity_provider(subject.org_id, id)
             .await?
@@ -424,6 +451,7 @@ impl Keyholder {
             || p.tenant_id != before.tenant_id
             || p.client_id != before.client_id;
         let links_dropped = if relinks {
+            tx.delete_sso_flows(id).await?;
             tx.delete_sso_links(id).await?
         } else {
             0
@@ -460,6 +488,7 @@ impl Keyholder {
     ) -> Result<()> {
         self.check_org(subject, org, Action::EditOrgSettings)?;
         let mut tx = self.tx().await?;
+        tx.lock_org(subject.org_id).await?;
         let o = tx
             .org_by_slug(&subject.org_slug)
             .await?
@@ -486,40 +515,40 @@ impl Keyholder {
 
     /// A8: starts a sign-in: a stored flow (`state` and `nonce`, PKCE's verifier, where it
     /// ends) and the provider's authorization URL. Unknown org and unknown provider look alike.
-    /// `exchange_challenge` (a frontend's own PKCE S256 challenge) ties the one-time code to
-    /// its verifier instead of to the browser's cookie.
     pub async fn sso_start(
         &self,
         org_slug: &str,
         provider: IdentityProviderId,
         return_to: &str,
-        exchange_challenge: Option<&str>,
     ) -> Result<SsoStart> {
-        if let Some(c) = exchange_challenge
-            && (c.len() != 43
-                || !c
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        {
-            return Err(DomainError::field(
-                "code_challenge",
-                "invalid",
-                "a PKCE S256 challenge: 43 characters of base64url",
-            ));
-        }
-        let (org, p) = {
+        let p = {
             let mut tx = self.read_tx().await?;
             let org = tx
                 .org_by_slug(org_slug)
                 .await?
                 .ok_or(DomainError::NotFound)?;
-            let p = tx
-                .identity_provider(org.id, provider)
+            tx.identity_provider(org.id, provider)
                 .await?
-                .ok_or(DomainError::NotFound)?;
-            (org, p)
+                .ok_or(DomainError::NotFound)?
         };
-        if return_to.len() > 2048 || !p.allows_return_to(return_to) {
+        self.begin_sso(&p, return_to, None).await
+    }
+
+    /// A flow through `p`: stored, and the provider's authorization URL. `link_user`: the
+    /// flow links the provider's account to this account instead of signing in.
+    async fn begin_sso(
+        &self,
+        p: &IdentityProvider,
+        return_to: &str,
+        link_user: Option<UserId>,
+    ) -> Result<SsoStart> {
+        // What the flow will add to `return_to` cannot be in it already (a frontend reading the
+        // first `sso_code` would read a planted one).
+        let planted = web_url(return_to).is_some_and(|u| {
+            u.query_pairs()
+                .any(|(k, _)| matches!(k.as_ref(), "sso_code" | "error" | "sso_linked"))
+        });
+        if return_to.len() > 2048 || planted || !p.allows_return_to(return_to) {
             return Err(DomainError::field(
                 "return_to",
                 "not_allowed",
@@ -538,13 +567,13 @@ impl Keyholder {
         );
         let flow = SsoState {
             hash: secret_hash(&state),
-            org_id: org.id,
+            org_id: p.org_id,
             provider_id: p.id,
             browser_hash: secret_hash(&browser),
             nonce: nonce.clone(),
             verifier: verifier.clone(),
             return_to: return_to.to_owned(),
-            exchange_challenge: exchange_challenge.map(str::to_owned),
+            link_user,
             expires_at: now() + time::Duration::seconds(STATE_TTL_SECS),
         };
         let mut tx = self.tx().await?;
@@ -618,7 +647,13 @@ impl Keyholder {
             ));
         }
         let reason = match self.sso_finish(&flow, back, ctx).await {
-            Ok(code) => return Ok(with_query(&flow.return_to, &[("sso_code", &code)])),
+            Ok(Finished::Code(code)) => {
+                return Ok(with_query(&flow.return_to, &[("sso_code", &code)]));
+            }
+            Ok(Finished::Linked) => {
+                let provider = flow.provider_id.0.to_string();
+                return Ok(with_query(&flow.return_to, &[("sso_linked", &provider)]));
+            }
             // Refusals are audited where they are decided, with the account they name.
             Err(DomainError::SsoRefused { code, .. }) => {
                 return Ok(with_query(&flow.return_to, &[("error", code)]));
@@ -641,7 +676,7 @@ impl Keyholder {
         flow: &SsoState,
         back: SsoCallback,
         ctx: &RequestContext,
-    ) -> Result<String> {
+    ) -> Result<Finished> {
         if back.error.is_some() {
             return Err(invalid(
                 "sso_provider_error",
@@ -708,7 +743,13 @@ impl Keyholder {
         )
         .await?;
         let mut tx = self.tx().await?;
-        let result = self.sso_account(tx.as_mut(), &p, &claims, ctx).await;
+        let result = match flow.link_user {
+            Some(user) => {
+                self.sso_link_account(tx.as_mut(), &p, &claims, user, ctx)
+                    .await
+            }
+            None => self.sso_account(tx.as_mut(), &p, &claims, ctx).await,
+        };
         let user = match result {
             Ok(user) => user,
             Err(DomainError::SsoRefused { code, detail }) => {
@@ -726,6 +767,10 @@ impl Keyholder {
             }
             Err(e) => return Err(e),
         };
+        if flow.link_user.is_some() {
+            tx.commit().await?;
+            return Ok(Finished::Linked);
+        }
         let one_time = random_token(32);
         tx.insert_sso_code(&SsoCode {
             hash: secret_hash(&one_time),
@@ -738,7 +783,7 @@ impl Keyholder {
         })
         .await?;
         tx.commit().await?;
-        Ok(one_time)
+        Ok(Finished::Code(one_time))
     }
 
     /// The account the provider vouched for: by its stored link, else (first sign-in) by the
@@ -751,15 +796,7 @@ impl Keyholder {
         claims: &IdClaims,
         ctx: &RequestContext,
     ) -> Result<User> {
-        if !p.allowed_domains.is_empty() {
-            let domain = claims.vouched_domain(p.kind);
-            if !domain.is_some_and(|d| p.allowed_domains.contains(&d)) {
-                return Err(refused(
-                    "sso_domain_not_allowed",
-                    "the account is not in a domain the org allows",
-                ));
-            }
-        }
+        domain_allowed(p, claims)?;
         let user = match tx.sso_link(p.id, &claims.sub).await? {
             Some(link) => tx.user(p.org_id, link.user_id).await?,
             None => {
@@ -785,8 +822,8 @@ impl Keyholder {
                         subject: claims.sub.clone(),
                         org_id: p.org_id,
                         user_id: user.id,
-                        tenant_id: claims.tid.clone(),
-                        object_id: claims.oid.clone(),
+                        tenant_id: claims.tid.clone().filter(|_| p.kind == ProviderKind::Entra),
+                        object_id: claims.oid.clone().filter(|_| p.kind == ProviderKind::Entra),
                         created_at: now(),
                     })
                     .await?;
@@ -850,7 +887,7 @@ impl Keyholder {
             let org = tx.org_by_id(held.org_id).await?.ok_or_else(unknown)?;
             (held, org)
         };
-        if !binding_holds(&held.binding, browser_secret, req.code_verifier.as_deref()) {
+        if !binding_holds(&held.binding, browser_secret) {
             return Err(unknown());
         }
         let throttle_key = format!("sso:{}", held.user_id);
@@ -868,6 +905,11 @@ impl Keyholder {
                 .await?
                 .filter(|u| u.status == UserStatus::Active)
                 .ok_or_else(|| refused("sso_account_deactivated", "the account is not active"))?;
+            // Spent with the session it opens: a concurrent exchange of it finds nothing, and a
+            // wrong second factor below drops this transaction, which puts it back.
+            if tx.take_sso_code(&hash).await?.is_none() {
+                return Err(unknown());
+            }
             let login = user.email.clone().unwrap_or_default();
             let code = totp_code.filter(|_| !held.mfa && user.totp.enrolled());
             let mut second_factor = held.mfa;
@@ -919,10 +961,6 @@ impl Keyholder {
                 }
                 second_factor = true;
             }
-            // Spent with the session it opens: a concurrent exchange of it finds nothing.
-            if tx.take_sso_code(&hash).await?.is_none() {
-                return Err(unknown());
-            }
             user.last_login_at = Some(now());
             let expected = user.version;
             user.version += 1;
@@ -958,5 +996,236 @@ impl Keyholder {
             tx.commit().await?;
             return Ok(pair);
         }
+    }
+
+    /// A8: a member of staff links their own account to a provider account (a provider that
+    /// does not provision over SCIM, such as Google Workspace): their current password first
+    /// (a stolen session alone adds no way in), then a flow like a sign-in's that ends, in the
+    /// same browser, with the link made and `return_to?sso_linked=<provider id>`. Mailed to
+    /// the account's address.
+    pub async fn sso_link_start(
+        &self,
+        subject: &Subject,
+        provider: IdentityProviderId,
+        return_to: &str,
+        current_password: &str,
+        ctx: &RequestContext,
+    ) -> Result<SsoStart> {
+        self.authorize(
+            subject,
+            Action::ReadOwnAccount,
+            Resource::Org(subject.org_id),
+        )?;
+        let p = self
+            .read_tx()
+            .await?
+            .identity_provider(subject.org_id, provider)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        if current_password.len() > 1024 {
+            return Err(DomainError::field(
+                "current_password",
+                "wrong_password",
+                "the current password is wrong",
+            ));
+        }
+        let (_, _, ok) = self
+            .check_own_password(subject, current_password, ctx)
+            .await?;
+        if !ok {
+            return Err(DomainError::field(
+                "current_password",
+                "wrong_password",
+                "the current password is wrong",
+            ));
+        }
+        self.begin_sso(&p, return_to, Some(subject.user_id)).await
+    }
+
+    /// The link a linking flow makes, once the provider vouched: the provider's account is
+    /// not already another account's, and this account has no other link to the provider.
+    async fn sso_link_account(
+        &self,
+        tx: &mut dyn Tx,
+        p: &IdentityProvider,
+        claims: &IdClaims,
+        user: UserId,
+        ctx: &RequestContext,
+    ) -> Result<User> {
+        domain_allowed(p, claims)?;
+        let account = tx
+            .user(p.org_id, user)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+            .ok_or_else(|| refused("sso_account_deactivated", "the account is not active"))?;
+        match tx.sso_link(p.id, &claims.sub).await? {
+            Some(l) if l.user_id == user => return Ok(account),
+            Some(_) => {
+                return Err(refused(
+                    "sso_identity_in_use",
+                    "this provider account is linked to another account",
+                ));
+            }
+            None => {}
+        }
+        if tx.sso_link_of_user(p.id, user).await?.is_some() {
+            return Err(refused(
+                "sso_already_linked",
+                "the account is linked to another account of this provider: unlink it first",
+            ));
+        }
+        tx.insert_sso_link(&SsoLink {
+            provider_id: p.id,
+            subject: claims.sub.clone(),
+            org_id: p.org_id,
+            user_id: user,
+            tenant_id: claims.tid.clone().filter(|_| p.kind == ProviderKind::Entra),
+            object_id: claims.oid.clone().filter(|_| p.kind == ProviderKind::Entra),
+            created_at: now(),
+        })
+        .await?;
+        Audit {
+            org: p.org_id,
+            kind: "auth.sso_linked",
+            actor: Some(user),
+            target: Some(("user", user.0)),
+            changes: json!({"provider": p.id.0, "subject": claims.sub, "by": "owner"}),
+        }
+        .write(tx, ctx)
+        .await?;
+        if let Some(email) = account.email.as_deref() {
+            let body = format!(
+                "Hello {},\n\nYour Keyholder account can now be signed in to through {}.\n\
+                 If you did not ask for this, tell your school's administrator straight away.\n",
+                account.forename, p.name
+            );
+            self.enqueue(
+                tx,
+                p.org_id,
+                "sso_linked",
+                email,
+                "A new way to sign in to your account",
+                body,
+            )
+            .await?;
+        }
+        Ok(account)
+    }
+
+    /// The account's links, with their providers' names.
+    async fn links_of(
+        &self,
+        tx: &mut dyn Tx,
+        org: OrgId,
+        user: UserId,
+    ) -> Result<Vec<SsoLinkView>> {
+        let providers = tx.identity_providers(org).await?;
+        Ok(tx
+            .sso_links_of_user(user)
+            .await?
+            .into_iter()
+            .filter_map(|l| {
+                let p = providers.iter().find(|p| p.id == l.provider_id)?;
+                Some(SsoLinkView {
+                    provider_id: l.provider_id,
+                    provider_name: p.name.clone(),
+                    provider_kind: p.kind,
+                    subject: l.subject,
+                    created_at: l.created_at,
+                })
+            })
+            .collect())
+    }
+
+    /// The caller's own links.
+    pub async fn own_sso_links(&self, subject: &Subject) -> Result<Vec<SsoLinkView>> {
+        self.authorize(
+            subject,
+            Action::ReadOwnAccount,
+            Resource::Org(subject.org_id),
+        )?;
+        let mut tx = self.read_tx().await?;
+        self.links_of(tx.as_mut(), subject.org_id, subject.user_id)
+            .await
+    }
+
+    /// An account's links, for an admin who may read the account.
+    pub async fn user_sso_links(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: UserId,
+    ) -> Result<Vec<SsoLinkView>> {
+        self.check_org(subject, org, Action::ReadUser)?;
+        let mut tx = self.read_tx().await?;
+        tx.user(subject.org_id, id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        self.links_of(tx.as_mut(), subject.org_id, id).await
+    }
+
+    /// Removes one's own link to a provider (G5: not the last way in for an admin).
+    pub async fn remove_own_sso_link(
+        &self,
+        subject: &Subject,
+        provider: IdentityProviderId,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        self.authorize(
+            subject,
+            Action::ReadOwnAccount,
+            Resource::Org(subject.org_id),
+        )?;
+        let mut tx = self.tx().await?;
+        self.unlink(tx.as_mut(), subject, subject.user_id, provider, ctx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// An admin removes an account's link (a wrong one, a provider account that changed
+    /// hands); the account links again on its next sign-in by SCIM's `externalId`, or by its
+    /// owner.
+    pub async fn remove_user_sso_link(
+        &self,
+        subject: &Subject,
+        org: &str,
+        id: UserId,
+        provider: IdentityProviderId,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        self.check_org(subject, org, Action::EditUser)?;
+        let mut tx = self.tx().await?;
+        self.managed_user(tx.as_mut(), subject, id).await?;
+        self.unlink(tx.as_mut(), subject, id, provider, ctx).await?;
+        tx.commit().await
+    }
+
+    async fn unlink(
+        &self,
+        tx: &mut dyn Tx,
+        subject: &Subject,
+        user: UserId,
+        provider: IdentityProviderId,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        tx.lock_org(subject.org_id).await?;
+        let link = tx
+            .sso_link_of_user(provider, user)
+            .await?
+            .filter(|l| l.org_id == subject.org_id)
+            .ok_or(DomainError::NotFound)?;
+        tx.delete_sso_link(provider, user).await?;
+        if admins_who_can_sign_in(tx, subject.org_id).await? == 0 {
+            return Err(DomainError::LastAdmin);
+        }
+        Audit {
+            org: subject.org_id,
+            kind: "auth.sso_unlinked",
+            actor: Some(subject.user_id),
+            target: Some(("user", user.0)),
+            changes: json!({"provider": provider.0, "subject": link.subject}),
+        }
+        .write(tx, ctx)
+        .await
     }
 }

@@ -143,17 +143,22 @@ impl SsoTx for SeaTx {
             .exec(&self.txn)
             .await
             .map_err(db_err)?;
+        self.delete_sso_flows(id).await?;
+        Ok(true)
+    }
+
+    async fn delete_sso_flows(&mut self, provider: IdentityProviderId) -> Result<()> {
         sso_states::Entity::delete_many()
-            .filter(sso_states::Column::ProviderId.eq(id.0))
+            .filter(sso_states::Column::ProviderId.eq(provider.0))
             .exec(&self.txn)
             .await
             .map_err(db_err)?;
         sso_codes::Entity::delete_many()
-            .filter(sso_codes::Column::ProviderId.eq(id.0))
+            .filter(sso_codes::Column::ProviderId.eq(provider.0))
             .exec(&self.txn)
             .await
             .map_err(db_err)?;
-        Ok(true)
+        Ok(())
     }
 
     async fn sso_link(
@@ -255,7 +260,7 @@ impl SsoTx for SeaTx {
             nonce: Set(s.nonce.clone()),
             verifier: Set(s.verifier.clone()),
             return_to: Set(s.return_to.clone()),
-            exchange_challenge: Set(s.exchange_challenge.clone()),
+            link_user_id: Set(s.link_user.map(|u| u.0)),
             expires_at: Set(to_us(s.expires_at)),
         })
         .exec_without_returning(&self.txn)
@@ -283,7 +288,7 @@ impl SsoTx for SeaTx {
             nonce: m.nonce,
             verifier: m.verifier,
             return_to: m.return_to,
-            exchange_challenge: m.exchange_challenge,
+            link_user: m.link_user_id.map(UserId),
             expires_at: convert::from_us(m.expires_at),
         }))
     }
@@ -325,6 +330,33 @@ impl SsoTx for SeaTx {
             .await
             .map_err(db_err)?
             .map(code))
+    }
+
+    async fn sso_links_of_user(&mut self, user: UserId) -> Result<Vec<SsoLink>> {
+        Ok(sso_links::Entity::find()
+            .filter(sso_links::Column::UserId.eq(user.0))
+            .order_by_asc(sso_links::Column::CreatedAt)
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(link)
+            .collect())
+    }
+
+    async fn delete_sso_link(
+        &mut self,
+        provider: IdentityProviderId,
+        user: UserId,
+    ) -> Result<bool> {
+        Ok(sso_links::Entity::delete_many()
+            .filter(sso_links::Column::ProviderId.eq(provider.0))
+            .filter(sso_links::Column::UserId.eq(user.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?
+            .rows_affected
+            > 0)
     }
 
     async fn delete_sso_links(&mut self, provider: IdentityProviderId) -> Result<u64> {
