@@ -1,7 +1,8 @@
 //! Issue 15 after review (A8): a one-time code is tied to the browser that signed in (the
 //! flow's cookie), and abandoned flows and codes are
 //! swept by an index on their expiry; a flow may link an account (its owner's) rather than
-//! sign in.
+//! sign in; a session says how it was opened (its tokens' `amr`, and passwords turned off end
+//! the password ones).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -16,6 +17,12 @@ enum SsoStates {
 }
 
 #[derive(DeriveIden)]
+enum Sessions {
+    Table,
+    Method,
+}
+
+#[derive(DeriveIden)]
 enum SsoCodes {
     Table,
     Binding,
@@ -25,6 +32,14 @@ enum SsoCodes {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // Sessions opened before this were opened by password.
+        m.alter_table(
+            Table::alter()
+                .table(Sessions::Table)
+                .add_column(string_len(Sessions::Method, 16).default("password"))
+                .to_owned(),
+        )
+        .await?;
         m.alter_table(
             Table::alter()
                 .table(SsoStates::Table)
@@ -61,6 +76,13 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Sessions::Table)
+                .drop_column(Sessions::Method)
+                .to_owned(),
+        )
+        .await?;
         for (name, table) in [
             ("idx_sso_codes_expires_at", SsoCodes::Table.into_iden()),
             ("idx_sso_states_expires_at", SsoStates::Table.into_iden()),

@@ -471,6 +471,7 @@ mod tests {
                 id: session,
                 org_id: org,
                 user_id: user.id,
+                method: SessionMethod::Password,
                 second_factor: false,
                 token_version: 1,
                 created_at: at,

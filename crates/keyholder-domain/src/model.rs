@@ -273,11 +273,39 @@ pub struct Session {
     pub id: SessionId,
     pub org_id: OrgId,
     pub user_id: UserId,
+    /// How it was opened (its tokens' `amr`; A8: an org that turns passwords off ends the
+    /// sessions opened by password).
+    pub method: SessionMethod,
     pub second_factor: bool,
     pub token_version: i64,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub revoked: bool,
+}
+
+/// How a session was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMethod {
+    #[default]
+    Password,
+    /// A8: through an identity provider.
+    Sso,
+}
+
+impl SessionMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionMethod::Password => "password",
+            SessionMethod::Sso => "sso",
+        }
+    }
+
+    pub fn parse(s: &str) -> SessionMethod {
+        match s {
+            "sso" => SessionMethod::Sso,
+            _ => SessionMethod::Password,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -345,6 +345,15 @@ pub trait SessionsTx: Send {
     async fn revoke_session(&mut self, session: SessionId) -> Result<()>;
     /// Ends every live session of the org but `keep`; answers how many ended.
     async fn revoke_org_sessions(&mut self, org: OrgId, keep: SessionId) -> Result<u64>;
+    /// A8: ends the org's live sessions opened by password but `keep` (with `admins_too`
+    /// false, only those of accounts whose group does not hold `admin.manage_system`); how
+    /// many.
+    async fn revoke_password_sessions(
+        &mut self,
+        org: OrgId,
+        admins_too: bool,
+        keep: SessionId,
+    ) -> Result<u64>;
     /// The account's live sessions (not revoked, not expired), newest first.
     async fn live_sessions(&mut self, org: OrgId, user: UserId) -> Result<Vec<Session>>;
     /// Ends every live session of the account but `keep`; answers how many ended.
@@ -764,6 +773,14 @@ pub trait SsoTx: Send {
     async fn delete_sso_links(&mut self, provider: IdentityProviderId) -> Result<u64>;
     /// Drops a provider's flows in progress and unspent one-time codes.
     async fn delete_sso_flows(&mut self, provider: IdentityProviderId) -> Result<()>;
+    /// Drops the account's unspent one-time codes from the provider.
+    async fn delete_sso_codes_of(
+        &mut self,
+        provider: IdentityProviderId,
+        user: UserId,
+    ) -> Result<()>;
+    /// Ends the account's live sessions opened through identity providers; how many.
+    async fn revoke_sso_sessions(&mut self, org: OrgId, user: UserId) -> Result<u64>;
     /// Every link of the account (any provider).
     async fn sso_links_of_user(&mut self, user: UserId) -> Result<Vec<SsoLink>>;
     /// Removes the account's link to the provider; false when there was none.

@@ -220,6 +220,7 @@ pub fn session(m: sessions::Model) -> Session {
         id: SessionId(m.id),
         org_id: OrgId(m.org_id),
         user_id: UserId(m.user_id),
+        method: SessionMethod::parse(&m.method),
         second_factor: m.second_factor,
         token_version: m.token_version,
         created_at: from_us(m.created_at),

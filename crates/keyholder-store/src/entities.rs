@@ -171,6 +171,7 @@ pub mod sessions {
         pub id: Uuid,
         pub org_id: Uuid,
         pub user_id: Uuid,
+        pub method: String,
         pub second_factor: bool,
         pub token_version: i64,
         pub created_at: i64,

@@ -348,7 +348,9 @@ fn flow_cookie(state: &ApiState, req: &HttpRequest) -> Option<String> {
 /// minute) or `error` (`sso_account_not_linked`, `sso_account_deactivated`,
 /// `sso_account_pending`, `sso_nonce_mismatch`, `sso_issuer_mismatch`, `sso_code_rejected`, `sso_id_token_expired`,
 /// `sso_invalid_id_token`, `sso_domain_not_allowed`, `sso_provider_error`,
-/// `identity_provider_unavailable`).
+/// `identity_provider_unavailable`). A linking flow (`POST /v1/me/sso-links`) ends with
+/// `sso_linked=<provider id>`, or `error` `sso_identity_in_use`, `sso_already_linked` or
+/// `sso_link_exists` (two flows raced).
 #[utoipa::path(tag = "sso", params(CallbackQuery), responses(
     (status = 303, description = "To the flow's return_to, with sso_code or error"),
     (status = 400, description = "`sso_invalid_state`", body = Problem, content_type = "application/problem+json"),
@@ -489,10 +491,14 @@ crate::dto::list_of!(
 /// `sso_identity_in_use`, `sso_already_linked`, `sso_domain_not_allowed`, or a sign-in's.
 #[utoipa::path(tag = "sso", security(("bearer" = [])), request_body = LinkStartIn, responses(
     (status = 200, body = LinkStartOut),
+    (status = 403, description = "`second_factor_required` (a key is enrolled and this session did not prove it), `password_change_required`", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such provider in the caller's org", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`no_password`: the account has none to confirm the link with", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`current_password` (wrong_password), `return_to` (not_allowed)", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`account_locked` (wrong passwords count toward the lock, A2)", body = Problem, content_type = "application/problem+json"),
+    (status = 502, description = "`identity_provider_unavailable`", body = Problem, content_type = "application/problem+json"),
 ))]
-#[post("/v1/me/sso-links", wrap = "Require(Action::ReadOwnAccount)")]
+#[post("/v1/me/sso-links", wrap = "Require(Action::ManageOwnSecondFactor)")]
 pub async fn link_start(
     state: web::Data<ApiState>,
     who: Authed,
@@ -539,12 +545,13 @@ pub async fn own_links(
 /// are off).
 #[utoipa::path(tag = "sso", security(("bearer" = [])), params(("provider_id" = Uuid, Path)), responses(
     (status = 204),
+    (status = 403, description = "`second_factor_required` (a key is enrolled and this session did not prove it)", body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete(
     "/v1/me/sso-links/{provider_id}",
-    wrap = "Require(Action::ReadOwnAccount)"
+    wrap = "Require(Action::ManageOwnSecondFactor)"
 )]
 pub async fn remove_own_link(
     state: web::Data<ApiState>,

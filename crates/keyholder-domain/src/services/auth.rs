@@ -267,7 +267,13 @@ impl Keyholder {
             tx.clear_throttle(org.id, &bypass_key(&updated)).await?;
         }
         let pair = self
-            .open_session(tx.as_mut(), &org, &updated, second_factor)
+            .open_session(
+                tx.as_mut(),
+                &org,
+                &updated,
+                SessionMethod::Password,
+                second_factor,
+            )
             .await?;
         Audit {
             org: org.id,
@@ -366,12 +372,14 @@ impl Keyholder {
         tx: &mut dyn Tx,
         org: &Org,
         user: &User,
+        method: SessionMethod,
         second_factor: bool,
     ) -> Result<TokenPair> {
         let session = Session {
             id: SessionId::new(),
             org_id: org.id,
             user_id: user.id,
+            method,
             second_factor,
             token_version: user.token_version,
             created_at: now(),
@@ -401,10 +409,15 @@ impl Keyholder {
         })
         .await?;
         let iat = now().unix_timestamp();
-        let mut amr = vec!["pwd".to_owned()];
-        if session.second_factor {
-            amr.push("otp".to_owned());
-        }
+        // RFC 8176 where it has a word: `pwd` and `otp` for a password (and key); a session
+        // from an identity provider says `fed`, and `mfa` once a second factor is proved there
+        // or at the exchange.
+        let amr = match (session.method, session.second_factor) {
+            (SessionMethod::Password, false) => vec!["pwd".to_owned()],
+            (SessionMethod::Password, true) => vec!["pwd".to_owned(), "otp".to_owned()],
+            (SessionMethod::Sso, false) => vec!["fed".to_owned()],
+            (SessionMethod::Sso, true) => vec!["fed".to_owned(), "mfa".to_owned()],
+        };
         let claims = Claims {
             iss: crate::tokens::ISSUER.into(),
             aud: crate::tokens::AUDIENCE.into(),

@@ -297,6 +297,20 @@ impl Keyholder {
             after.password_login = p;
         }
         tx.update_org_settings(org.id, &after).await?;
+        // A8: what passwords may no longer open is closed now, not when its sessions expire
+        // (the caller's own session stays: they are mid-change).
+        let sessions_ended = match (before.password_login, after.password_login) {
+            (b, a) if b == a => 0,
+            (_, PasswordLogin::Off) => {
+                tx.revoke_password_sessions(org.id, true, subject.session_id)
+                    .await?
+            }
+            (_, PasswordLogin::AdminsOnly) => {
+                tx.revoke_password_sessions(org.id, false, subject.session_id)
+                    .await?
+            }
+            (_, PasswordLogin::All) => 0,
+        };
         let b = serde_json::to_value(&before).map_err(DomainError::internal)?;
         let a = serde_json::to_value(&after).map_err(DomainError::internal)?;
         let fields: Vec<_> = [
@@ -316,7 +330,15 @@ impl Keyholder {
             kind: "org.settings_changed",
             actor: Some(subject.user_id),
             target: Some(("org", org.id.0)),
-            changes: diff(&fields),
+            changes: {
+                let mut c = diff(&fields);
+                if sessions_ended > 0
+                    && let Some(m) = c.as_object_mut()
+                {
+                    m.insert("sessions_ended".into(), sessions_ended.into());
+                }
+                c
+            },
         }
         .write(tx.as_mut(), ctx)
         .await?;

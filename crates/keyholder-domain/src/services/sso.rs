@@ -273,6 +273,18 @@ fn domain_allowed(p: &IdentityProvider, claims: &IdClaims) -> Result<()> {
     }
 }
 
+/// A5's rule for one's own ways in: with a key enrolled, only a session that proved it.
+fn own_second_factor(account: &User, subject: &Subject) -> Result<()> {
+    if account.totp.enrolled() && !subject.second_factor {
+        return Err(DomainError::Forbidden {
+            rule: crate::rule::Rule::G2,
+            detail: "sign in with your second factor to change how your account is signed in to"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// How a callback ended well: a one-time code to trade, or a link made.
 enum Finished {
     Code(String),
@@ -976,7 +988,7 @@ impl Keyholder {
                 tx.clear_throttle(org.id, &throttle_key).await?;
             }
             let pair = self
-                .open_session(tx.as_mut(), &org, &user, second_factor)
+                .open_session(tx.as_mut(), &org, &user, SessionMethod::Sso, second_factor)
                 .await?;
             Audit {
                 org: org.id,
@@ -1011,17 +1023,32 @@ impl Keyholder {
         current_password: &str,
         ctx: &RequestContext,
     ) -> Result<SsoStart> {
+        // A new way in is a second-factor matter (not before A3's change, and with the key
+        // proved where one is enrolled): a password alone, or a stolen session, adds none.
         self.authorize(
             subject,
-            Action::ReadOwnAccount,
+            Action::ManageOwnSecondFactor,
             Resource::Org(subject.org_id),
         )?;
-        let p = self
-            .read_tx()
-            .await?
-            .identity_provider(subject.org_id, provider)
-            .await?
-            .ok_or(DomainError::NotFound)?;
+        let (p, account) = {
+            let mut tx = self.read_tx().await?;
+            let p = tx
+                .identity_provider(subject.org_id, provider)
+                .await?
+                .ok_or(DomainError::NotFound)?;
+            let account = tx
+                .user(subject.org_id, subject.user_id)
+                .await?
+                .ok_or(DomainError::Unauthenticated)?;
+            (p, account)
+        };
+        own_second_factor(&account, subject)?;
+        if account.password_hash.is_none() {
+            return Err(DomainError::conflict(
+                "no_password",
+                "the account has no password to confirm the link with: ask an admin",
+            ));
+        }
         if current_password.len() > 1024 {
             return Err(DomainError::field(
                 "current_password",
@@ -1173,10 +1200,15 @@ impl Keyholder {
     ) -> Result<()> {
         self.authorize(
             subject,
-            Action::ReadOwnAccount,
+            Action::ManageOwnSecondFactor,
             Resource::Org(subject.org_id),
         )?;
         let mut tx = self.tx().await?;
+        let account = tx
+            .user(subject.org_id, subject.user_id)
+            .await?
+            .ok_or(DomainError::Unauthenticated)?;
+        own_second_factor(&account, subject)?;
         self.unlink(tx.as_mut(), subject, subject.user_id, provider, ctx)
             .await?;
         tx.commit().await
@@ -1218,14 +1250,47 @@ impl Keyholder {
         if admins_who_can_sign_in(tx, subject.org_id).await? == 0 {
             return Err(DomainError::LastAdmin);
         }
+        // What the link opened goes with it: the account's sessions from identity providers
+        // and any one-time code not yet traded.
+        tx.delete_sso_codes_of(provider, user).await?;
+        let sessions_ended = tx.revoke_sso_sessions(subject.org_id, user).await?;
         Audit {
             org: subject.org_id,
             kind: "auth.sso_unlinked",
             actor: Some(subject.user_id),
             target: Some(("user", user.0)),
-            changes: json!({"provider": provider.0, "subject": link.subject}),
+            changes: json!({
+                "provider": provider.0,
+                "subject": link.subject,
+                "sessions_ended": sessions_ended,
+            }),
         }
         .write(tx, ctx)
-        .await
+        .await?;
+        let owner = tx.user(subject.org_id, user).await?;
+        let provider_name = tx
+            .identity_provider(subject.org_id, provider)
+            .await?
+            .map(|p| p.name)
+            .unwrap_or_default();
+        if let Some(owner) = owner
+            && let Some(email) = owner.email.as_deref()
+        {
+            let body = format!(
+                "Hello {},\n\nYour Keyholder account can no longer be signed in to through {}.\n\
+                 If you did not ask for this, tell your school's administrator straight away.\n",
+                owner.forename, provider_name
+            );
+            self.enqueue(
+                tx,
+                subject.org_id,
+                "sso_unlinked",
+                email,
+                "A way to sign in to your account was removed",
+                body,
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

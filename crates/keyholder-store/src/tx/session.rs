@@ -9,6 +9,7 @@ impl SessionsTx for SeaTx {
             id: Set(s.id.0),
             org_id: Set(s.org_id.0),
             user_id: Set(s.user_id.0),
+            method: Set(s.method.as_str().to_owned()),
             second_factor: Set(s.second_factor),
             token_version: Set(s.token_version),
             created_at: Set(to_us(s.created_at)),
@@ -76,6 +77,38 @@ impl SessionsTx for SeaTx {
             .await
             .map_err(db_err)?
             .rows_affected)
+    }
+
+    async fn revoke_password_sessions(
+        &mut self,
+        org: OrgId,
+        admins_too: bool,
+        keep: SessionId,
+    ) -> Result<u64> {
+        use sea_orm::sea_query::Query;
+        self.changes.push(AuthChange::Org(org));
+        let mut q = sessions::Entity::update_many()
+            .col_expr(sessions::Column::Revoked, Expr::value(true))
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::Method.eq(SessionMethod::Password.as_str()))
+            .filter(sessions::Column::Id.ne(keep.0))
+            .filter(sessions::Column::Revoked.eq(false));
+        if !admins_too {
+            let admins = Query::select()
+                .column((users::Entity, users::Column::Id))
+                .from(users::Entity)
+                .inner_join(
+                    user_groups::Entity,
+                    Expr::col((user_groups::Entity, user_groups::Column::Id))
+                        .equals((users::Entity, users::Column::UserGroupId)),
+                )
+                .and_where(Expr::col((users::Entity, users::Column::OrgId)).eq(org.0))
+                .and_where(Expr::col((user_groups::Entity, user_groups::Column::Active)).eq(true))
+                .and_where(Expr::col((user_groups::Entity, user_groups::Column::IsAdmin)).eq(true))
+                .to_owned();
+            q = q.filter(sessions::Column::UserId.not_in_subquery(admins));
+        }
+        Ok(q.exec(&self.txn).await.map_err(db_err)?.rows_affected)
     }
 
     async fn live_sessions(&mut self, org: OrgId, user: UserId) -> Result<Vec<Session>> {

@@ -147,6 +147,34 @@ impl SsoTx for SeaTx {
         Ok(true)
     }
 
+    async fn delete_sso_codes_of(
+        &mut self,
+        provider: IdentityProviderId,
+        user: UserId,
+    ) -> Result<()> {
+        sso_codes::Entity::delete_many()
+            .filter(sso_codes::Column::ProviderId.eq(provider.0))
+            .filter(sso_codes::Column::UserId.eq(user.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn revoke_sso_sessions(&mut self, org: OrgId, user: UserId) -> Result<u64> {
+        self.changes.push(AuthChange::Org(org));
+        Ok(sessions::Entity::update_many()
+            .col_expr(sessions::Column::Revoked, Expr::value(true))
+            .filter(sessions::Column::OrgId.eq(org.0))
+            .filter(sessions::Column::UserId.eq(user.0))
+            .filter(sessions::Column::Method.eq(SessionMethod::Sso.as_str()))
+            .filter(sessions::Column::Revoked.eq(false))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?
+            .rows_affected)
+    }
+
     async fn delete_sso_flows(&mut self, provider: IdentityProviderId) -> Result<()> {
         sso_states::Entity::delete_many()
             .filter(sso_states::Column::ProviderId.eq(provider.0))
