@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 const PUBLIC: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
+    // A9: the public keys that verify access tokens.
+    ("get", "/.well-known/jwks.json"),
     // Loopback peers only (tests call from loopback), or a bearer of KEYHOLDER_METRICS_TOKEN.
     ("get", "/metrics"),
     ("post", "/v1/auth/login"),

@@ -32,7 +32,7 @@ async fn keys_rotate_keeps_the_previous_key_valid_and_retires_the_one_before() {
     let org = app.org("hill").await;
     let first = app.admin(&org).await;
     let h = header(&first);
-    assert_eq!(h["alg"], "HS256");
+    assert_eq!(h["alg"], "EdDSA");
     assert_eq!(h["typ"], "at+jwt");
     let first_kid = h["kid"].as_str().unwrap().to_owned();
     let (ok, out) = app.command(&["keys", "rotate"]);
@@ -305,4 +305,151 @@ async fn an_admin_ends_every_session_in_the_org_but_their_own() {
     app.post("/v1/orgs/hill/sessions/end-all", Some(&t), json!({}))
         .await
         .problem(403, "permission_denied");
+}
+
+/// Polls until `f` holds (a change made by another process reaches the server within the
+/// auth cache's bound), for at most five seconds.
+async fn eventually<F, Fut>(f: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("not within five seconds");
+}
+
+/// The claims of a token, unverified (the test compares what the server signed).
+fn payload(token: &str) -> Value {
+    let p = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a9_a_sibling_verifies_an_access_token_with_only_the_published_keys() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let token = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
+    // No credentials: the keys are public.
+    let r = app
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await
+        .expect(200);
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(r.body.clone()).unwrap();
+    assert!(
+        !r.body.to_string().contains("\"d\""),
+        "no private part is published"
+    );
+    let kid = header(&token)["kid"].as_str().unwrap().to_owned();
+    let jwk = set.find(&kid).expect("the token's key is published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    v.set_issuer(&["keyholder"]);
+    v.set_audience(&["keyholder-api"]);
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &v)
+        .expect("verifies with the JWKS alone")
+        .claims;
+    assert_eq!(claims["sub"], org.admin_id.to_string());
+    assert_eq!(claims["org_slug"], "hill");
+    // A token altered by a byte does not.
+    let mut forged = token.clone();
+    forged.push('A');
+    assert!(jsonwebtoken::decode::<Value>(&forged, &key, &v).is_err());
+    // After a rotation both keys are published; after the next, the first is gone.
+    let (ok, _) = app.command(&["keys", "rotate"]);
+    assert!(ok);
+    let (ok, _) = app.command(&["keys", "rotate"]);
+    assert!(ok);
+    eventually(|| async {
+        let r = app
+            .call(Method::GET, "/.well-known/jwks.json", None, None)
+            .await
+            .expect(200);
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(r.body).unwrap();
+        set.keys.len() == 2 && set.find(&kid).is_none()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a9_tokens_signed_by_a_key_from_before_verify_until_it_retires_and_no_key_is_confused() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let token = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
+    // An HS256 key as the service kept them before A9, and a token it signed for this session.
+    let secret = b"a-key-from-before-ed25519-came-in-0123456789";
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "INSERT INTO signing_keys (name, secret, alg, created_at, retired) VALUES ($1, $2, 'HS256', 0, false)"
+        }
+        _ => {
+            "INSERT INTO signing_keys (name, secret, alg, created_at, retired) VALUES (?, ?, 'HS256', 0, false)"
+        }
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        ["old-hs256".into(), secret.to_vec().into()],
+    ))
+    .await
+    .unwrap();
+    let claims = payload(&token);
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.typ = Some("at+jwt".into());
+    h.kid = Some("old-hs256".into());
+    let old =
+        jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap();
+    eventually(|| async { me(&app.http, &app.base, &old).await == 200 }).await;
+    // It is never published, and new tokens are EdDSA.
+    let r = app
+        .call(Method::GET, "/.well-known/jwks.json", None, None)
+        .await
+        .expect(200);
+    assert!(!r.body.to_string().contains("old-hs256"));
+    assert_eq!(
+        header(&app.token("hill", &org.admin_email, ADMIN_PASSWORD).await)["alg"],
+        "EdDSA"
+    );
+    // Key confusion: the Ed25519 key's public half used as an HMAC secret verifies nothing.
+    let kid = header(&token)["kid"].as_str().unwrap().to_owned();
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(r.body).unwrap();
+    let x = match &set.find(&kid).unwrap().algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(p) => p.x.clone(),
+        other => panic!("an OKP key, not {other:?}"),
+    };
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.typ = Some("at+jwt".into());
+    h.kid = Some(kid);
+    for secret in [
+        x.as_bytes().to_vec(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&x)
+            .unwrap(),
+    ] {
+        let forged = jsonwebtoken::encode(
+            &h,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
+        assert_eq!(me(&app.http, &app.base, &forged).await, 401);
+    }
+    // A rotation retires the key from before with the rest but the newest two Ed25519 keys.
+    let (ok, out) = app.command(&["keys", "rotate"]);
+    assert!(ok, "{out}");
+    assert_eq!(out["retired"], json!(["old-hs256"]));
+    eventually(|| async { me(&app.http, &app.base, &old).await == 401 }).await;
+    assert_eq!(me(&app.http, &app.base, &token).await, 200);
 }

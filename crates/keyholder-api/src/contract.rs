@@ -47,6 +47,7 @@ pub const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/healthz", "checkHealth"),
     ("get", "/readyz", "checkReadiness"),
     ("get", "/metrics", "getMetrics"),
+    ("get", "/.well-known/jwks.json", "getJsonWebKeySet"),
     (
         "get",
         "/v1/auth/sso/{org}/{provider_id}/start",

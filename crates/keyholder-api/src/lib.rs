@@ -151,6 +151,7 @@ fn documented_app() -> (
         .app_data(query_config())
         .app_data(path_config())
         .service(ops::healthz)
+        .service(ops::jwks)
         .service(ops::readyz)
         .service(ops::metrics)
         .service(ops::permissions)

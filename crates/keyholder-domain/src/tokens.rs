@@ -28,7 +28,8 @@ pub struct Claims {
     pub sid: SessionId,
     /// The account's token version when issued: bumped to end every session (U5, A6).
     pub ver: i64,
-    /// RFC 8176 authentication methods: `pwd`, plus `otp` when a second factor was proved.
+    /// RFC 8176 authentication methods: `pwd` (`fed` through an identity provider), plus `otp`
+    /// (`mfa`) when a second factor was proved.
     pub amr: Vec<String>,
     pub iat: i64,
     pub exp: i64,
@@ -36,15 +37,54 @@ pub struct Claims {
 
 impl Claims {
     pub fn second_factor(&self) -> bool {
-        self.amr.iter().any(|m| m == "otp")
+        self.amr.iter().any(|m| m == "otp" || m == "mfa")
     }
 }
 
-/// A key that signs access tokens (HS256), named by the `kid` in each token's header.
+/// How a key signs: A9's Ed25519 (`EdDSA`), whose public half anyone may verify with from
+/// `/.well-known/jwks.json`; or the HS256 secret of keys made before it (and of
+/// `KEYHOLDER_JWT_SECRET`), which verify the tokens they signed until those expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlg {
+    Hs256,
+    EdDsa,
+}
+
+impl KeyAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlg::Hs256 => "HS256",
+            KeyAlg::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyAlg> {
+        match s {
+            "HS256" => Some(KeyAlg::Hs256),
+            "EdDSA" => Some(KeyAlg::EdDsa),
+            _ => None,
+        }
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            KeyAlg::Hs256 => Algorithm::HS256,
+            KeyAlg::EdDsa => Algorithm::EdDSA,
+        }
+    }
+}
+
+/// A key that signs access tokens, named by the `kid` in each token's header. `secret` is
+/// the HS256 secret, or the Ed25519 private key's 32-byte seed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningKey {
     pub kid: String,
+    pub alg: KeyAlg,
     pub secret: Vec<u8>,
+    pub created_at: time::OffsetDateTime,
+    /// Ed25519: the public key, derived once (a derivation per verification would cost more
+    /// than the verification).
+    public: Vec<u8>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -56,42 +96,121 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// A new random key with a random `kid`.
-    pub fn generate() -> SigningKey {
+    /// A key as stored. An Ed25519 seed that is not 32 bytes makes a key that verifies
+    /// nothing.
+    pub fn new(
+        kid: String,
+        alg: KeyAlg,
+        secret: Vec<u8>,
+        created_at: time::OffsetDateTime,
+    ) -> SigningKey {
+        let public = match alg {
+            KeyAlg::EdDsa => ed25519(&secret)
+                .map(|k| k.verifying_key().to_bytes().to_vec())
+                .unwrap_or_default(),
+            KeyAlg::Hs256 => Vec::new(),
+        };
         SigningKey {
-            kid: random_token(9),
-            secret: random_bytes(32),
+            kid,
+            alg,
+            secret,
+            created_at,
+            public,
         }
     }
 
-    pub fn sign(&self, claims: &Claims) -> Result<String> {
-        let mut header = Header::new(Algorithm::HS256);
-        header.typ = Some(ACCESS_TYP.to_owned());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(&self.secret))
-            .map_err(DomainError::internal)
+    /// A9: a new Ed25519 key with a random `kid`.
+    pub fn generate() -> SigningKey {
+        SigningKey::new(
+            random_token(9),
+            KeyAlg::EdDsa,
+            random_bytes(32),
+            time::OffsetDateTime::now_utc(),
+        )
     }
 
-    /// Checks signature, algorithm, `exp`, `iss` and `aud`; any failure is simply "not
-    /// authenticated".
+    /// A fixed HS256 secret (`KEYHOLDER_JWT_SECRET`).
+    pub fn configured(secret: Vec<u8>) -> SigningKey {
+        SigningKey::new(
+            "configured".into(),
+            KeyAlg::Hs256,
+            secret,
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+    }
+
+    fn ed25519(&self) -> Result<ed25519_dalek::SigningKey> {
+        ed25519(&self.secret)
+    }
+
+    /// The public half as a JWK (RFC 8037), for `/.well-known/jwks.json`; none for HS256.
+    pub fn public_jwk(&self) -> Result<Option<serde_json::Value>> {
+        if self.alg != KeyAlg::EdDsa {
+            return Ok(None);
+        }
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.public);
+        Ok(Some(serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": x,
+            "kid": self.kid,
+            "alg": "EdDSA",
+            "use": "sig",
+        })))
+    }
+
+    pub fn sign(&self, claims: &Claims) -> Result<String> {
+        let mut header = Header::new(self.alg.jwt());
+        header.typ = Some(ACCESS_TYP.to_owned());
+        header.kid = Some(self.kid.clone());
+        let key = match self.alg {
+            KeyAlg::Hs256 => EncodingKey::from_secret(&self.secret),
+            KeyAlg::EdDsa => {
+                use ed25519_dalek::pkcs8::EncodePrivateKey;
+                let der = self
+                    .ed25519()?
+                    .to_pkcs8_der()
+                    .map_err(DomainError::internal)?;
+                EncodingKey::from_ed_der(der.as_bytes())
+            }
+        };
+        jsonwebtoken::encode(&header, claims, &key).map_err(DomainError::internal)
+    }
+
+    /// Checks signature, algorithm (this key's only: no confusion between a secret and a
+    /// public key), `exp`, `iss` and `aud`; any failure is simply "not authenticated".
     pub fn verify(&self, token: &str) -> Result<Claims> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
+        let mut validation = Validation::new(self.alg.jwt());
+        validation.algorithms = vec![self.alg.jwt()];
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&self.secret), &validation)
+        let key = match self.alg {
+            KeyAlg::Hs256 => DecodingKey::from_secret(&self.secret),
+            KeyAlg::EdDsa if self.public.len() == 32 => DecodingKey::from_ed_der(&self.public),
+            KeyAlg::EdDsa => return Err(DomainError::Unauthenticated),
+        };
+        jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map(|d| d.claims)
             .map_err(|_| DomainError::Unauthenticated)
     }
 }
 
-/// The `kid` of an access token, once its header passes the allow-list: HS256 only (no `none`,
-/// no key confusion with an asymmetric algorithm) and `typ` `at+jwt`.
+fn ed25519(seed: &[u8]) -> Result<ed25519_dalek::SigningKey> {
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| DomainError::internal("an Ed25519 key's seed is not 32 bytes"))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
+/// The `kid` of an access token, once its header passes the allow-list: EdDSA, or HS256 from
+/// before A9 (no `none`), and `typ` `at+jwt`. The key named must then be of that algorithm.
 pub fn access_token_kid(token: &str) -> Result<String> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| DomainError::Unauthenticated)?;
-    if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(ACCESS_TYP) {
+    if !matches!(header.alg, Algorithm::HS256 | Algorithm::EdDSA)
+        || header.typ.as_deref() != Some(ACCESS_TYP)
+    {
         return Err(DomainError::Unauthenticated);
     }
     header.kid.ok_or(DomainError::Unauthenticated)

@@ -18,6 +18,8 @@ pub mod signing_keys {
         /// The key's `kid`.
         pub name: String,
         pub secret: Vec<u8>,
+        /// `HS256` (before A9) or `EdDSA`.
+        pub alg: String,
         pub created_at: i64,
         pub retired: bool,
     }

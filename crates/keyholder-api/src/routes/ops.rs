@@ -16,6 +16,27 @@ pub async fn healthz() -> web::Json<Health> {
     })
 }
 
+/// A JSON Web Key Set (RFC 7517).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Jwks {
+    /// Ed25519 public keys (`kty` `OKP`, `crv` `Ed25519`, `x`, `kid`, `alg` `EdDSA`, `use`
+    /// `sig`), newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
+}
+
+/// A9: the keys that verify Keyholder's access tokens, for the services around it: a token's
+/// `kid` names its key; a key stays here until it is retired (the rotation after next). Fetch
+/// again when a token names a `kid` not in the set held.
+#[utoipa::path(tag = "operations", responses((status = 200, body = Jwks)))]
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(state: web::Data<ApiState>) -> ApiResult<HttpResponse> {
+    let keys = state.kh.published_keys().await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=60"))
+        .json(Jwks { keys }))
+}
+
 /// The database answers.
 #[utoipa::path(tag = "operations", responses(
     (status = 200, body = Health),

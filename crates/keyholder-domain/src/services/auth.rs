@@ -491,6 +491,31 @@ impl Keyholder {
         tx.commit().await
     }
 
+    /// The token's claims: from a check this replica made of the very same token (while it has
+    /// not expired), else checked now by `key` (its key must be live: the caller found it so).
+    fn verified_claims(&self, key: &crate::tokens::SigningKey, bearer: &str) -> Result<Claims> {
+        let held = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(bearer)
+            .cloned();
+        if let Some(c) = held
+            && c.exp > now().unix_timestamp()
+        {
+            return Ok(c);
+        }
+        let claims = key.verify(bearer)?;
+        if key.alg == crate::tokens::KeyAlg::EdDsa {
+            let mut held = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if held.len() >= super::VERIFIED_HELD {
+                held.clear();
+            }
+            held.insert(bearer.into(), claims.clone());
+        }
+        Ok(claims)
+    }
+
     /// Turns a bearer token into the subject it speaks for, checking in the database that the
     /// session, the account and its token version are still live (U5: a deactivated account's
     /// tokens stop working on the very next request).
@@ -500,11 +525,11 @@ impl Keyholder {
         // it reads is held only if nothing changed since before it began.
         let read_at = self.auth.now();
         let mut tx: Option<Box<dyn Tx>> = None;
-        let claims = self
+        let key = self
             .held_verification_key(&mut tx, &kid, read_at)
             .await?
-            .ok_or(DomainError::Unauthenticated)?
-            .verify(bearer)?;
+            .ok_or(DomainError::Unauthenticated)?;
+        let claims = self.verified_claims(&key, bearer)?;
         let (facts, categories) = match self.auth.facts(claims.sid) {
             Some(held) => held,
             None => {

@@ -149,7 +149,14 @@ pub struct Keyholder {
     /// A8: outbound HTTP to identity providers, and their discovery documents and keys.
     oidc: Option<Arc<dyn crate::sso::OidcHttp>>,
     oidc_directory: crate::sso::OidcDirectory,
+    /// A9: access tokens whose Ed25519 signature this replica has checked, with their claims
+    /// (a signature check costs tens of microseconds; the same token comes on every request).
+    /// Only consulted once the token's key is known live; bounded.
+    verified: Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, crate::tokens::Claims>>>,
 }
+
+/// At most this many checked tokens are held (about 2 MiB); past it the map starts again.
+const VERIFIED_HELD: usize = 4096;
 
 impl Keyholder {
     /// Wires the domain to a migrated store; makes the first signing key if there is none.
@@ -160,15 +167,39 @@ impl Keyholder {
                 .as_ref()
                 .ok_or_else(|| DomainError::internal("no data key is configured"))?,
         );
-        let configured_key = config.jwt_secret.as_ref().map(|s| SigningKey {
-            kid: "configured".into(),
-            secret: s.clone(),
-        });
+        let configured_key = config
+            .jwt_secret
+            .as_ref()
+            .map(|s| SigningKey::configured(s.clone()));
         if configured_key.is_none() {
+            // A9: new tokens are signed with Ed25519. Keys from before (HS256) keep verifying
+            // what they signed until it has expired, then retire.
             let mut tx = store.begin().await?;
-            if tx.live_signing_keys().await?.is_empty() {
-                tx.insert_signing_key(&SigningKey::generate()).await?;
-                tx.commit().await?;
+            let live = tx.live_signing_keys().await?;
+            let first_ed = live
+                .iter()
+                .filter(|k| k.alg == crate::tokens::KeyAlg::EdDsa)
+                .map(|k| k.created_at)
+                .min();
+            match first_ed {
+                None => {
+                    tx.insert_signing_key(&SigningKey::generate()).await?;
+                    tx.commit().await?;
+                }
+                Some(since)
+                    if live.iter().any(|k| k.alg == crate::tokens::KeyAlg::Hs256)
+                        && since + time::Duration::seconds(config.access_ttl_secs + 60)
+                            < OffsetDateTime::now_utc() =>
+                {
+                    let keep: Vec<String> = live
+                        .iter()
+                        .filter(|k| k.alg == crate::tokens::KeyAlg::EdDsa)
+                        .map(|k| k.kid.clone())
+                        .collect();
+                    tx.retire_signing_keys_except(&keep).await?;
+                    tx.commit().await?;
+                }
+                Some(_) => {}
             }
         }
         // Seeds enrolled before seeds were sealed are sealed now, once.
@@ -195,7 +226,29 @@ impl Keyholder {
             resets: Arc::new(tokio::sync::Semaphore::new(4)),
             oidc: None,
             oidc_directory,
+            verified: Arc::default(),
         })
+    }
+
+    /// A9: the public halves of the live Ed25519 keys, as JWKs (RFC 7517, 8037), newest first:
+    /// a token verifies with the one its `kid` names until that key is retired.
+    pub async fn published_keys(&self) -> Result<Vec<serde_json::Value>> {
+        let keys = match self.auth.keys() {
+            Some(k) => k,
+            None => {
+                let read_at = self.auth.now();
+                let keys = self.read_tx().await?.live_signing_keys().await?;
+                self.auth.hold_keys(read_at, &keys);
+                keys
+            }
+        };
+        let mut out = Vec::new();
+        for k in &keys {
+            if let Some(jwk) = k.public_jwk()? {
+                out.push(jwk);
+            }
+        }
+        Ok(out)
     }
 
     /// The key that signs new access tokens: the newest live one.
@@ -206,7 +259,7 @@ impl Keyholder {
         tx.live_signing_keys()
             .await?
             .into_iter()
-            .next()
+            .find(|k| k.alg == crate::tokens::KeyAlg::EdDsa)
             .ok_or_else(|| DomainError::internal("no signing key"))
     }
 
@@ -284,8 +337,14 @@ impl Keyholder {
         let mut tx = self.tx().await?;
         let key = SigningKey::generate();
         tx.insert_signing_key(&key).await?;
+        // The new key and the one before it (Ed25519; HS256 keys from before A9 go).
         let live = tx.live_signing_keys().await?;
-        let keep: Vec<String> = live.iter().take(2).map(|k| k.kid.clone()).collect();
+        let keep: Vec<String> = live
+            .iter()
+            .filter(|k| k.alg == crate::tokens::KeyAlg::EdDsa)
+            .take(2)
+            .map(|k| k.kid.clone())
+            .collect();
         let retired = tx.retire_signing_keys_except(&keep).await?;
         tx.commit().await?;
         Ok((key.kid, retired))

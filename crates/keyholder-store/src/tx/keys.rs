@@ -42,9 +42,14 @@ impl KeysTx for SeaTx {
             .await
             .map_err(db_err)?
             .into_iter()
-            .map(|m| keyholder_domain::tokens::SigningKey {
-                kid: m.name,
-                secret: m.secret,
+            .filter_map(|m| {
+                let alg = keyholder_domain::tokens::KeyAlg::parse(&m.alg)?;
+                Some(keyholder_domain::tokens::SigningKey::new(
+                    m.name,
+                    alg,
+                    m.secret,
+                    convert::from_us(m.created_at),
+                ))
             })
             .collect())
     }
@@ -57,7 +62,8 @@ impl KeysTx for SeaTx {
         signing_keys::Entity::insert(signing_keys::ActiveModel {
             name: Set(key.kid.clone()),
             secret: Set(key.secret.clone()),
-            created_at: Set(now_us()),
+            alg: Set(key.alg.as_str().to_owned()),
+            created_at: Set(to_us(key.created_at)),
             retired: Set(false),
         })
         .exec_without_returning(&self.txn)
