@@ -54,6 +54,9 @@ const ANY_MEMBER: &[(&str, &str)] = &[
     ("get", "/v1/orgs/{org}/incidents/{id}"),
 ];
 
+/// Paths for a service key of the caller's org, not under `/v1/orgs/{org}` (A9).
+const SERVICE: &[(&str, &str)] = &[("post", "/v1/oauth/introspect")];
+
 /// Paths that take the operator key, not a user's token (T2).
 const OPERATOR: &[(&str, &str)] = &[("post", "/v1/orgs")];
 
@@ -191,6 +194,7 @@ async fn every_path_is_refused_without_credentials_with_another_orgs_token_and_w
         let known = listed(PUBLIC, m, p)
             || listed(ANY_MEMBER, m, p)
             || listed(OPERATOR, m, p)
+            || listed(SERVICE, m, p)
             || listed(OWN_WITH_PERMISSION, m, p)
             || p.starts_with("/v1/orgs/{org}")
             || p.starts_with("/scim/v2/{org}");
@@ -239,7 +243,7 @@ async fn every_path_is_refused_without_credentials_with_another_orgs_token_and_w
             );
             assert_eq!(denied.body["code"], "permission_denied", "{m} {p}");
             // Integration doors open to service keys only (A7); the rest to a group's grant (G1).
-            let rule = if p.contains("/mis/") || p.starts_with("/scim/") {
+            let rule = if p.contains("/mis/") || p.starts_with("/scim/") || listed(SERVICE, m, p) {
                 "A7"
             } else {
                 "G1"

@@ -360,10 +360,18 @@ async fn a9_a_sibling_verifies_an_access_token_with_only_the_published_keys() {
         .claims;
     assert_eq!(claims["sub"], org.admin_id.to_string());
     assert_eq!(claims["org_slug"], "hill");
-    // A token altered by a byte does not.
-    let mut forged = token.clone();
-    forged.push('A');
+    // A token whose signature is altered does not, here or at the server.
+    let (signed, sig) = token.rsplit_once('.').unwrap();
+    let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .unwrap();
+    bytes[10] ^= 1;
+    let forged = format!(
+        "{signed}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes)
+    );
     assert!(jsonwebtoken::decode::<Value>(&forged, &key, &v).is_err());
+    assert_eq!(me(&app.http, &app.base, &forged).await, 401);
     // After a rotation both keys are published; after the next, the first is gone.
     let (ok, _) = app.command(&["keys", "rotate"]);
     assert!(ok);
@@ -452,4 +460,114 @@ async fn a9_tokens_signed_by_a_key_from_before_verify_until_it_retires_and_no_ke
     assert_eq!(out["retired"], json!(["old-hs256"]));
     eventually(|| async { me(&app.http, &app.base, &old).await == 401 }).await;
     assert_eq!(me(&app.http, &app.base, &token).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a9_a_token_checked_once_is_refused_once_it_has_expired() {
+    let app = TestApp::spawn_with(|s| s.domain.access_ttl_secs = 1).await;
+    let org = app.org("hill").await;
+    let token = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
+    // Checked (and held by this replica) while it is live.
+    assert_eq!(me(&app.http, &app.base, &token).await, 200);
+    assert_eq!(me(&app.http, &app.base, &token).await, 200);
+    // Past its `exp` and the 5 s leeway, holding it does not keep it alive.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert_eq!(me(&app.http, &app.base, &token).await, 401);
+}
+
+/// `POST /v1/oauth/introspect` as a form, with `key`.
+async fn introspect(app: &TestApp, key: &str, form: &[(&str, &str)]) -> Res {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let r = app
+        .http
+        .post(format!("{}/v1/oauth/introspect", app.base))
+        .bearer_auth(key)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap_or_default();
+    Res {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a9_introspection_tells_a_service_at_once_when_a_token_stops_being_live() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
+    let token = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    let key = app.service_key("hill", &admin, "decisions").await;
+    // RFC 7662: a live token, with what it says.
+    let r = introspect(
+        &app,
+        &key,
+        &[("token", &token), ("token_type_hint", "access_token")],
+    )
+    .await
+    .expect(200);
+    assert_eq!(r.body["active"], true);
+    assert_eq!(r.body["sub"], teacher.as_str());
+    assert_eq!(r.body["org_slug"], "hill");
+    assert_eq!(r.body["token_type"], "Bearer");
+    assert_eq!(r.body["second_factor"], false);
+    assert_eq!(r.body["amr"], json!(["pwd"]));
+    assert!(r.body["exp"].as_i64() > r.body["iat"].as_i64());
+    assert_eq!(r.headers["cache-control"], "no-store");
+    // Deactivated: inactive on the very next call (U5), and nothing else is said.
+    app.post(
+        &format!("/v1/orgs/hill/users/{teacher}/deactivate"),
+        Some(&admin),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let r = introspect(&app, &key, &[("token", &token)])
+        .await
+        .expect(200);
+    assert_eq!(r.body, json!({"active": false}));
+    // Garbage, a refresh token, another org's token: inactive alike.
+    let dale = app.org("dale").await;
+    let dale_token = app.token("dale", &dale.admin_email, ADMIN_PASSWORD).await;
+    let refresh = app
+        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+        .await
+        .expect(200)
+        .body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for t in ["not a token", refresh.as_str(), dale_token.as_str()] {
+        let r = introspect(&app, &key, &[("token", t)]).await.expect(200);
+        assert_eq!(r.body, json!({"active": false}), "{t}");
+    }
+    // Only a key with `decisions`; a person's token is no key; a form, with a token.
+    let mis = app.service_key("hill", &admin, "mis.sync").await;
+    let r = introspect(&app, &mis, &[("token", &admin)]).await;
+    let r = r.problem(403, "permission_denied");
+    assert_eq!(r.body["rule"], "A7");
+    introspect(&app, &admin, &[("token", &admin)])
+        .await
+        .problem(403, "permission_denied");
+    introspect(&app, &key, &[("nothing", "here")])
+        .await
+        .problem(400, "malformed_body");
+    app.call_with(
+        Method::POST,
+        "/v1/oauth/introspect",
+        Some(&key),
+        Some(json!({"token": admin})),
+        &[],
+    )
+    .await
+    .problem(415, "unsupported_media_type");
 }

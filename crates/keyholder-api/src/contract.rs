@@ -48,6 +48,7 @@ pub const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/readyz", "checkReadiness"),
     ("get", "/metrics", "getMetrics"),
     ("get", "/.well-known/jwks.json", "getJsonWebKeySet"),
+    ("post", "/v1/oauth/introspect", "introspectToken"),
     (
         "get",
         "/v1/auth/sso/{org}/{provider_id}/start",

@@ -121,6 +121,20 @@ fn json_config() -> web::JsonConfig {
         })
 }
 
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _req: &HttpRequest| {
+            use actix_web::error::UrlencodedError as U;
+            let e = match &err {
+                U::ContentType => ApiError::UnsupportedMediaType,
+                U::Overflow { .. } => ApiError::PayloadTooLarge,
+                other => ApiError::MalformedBody(other.to_string()),
+            };
+            e.into()
+        })
+}
+
 fn query_config() -> web::QueryConfig {
     web::QueryConfig::default()
         .error_handler(|err, _req: &HttpRequest| ApiError::MalformedQuery(err.to_string()).into())
@@ -149,9 +163,11 @@ fn documented_app() -> (
         .openapi(ApiDoc::openapi())
         .app_data(json_config())
         .app_data(query_config())
+        .app_data(form_config())
         .app_data(path_config())
         .service(ops::healthz)
         .service(ops::jwks)
+        .service(oauth::introspect)
         .service(ops::readyz)
         .service(ops::metrics)
         .service(ops::permissions)

@@ -576,6 +576,9 @@ pub enum Scope {
     /// Provision accounts over SCIM 2.0.
     #[serde(rename = "scim")]
     Scim,
+    /// A9: ask Keyholder about its tokens (introspection) and, with issue 16, for decisions.
+    #[serde(rename = "decisions")]
+    Decisions,
 }
 
 impl Scope {
@@ -583,6 +586,7 @@ impl Scope {
         match self {
             Scope::MisSync => "mis.sync",
             Scope::Scim => "scim",
+            Scope::Decisions => "decisions",
         }
     }
 
@@ -590,6 +594,7 @@ impl Scope {
         match s {
             "mis.sync" => Some(Scope::MisSync),
             "scim" => Some(Scope::Scim),
+            "decisions" => Some(Scope::Decisions),
             _ => None,
         }
     }

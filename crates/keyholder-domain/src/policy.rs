@@ -105,6 +105,8 @@ pub enum Action {
     SyncMis,
     /// SCIM 2.0 provisioning (service accounts with `scim` only).
     Scim,
+    /// A9: token introspection (service accounts with `decisions` only).
+    Introspect,
     /// R8: the names-only pick-list of pupils to record an incident about.
     PickStudents,
     /// R3, R6: read and edit allow-lists of restricting groups.
@@ -163,7 +165,7 @@ impl Action {
             ManageBlocks => &[P::AdminManageSystem, P::StudentsList],
             // R7 names pupils: the list permission in effect (G2) as well.
             RunRestrictionReport => &[P::AdminManageUsers, P::StudentsList],
-            SyncMis | Scim => &[],
+            SyncMis | Scim | Introspect => &[],
             Exercise(p) => p.alone(),
         }
     }
@@ -173,6 +175,7 @@ impl Action {
         match self {
             Action::SyncMis => Some(Scope::MisSync),
             Action::Scim => Some(Scope::Scim),
+            Action::Introspect => Some(Scope::Decisions),
             _ => None,
         }
     }

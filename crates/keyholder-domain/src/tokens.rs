@@ -143,9 +143,17 @@ impl SigningKey {
         ed25519(&self.secret)
     }
 
+    /// Whether the key can sign and verify (an Ed25519 row whose seed is not 32 bytes cannot).
+    pub fn usable(&self) -> bool {
+        match self.alg {
+            KeyAlg::Hs256 => !self.secret.is_empty(),
+            KeyAlg::EdDsa => self.public.len() == 32,
+        }
+    }
+
     /// The public half as a JWK (RFC 8037), for `/.well-known/jwks.json`; none for HS256.
     pub fn public_jwk(&self) -> Result<Option<serde_json::Value>> {
-        if self.alg != KeyAlg::EdDsa {
+        if self.alg != KeyAlg::EdDsa || !self.usable() {
             return Ok(None);
         }
         let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.public);

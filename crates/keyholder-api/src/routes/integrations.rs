@@ -20,7 +20,7 @@ use uuid::Uuid;
 pub struct ServiceAccountOut {
     pub id: Uuid,
     pub name: String,
-    /// `mis.sync`, `scim`.
+    /// `mis.sync`, `scim`, `decisions`.
     pub scopes: Vec<String>,
     /// The key's first characters, to tell keys apart.
     pub key_prefix: String,
@@ -59,7 +59,8 @@ pub struct CreatedServiceAccountOut {
 #[serde(deny_unknown_fields)]
 pub struct CreateServiceAccountIn {
     pub name: String,
-    /// `mis.sync` (push staff, students and groups) and/or `scim` (provision accounts).
+    /// `mis.sync` (push staff, students and groups), `scim` (provision accounts) and/or
+    /// `decisions` (introspect access tokens, A9).
     pub scopes: Vec<String>,
 }
 

@@ -10,6 +10,7 @@ pub mod incidents;
 pub mod integrations;
 pub mod me;
 pub mod monitoring;
+pub mod oauth;
 pub mod ops;
 pub mod orgs;
 pub mod people;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::password::Verified;
-use crate::policy::effective_permissions;
+use crate::policy::{ServiceSubject, effective_permissions};
 use crate::tokens::{Claims, normalise_recovery_code, random_token, secret_hash, totp};
 
 #[derive(Debug, Clone)]
@@ -509,7 +509,11 @@ impl Keyholder {
         if key.alg == crate::tokens::KeyAlg::EdDsa {
             let mut held = self.verified.lock().unwrap_or_else(|p| p.into_inner());
             if held.len() >= super::VERIFIED_HELD {
-                held.clear();
+                let now = now().unix_timestamp();
+                held.retain(|_, c| c.exp > now);
+                if held.len() >= super::VERIFIED_HELD {
+                    held.clear();
+                }
             }
             held.insert(bearer.into(), claims.clone());
         }
@@ -520,6 +524,30 @@ impl Keyholder {
     /// session, the account and its token version are still live (U5: a deactivated account's
     /// tokens stop working on the very next request).
     pub async fn authenticate(&self, bearer: &str) -> Result<Subject> {
+        self.authenticate_with_claims(bearer).await.map(|(s, _)| s)
+    }
+
+    /// A9: RFC 7662 for a service key with scope `decisions`: whether `token` is a live access
+    /// token of the key's own org right now (a deactivation, logout or ended session is
+    /// inactive on the very next call), and if so what it says. A token of another org, a
+    /// refresh token or anything else is simply inactive.
+    pub async fn introspect(
+        &self,
+        svc: &ServiceSubject,
+        token: &str,
+    ) -> Result<Option<(Subject, Claims)>> {
+        self.decide_service_route(svc, None, Action::Introspect)?;
+        if token.is_empty() || token.len() > 8192 {
+            return Ok(None);
+        }
+        match self.authenticate_with_claims(token.trim()).await {
+            Ok((subject, claims)) if subject.org_id == svc.org_id => Ok(Some((subject, claims))),
+            Ok(_) | Err(DomainError::Unauthenticated) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn authenticate_with_claims(&self, bearer: &str) -> Result<(Subject, Claims)> {
         let kid = crate::tokens::access_token_kid(bearer)?;
         // A transaction only when something is not held (U5: none in the steady state). What
         // it reads is held only if nothing changed since before it began.
@@ -564,24 +592,27 @@ impl Keyholder {
             second_factor,
             &facts.org.settings,
         );
-        Ok(Subject {
-            user_id: facts.user.id,
-            org_id: facts.org.id,
-            org_slug: facts.org.slug,
-            session_id: facts.session.id,
-            second_factor,
-            must_change_password: facts.user.must_change_password,
-            held: if facts.group.active {
-                facts.group.system_permissions
-            } else {
-                crate::permission::PermissionSet::EMPTY
+        Ok((
+            Subject {
+                user_id: facts.user.id,
+                org_id: facts.org.id,
+                org_slug: facts.org.slug,
+                session_id: facts.session.id,
+                second_factor,
+                must_change_password: facts.user.must_change_password,
+                held: if facts.group.active {
+                    facts.group.system_permissions
+                } else {
+                    crate::permission::PermissionSet::EMPTY
+                },
+                permissions,
+                category_flags,
+                allowed_groups: Vec::new(),
+                blocked_students: Vec::new(),
+                restricted_group_types: facts.org.settings.restricted_group_types.clone(),
             },
-            permissions,
-            category_flags,
-            allowed_groups: Vec::new(),
-            blocked_students: Vec::new(),
-            restricted_group_types: facts.org.settings.restricted_group_types.clone(),
-        })
+            claims,
+        ))
     }
 }
 

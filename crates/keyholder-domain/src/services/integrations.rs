@@ -97,7 +97,7 @@ impl Keyholder {
                 None => errors.push(FieldError::new(
                     &format!("scopes[{i}]"),
                     "unknown_scope",
-                    "one of mis.sync, scim",
+                    "one of mis.sync, scim, decisions",
                 )),
             }
         }

@@ -233,6 +233,10 @@ impl Keyholder {
     /// A9: the public halves of the live Ed25519 keys, as JWKs (RFC 7517, 8037), newest first:
     /// a token verifies with the one its `kid` names until that key is retired.
     pub async fn published_keys(&self) -> Result<Vec<serde_json::Value>> {
+        // A fixed HS256 secret verifies alone: nothing this server accepts can be published.
+        if self.configured_key.is_some() {
+            return Ok(Vec::new());
+        }
         let keys = match self.auth.keys() {
             Some(k) => k,
             None => {
@@ -256,11 +260,19 @@ impl Keyholder {
         if let Some(k) = &self.configured_key {
             return Ok(k.clone());
         }
-        tx.live_signing_keys()
+        if let Some(k) = tx
+            .live_signing_keys()
             .await?
             .into_iter()
             .find(|k| k.alg == crate::tokens::KeyAlg::EdDsa)
-            .ok_or_else(|| DomainError::internal("no signing key"))
+        {
+            return Ok(k);
+        }
+        // None live (an older binary's rotations retired them): one is made, rather than no
+        // sign-in working until a restart.
+        let key = SigningKey::generate();
+        tx.insert_signing_key(&key).await?;
+        Ok(key)
     }
 
     /// The live key named `kid`, from what this replica holds when it can (U5), else read in
@@ -335,16 +347,24 @@ impl Keyholder {
             });
         }
         let mut tx = self.tx().await?;
-        let key = SigningKey::generate();
-        tx.insert_signing_key(&key).await?;
-        // The new key and the one before it (Ed25519; HS256 keys from before A9 go).
         let live = tx.live_signing_keys().await?;
-        let keep: Vec<String> = live
-            .iter()
-            .filter(|k| k.alg == crate::tokens::KeyAlg::EdDsa)
-            .take(2)
-            .map(|k| k.kid.clone())
-            .collect();
+        // The new key sorts first (signs from now on) even where this host's clock is behind
+        // the one that made the newest key.
+        let mut key = SigningKey::generate();
+        if let Some(newest) = live.iter().map(|k| k.created_at).max()
+            && newest >= key.created_at
+        {
+            key.created_at = newest + time::Duration::milliseconds(1);
+        }
+        tx.insert_signing_key(&key).await?;
+        // The new key and the newest before it (Ed25519; HS256 keys from before A9 go).
+        let mut keep = vec![key.kid.clone()];
+        keep.extend(
+            live.iter()
+                .filter(|k| k.alg == crate::tokens::KeyAlg::EdDsa)
+                .take(1)
+                .map(|k| k.kid.clone()),
+        );
         let retired = tx.retire_signing_keys_except(&keep).await?;
         tx.commit().await?;
         Ok((key.kid, retired))
