@@ -360,6 +360,27 @@ async fn a9_a_sibling_verifies_an_access_token_with_only_the_published_keys() {
         .claims;
     assert_eq!(claims["sub"], org.admin_id.to_string());
     assert_eq!(claims["org_slug"], "hill");
+    // At rest the private key is sealed with the data key: a copy of the database signs nothing.
+    {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+        let backend = db.get_database_backend();
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => "SELECT secret FROM signing_keys WHERE name = $1",
+            _ => "SELECT secret FROM signing_keys WHERE name = ?",
+        };
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [kid.clone().into()],
+            ))
+            .await
+            .unwrap()
+            .expect("the key's row");
+        let secret: Vec<u8> = row.try_get("", "secret").unwrap();
+        assert!(secret.starts_with(b"v1."), "sealed, not a raw seed");
+    }
     // A token whose signature is altered does not, here or at the server.
     let (signed, sig) = token.rsplit_once('.').unwrap();
     let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

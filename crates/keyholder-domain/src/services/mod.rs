@@ -155,6 +155,64 @@ pub struct Keyholder {
     verified: Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, crate::tokens::Claims>>>,
 }
 
+/// A9: what a key's seed is sealed under (the AEAD's associated data): its `kid`, so that a
+/// sealed seed copied to another row does not open.
+fn key_owner(kid: &str) -> uuid::Uuid {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(kid.as_bytes());
+    uuid::Uuid::from_slice(&h[..16]).unwrap_or_default()
+}
+
+/// The live signing keys, Ed25519 seeds opened with the data key (they are sealed at rest, so a
+/// copy of the database signs nothing); a row that does not open or cannot sign is no key.
+async fn live_keys(tx: &mut dyn Tx, sealer: &crate::sealing::Sealer) -> Result<Vec<SigningKey>> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    for k in tx.live_signing_keys().await? {
+        let k = match std::str::from_utf8(&k.secret) {
+            Ok(sealed) if sealed.starts_with("v1.") => {
+                let seed = sealer.open(sealed, key_owner(&k.kid)).and_then(|b64| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(b64)
+                        .map_err(DomainError::internal)
+                });
+                match seed {
+                    Ok(seed) => SigningKey::new(k.kid, k.alg, seed, k.created_at),
+                    Err(_) => {
+                        tracing::error!(kid = %k.kid, "a signing key does not open with the data key");
+                        continue;
+                    }
+                }
+            }
+            _ => k,
+        };
+        if k.usable() {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+/// Stores a new key, its seed sealed with the data key.
+async fn insert_key(
+    tx: &mut dyn Tx,
+    sealer: &crate::sealing::Sealer,
+    key: &SigningKey,
+) -> Result<()> {
+    use base64::Engine;
+    let sealed = sealer.seal(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key.secret),
+        key_owner(&key.kid),
+    )?;
+    tx.insert_signing_key(&SigningKey::new(
+        key.kid.clone(),
+        key.alg,
+        sealed.into_bytes(),
+        key.created_at,
+    ))
+    .await
+}
+
 /// At most this many checked tokens are held (about 2 MiB); past it the map starts again.
 const VERIFIED_HELD: usize = 4096;
 
@@ -175,7 +233,7 @@ impl Keyholder {
             // A9: new tokens are signed with Ed25519. Keys from before (HS256) keep verifying
             // what they signed until it has expired, then retire.
             let mut tx = store.begin().await?;
-            let live = tx.live_signing_keys().await?;
+            let live = live_keys(tx.as_mut(), &sealer).await?;
             let first_ed = live
                 .iter()
                 .filter(|k| k.alg == crate::tokens::KeyAlg::EdDsa)
@@ -183,7 +241,7 @@ impl Keyholder {
                 .min();
             match first_ed {
                 None => {
-                    tx.insert_signing_key(&SigningKey::generate()).await?;
+                    insert_key(tx.as_mut(), &sealer, &SigningKey::generate()).await?;
                     tx.commit().await?;
                 }
                 Some(since)
@@ -241,7 +299,7 @@ impl Keyholder {
             Some(k) => k,
             None => {
                 let read_at = self.auth.now();
-                let keys = self.read_tx().await?.live_signing_keys().await?;
+                let keys = live_keys(self.read_tx().await?.as_mut(), &self.sealer).await?;
                 self.auth.hold_keys(read_at, &keys);
                 keys
             }
@@ -260,8 +318,7 @@ impl Keyholder {
         if let Some(k) = &self.configured_key {
             return Ok(k.clone());
         }
-        if let Some(k) = tx
-            .live_signing_keys()
+        if let Some(k) = live_keys(tx, &self.sealer)
             .await?
             .into_iter()
             .find(|k| k.alg == crate::tokens::KeyAlg::EdDsa)
@@ -271,7 +328,7 @@ impl Keyholder {
         // None live (an older binary's rotations retired them): one is made, rather than no
         // sign-in working until a restart.
         let key = SigningKey::generate();
-        tx.insert_signing_key(&key).await?;
+        insert_key(tx, &self.sealer, &key).await?;
         Ok(key)
     }
 
@@ -298,7 +355,7 @@ impl Keyholder {
             Some(t) => t,
             None => tx.insert(self.read_tx().await?),
         };
-        let keys = t.live_signing_keys().await?;
+        let keys = live_keys(t.as_mut(), &self.sealer).await?;
         self.auth.hold_keys(read_at, &keys);
         Ok(keys.into_iter().find(|k| k.kid == kid))
     }
@@ -347,7 +404,7 @@ impl Keyholder {
             });
         }
         let mut tx = self.tx().await?;
-        let live = tx.live_signing_keys().await?;
+        let live = live_keys(tx.as_mut(), &self.sealer).await?;
         // The new key sorts first (signs from now on) even where this host's clock is behind
         // the one that made the newest key.
         let mut key = SigningKey::generate();
@@ -356,7 +413,7 @@ impl Keyholder {
         {
             key.created_at = newest + time::Duration::milliseconds(1);
         }
-        tx.insert_signing_key(&key).await?;
+        insert_key(tx.as_mut(), &self.sealer, &key).await?;
         // The new key and the newest before it (Ed25519; HS256 keys from before A9 go).
         let mut keep = vec![key.kid.clone()];
         keep.extend(

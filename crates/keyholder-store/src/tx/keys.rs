@@ -51,8 +51,6 @@ impl KeysTx for SeaTx {
                     convert::from_us(m.created_at),
                 ))
             })
-            // A row that cannot sign or verify is no key (never chosen to sign, never published).
-            .filter(|k| k.usable())
             .collect())
     }
 
