@@ -37,6 +37,19 @@ pub struct Res {
 }
 
 impl Res {
+    /// The answer of a request sent by any client (a test's own browser, a form POST).
+    pub async fn read(res: reqwest::Response) -> Res {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
     #[track_caller]
     pub fn expect(self, status: u16) -> Res {
         assert_eq!(
@@ -331,16 +344,7 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Res {
-            status,
-            headers,
-            body,
-        }
+        Res::read(req.send().await.expect("request")).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Res {

@@ -129,20 +129,8 @@ async fn to_callback(
     login_hint: &str,
     tamper: impl FnOnce(String) -> String,
 ) -> String {
-    to_callback_with(app, b, provider_id, login_hint, "", tamper).await
-}
-
-/// [`to_callback`], with `extra` added to the start's query (`&code_challenge=…`).
-async fn to_callback_with(
-    app: &TestApp,
-    b: &reqwest::Client,
-    provider_id: &str,
-    login_hint: &str,
-    extra: &str,
-    tamper: impl FnOnce(String) -> String,
-) -> String {
     let start = format!(
-        "{}/v1/auth/sso/hill/{provider_id}/start?return_to={}{extra}",
+        "{}/v1/auth/sso/hill/{provider_id}/start?return_to={}",
         app.base,
         form_urlencoded::byte_serialize(FRONTEND.as_bytes()).collect::<String>()
     );
@@ -249,14 +237,7 @@ async fn exchange_from(app: &TestApp, http: &reqwest::Client, body: Value) -> Re
         .send()
         .await
         .expect("exchange");
-    let status = r.status();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap_or_default();
-    Res {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+    Res::read(r).await
 }
 
 /// The exchange, from the browser that signed in.
@@ -935,6 +916,21 @@ async fn a8_return_to_that_a_browser_could_read_two_ways_is_refused_not_a_500() 
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
+    let teacher = app
+        .user(&org, &admin, "alice@hill.school", "Teachers")
+        .await;
+    provisioned(&app, &teacher, "alice").await;
+    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+    let url = through_provider(&app, &b, &authorize, "alice", |u| u).await;
+    let landed = callback(&b, &url).await.expect("to the frontend");
+    let (page, fragment) = landed.split_once('#').expect("the fragment kept");
+    assert_eq!(fragment, "top");
+    assert!(page.starts_with(&format!("{FRONTEND}/done?")), "{landed}");
+    assert_eq!(query_param(page, "tab").as_deref(), Some("1"));
+    let code = query_param(page, "sso_code").expect("the code in the query, not the fragment");
+    let signed = Signed { code, browser: b };
+    let r = exchange(&app, &signed, None).await.expect(200);
+    assert!(r.body["access_token"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -527,7 +527,8 @@ impl IdClaims {
     }
 }
 
-fn invalid(code: &'static str, detail: &str) -> DomainError {
+/// A flow that cannot go on (400, a problem `code`).
+pub(crate) fn invalid(code: &'static str, detail: &str) -> DomainError {
     DomainError::SsoInvalid {
         code,
         detail: detail.to_owned(),

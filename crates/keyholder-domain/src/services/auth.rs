@@ -29,6 +29,14 @@ fn bypass_key(user: &User) -> String {
     format!("bypass:{}", user.id)
 }
 
+/// A second-factor code as presented (A5): the authenticator's step it matches, or else the
+/// hash of a recovery code to spend. Whether the step is fresh, or the recovery code unspent,
+/// is for the caller's transaction to find.
+pub(super) enum PresentedCode {
+    Step(i64),
+    Recovery(String),
+}
+
 /// Why a login attempt failed, as the audit trail records it (the caller sees less).
 pub(super) enum Failure {
     Password,
@@ -160,13 +168,9 @@ impl Keyholder {
         if user.totp.enrolled()
             && let Some(code) = req.totp_code.as_deref().filter(|c| !c.trim().is_empty())
         {
-            let secret = match &user.totp.secret {
-                Some(sealed) => self.sealer.open(sealed, user.id.0)?,
-                None => String::new(),
-            };
-            match totp::matching_step(&secret, code, now().unix_timestamp() as u64)? {
-                Some(step) => totp_step = Some(step),
-                None => recovery_hash = Some(secret_hash(&normalise_recovery_code(code))),
+            match self.presented_code(&user, code)? {
+                PresentedCode::Step(step) => totp_step = Some(step),
+                PresentedCode::Recovery(hash) => recovery_hash = Some(hash),
             }
         }
         // Apply the login to the account as it is now: a concurrent login of the same account
@@ -289,6 +293,21 @@ impl Keyholder {
         .await?;
         tx.commit().await?;
         Ok(pair)
+    }
+
+    /// What `code` is for this account: one reading of the user's key for every door that
+    /// takes a code (the password login, the single sign-on exchange).
+    pub(super) fn presented_code(&self, user: &User, code: &str) -> Result<PresentedCode> {
+        let secret = match &user.totp.secret {
+            Some(sealed) => self.sealer.open(sealed, user.id.0)?,
+            None => String::new(),
+        };
+        Ok(
+            match totp::matching_step(&secret, code, now().unix_timestamp().unsigned_abs())? {
+                Some(step) => PresentedCode::Step(step),
+                None => PresentedCode::Recovery(secret_hash(&normalise_recovery_code(code))),
+            },
+        )
     }
 
     pub(super) async fn login_failed(

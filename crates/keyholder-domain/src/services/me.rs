@@ -87,7 +87,7 @@ impl Keyholder {
         })
     }
 
-    async fn own_user(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<User> {
+    pub(super) async fn own_user(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<User> {
         tx.user(subject.org_id, subject.user_id)
             .await?
             .ok_or(DomainError::Unauthenticated)

@@ -160,7 +160,9 @@ pub struct Keyholder {
 fn key_owner(kid: &str) -> uuid::Uuid {
     use sha2::Digest;
     let h = sha2::Sha256::digest(kid.as_bytes());
-    uuid::Uuid::from_slice(&h[..16]).unwrap_or_default()
+    h.first_chunk::<16>()
+        .map(|b| uuid::Uuid::from_bytes(*b))
+        .unwrap_or_default()
 }
 
 /// The live signing keys, Ed25519 seeds opened with the data key (they are sealed at rest, so a

@@ -4,11 +4,11 @@
 //! sent back with for the tokens a password login answers. The account is found by its stored
 //! link or by SCIM's `externalId`, never by an email claim.
 
-use super::auth::Failure;
+use super::auth::{Failure, PresentedCode};
 use super::*;
 use crate::error::FieldError;
 use crate::sso::*;
-use crate::tokens::{normalise_recovery_code, random_token, secret_hash, totp};
+use crate::tokens::{random_token, secret_hash};
 use serde_json::json;
 
 /// How long a flow may take at the provider, and how long the frontend has to trade its code.
@@ -216,31 +216,12 @@ fn refused(code: &'static str, detail: &str) -> DomainError {
     }
 }
 
-fn invalid(code: &'static str, detail: &str) -> DomainError {
-    DomainError::SsoInvalid {
-        code,
-        detail: detail.to_owned(),
-    }
-}
-
-/// `url` with `key=value` added to its query (before any fragment).
-fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
-    match web_url(url) {
-        Some(mut u) => {
-            u.query_pairs_mut().extend_pairs(pairs);
-            u.into()
-        }
-        None => {
-            let mut out = url.to_owned();
-            for (k, v) in pairs {
-                out.push(if out.contains('?') { '&' } else { '?' });
-                out.push_str(k);
-                out.push('=');
-                out.push_str(&form_encode(v));
-            }
-            out
-        }
-    }
+/// `url` with `key=value` added to its query (before any fragment). Every URL given here passed
+/// `web_url` when it was stored (a `return_to`, a provider's endpoint).
+fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<String> {
+    let mut u = web_url(url).ok_or_else(|| DomainError::internal("a stored URL does not parse"))?;
+    u.query_pairs_mut().extend_pairs(pairs);
+    Ok(u.into())
 }
 
 /// What a one-time code is tied to: the flow's browser cookie.
@@ -255,6 +236,20 @@ fn binding_holds(binding: &str, browser_secret: Option<&str>) -> bool {
             .filter(|b| b.len() <= 256)
             .is_some_and(|b| secret_hash(b) == hash)
     })
+}
+
+/// The link a sign-in makes: the provider's `sub`, and for Entra its `tid` and `oid`.
+fn new_link(p: &IdentityProvider, claims: &IdClaims, user: UserId) -> SsoLink {
+    let entra = |v: &Option<String>| v.clone().filter(|_| p.kind == ProviderKind::Entra);
+    SsoLink {
+        provider_id: p.id,
+        subject: claims.sub.clone(),
+        org_id: p.org_id,
+        user_id: user,
+        tenant_id: entra(&claims.tid),
+        object_id: entra(&claims.oid),
+        created_at: now(),
+    }
 }
 
 /// Only accounts of the provider's allowed domains, as the provider vouches for them.
@@ -617,7 +612,7 @@ impl Keyholder {
             pairs.push(("hd", hd));
         }
         Ok(SsoStart {
-            location: with_query(&discovery.authorization_endpoint, &pairs),
+            location: with_query(&discovery.authorization_endpoint, &pairs)?,
             browser_secret: browser,
         })
     }
@@ -660,15 +655,15 @@ impl Keyholder {
         }
         let reason = match self.sso_finish(&flow, back, ctx).await {
             Ok(Finished::Code(code)) => {
-                return Ok(with_query(&flow.return_to, &[("sso_code", &code)]));
+                return with_query(&flow.return_to, &[("sso_code", &code)]);
             }
             Ok(Finished::Linked) => {
                 let provider = flow.provider_id.0.to_string();
-                return Ok(with_query(&flow.return_to, &[("sso_linked", &provider)]));
+                return with_query(&flow.return_to, &[("sso_linked", &provider)]);
             }
             // Refusals are audited where they are decided, with the account they name.
             Err(DomainError::SsoRefused { code, .. }) => {
-                return Ok(with_query(&flow.return_to, &[("error", code)]));
+                return with_query(&flow.return_to, &[("error", code)]);
             }
             Err(DomainError::SsoInvalid { code, .. } | DomainError::Conflict { code, .. }) => code,
             Err(DomainError::ProviderUnavailable(why)) => {
@@ -680,7 +675,7 @@ impl Keyholder {
         let mut tx = self.tx().await?;
         failed_entry(&flow, reason).write(tx.as_mut(), ctx).await?;
         tx.commit().await?;
-        Ok(with_query(&flow.return_to, &[("error", reason)]))
+        with_query(&flow.return_to, &[("error", reason)])
     }
 
     async fn sso_finish(
@@ -829,16 +824,7 @@ impl Keyholder {
                 if user.status == UserStatus::Active
                     && tx.sso_link_of_user(p.id, user.id).await?.is_none()
                 {
-                    tx.insert_sso_link(&SsoLink {
-                        provider_id: p.id,
-                        subject: claims.sub.clone(),
-                        org_id: p.org_id,
-                        user_id: user.id,
-                        tenant_id: claims.tid.clone().filter(|_| p.kind == ProviderKind::Entra),
-                        object_id: claims.oid.clone().filter(|_| p.kind == ProviderKind::Entra),
-                        created_at: now(),
-                    })
-                    .await?;
+                    tx.insert_sso_link(&new_link(p, claims, user.id)).await?;
                     Audit {
                         org: p.org_id,
                         kind: "auth.sso_linked",
@@ -935,26 +921,14 @@ impl Keyholder {
                         retry_after_secs: (until - now()).whole_seconds().max(1).unsigned_abs(),
                     });
                 }
-                let secret = match &user.totp.secret {
-                    Some(sealed) => self.sealer.open(sealed, user.id.0)?,
-                    None => String::new(),
-                };
-                let step =
-                    totp::matching_step(&secret, code, now().unix_timestamp().unsigned_abs())?;
-                let ok = match step {
-                    Some(step) if user.totp.last_step.is_none_or(|l| step > l) => {
+                let ok = match self.presented_code(&user, code)? {
+                    PresentedCode::Step(step) if user.totp.last_step.is_none_or(|l| step > l) => {
                         user.totp.last_step = Some(step);
                         true
                     }
-                    Some(_) => false,
-                    None => {
-                        recovery_used = tx
-                            .spend_recovery_code(
-                                org.id,
-                                user.id,
-                                &secret_hash(&normalise_recovery_code(code)),
-                            )
-                            .await?;
+                    PresentedCode::Step(_) => false,
+                    PresentedCode::Recovery(hash) => {
+                        recovery_used = tx.spend_recovery_code(org.id, user.id, &hash).await?;
                         recovery_used
                     }
                 };
@@ -1036,10 +1010,7 @@ impl Keyholder {
                 .identity_provider(subject.org_id, provider)
                 .await?
                 .ok_or(DomainError::NotFound)?;
-            let account = tx
-                .user(subject.org_id, subject.user_id)
-                .await?
-                .ok_or(DomainError::Unauthenticated)?;
+            let account = self.own_user(tx.as_mut(), subject).await?;
             (p, account)
         };
         own_second_factor(&account, subject)?;
@@ -1101,16 +1072,7 @@ impl Keyholder {
                 "the account is linked to another account of this provider: unlink it first",
             ));
         }
-        tx.insert_sso_link(&SsoLink {
-            provider_id: p.id,
-            subject: claims.sub.clone(),
-            org_id: p.org_id,
-            user_id: user,
-            tenant_id: claims.tid.clone().filter(|_| p.kind == ProviderKind::Entra),
-            object_id: claims.oid.clone().filter(|_| p.kind == ProviderKind::Entra),
-            created_at: now(),
-        })
-        .await?;
+        tx.insert_sso_link(&new_link(p, claims, user)).await?;
         Audit {
             org: p.org_id,
             kind: "auth.sso_linked",
@@ -1204,10 +1166,7 @@ impl Keyholder {
             Resource::Org(subject.org_id),
         )?;
         let mut tx = self.tx().await?;
-        let account = tx
-            .user(subject.org_id, subject.user_id)
-            .await?
-            .ok_or(DomainError::Unauthenticated)?;
+        let account = self.own_user(tx.as_mut(), subject).await?;
         own_second_factor(&account, subject)?;
         self.unlink(tx.as_mut(), subject, subject.user_id, provider, ctx)
             .await?;
