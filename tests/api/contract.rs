@@ -57,6 +57,10 @@ const ANY_MEMBER: &[(&str, &str)] = &[
 /// Paths for a service key of the caller's org, not under `/v1/orgs/{org}` (A9).
 const SERVICE: &[(&str, &str)] = &[("post", "/v1/oauth/introspect")];
 
+/// Paths under `/v1/orgs/{org}` for a service key of that org only (A7): a person is refused
+/// by rule A7 whatever they hold.
+const SERVICE_UNDER_ORG: &[(&str, &str)] = &[("post", "/v1/orgs/{org}/access/check-batch")];
+
 /// Paths that take the operator key, not a user's token (T2).
 const OPERATOR: &[(&str, &str)] = &[("post", "/v1/orgs")];
 
@@ -243,7 +247,11 @@ async fn every_path_is_refused_without_credentials_with_another_orgs_token_and_w
             );
             assert_eq!(denied.body["code"], "permission_denied", "{m} {p}");
             // Integration doors open to service keys only (A7); the rest to a group's grant (G1).
-            let rule = if p.contains("/mis/") || p.starts_with("/scim/") || listed(SERVICE, m, p) {
+            let rule = if p.contains("/mis/")
+                || p.starts_with("/scim/")
+                || listed(SERVICE, m, p)
+                || listed(SERVICE_UNDER_ORG, m, p)
+            {
                 "A7"
             } else {
                 "G1"

@@ -145,9 +145,11 @@ async fn build_and_compare(app: &TestApp, slug: &str, s: &School) {
         "mis_id",
     );
     let mut users = Vec::new();
+    let mut user_ids = Vec::new();
     for u in 0..USERS {
         let email = format!("u{u}@{slug}.school");
         let id = app.user(&org, &admin, &email, "Teachers").await;
+        user_ids.push(id.clone());
         // Blocks first, while nothing restricts and the admin sees every pupil.
         for (p, blocked) in s.blocked[u].iter().enumerate() {
             if *blocked {
@@ -176,6 +178,16 @@ async fn build_and_compare(app: &TestApp, slug: &str, s: &School) {
         }
         let token = app.token_with_key(slug, &email, ADMIN_PASSWORD).await.token;
         users.push(token);
+    }
+    // R11: the admin asks about everyone, so the admin is on every allow-list.
+    for g in groups.values() {
+        app.post(
+            &format!("/v1/orgs/{slug}/student-groups/{g}/access"),
+            Some(&admin),
+            json!({"user_ids": [org.admin_id]}),
+        )
+        .await
+        .expect(200);
     }
     let restricting: Vec<&str> = KINDS
         .iter()
@@ -264,6 +276,138 @@ async fn build_and_compare(app: &TestApp, slug: &str, s: &School) {
             listed, expected,
             "user {u}: the rules say otherwise for {s:#?}"
         );
+    }
+    viewers_and_batch_agree_with_single_checks(app, slug, &admin, &org, &pupils, &user_ids).await;
+}
+
+/// R11 and R10 in bulk, on the same school: for every pupil, `viewers` (asked by the admin and
+/// by a `decisions` key) is exactly the set of users `access/check` allows `students.view`;
+/// and a batch of every (user, pupil, session) check answers what each single check answers,
+/// a block told as R4.
+async fn viewers_and_batch_agree_with_single_checks(
+    app: &TestApp,
+    slug: &str,
+    admin: &str,
+    org: &Org,
+    pupils: &std::collections::HashMap<String, String>,
+    teachers: &[String],
+) {
+    app.post(
+        &format!("/v1/orgs/{slug}/user-groups"),
+        Some(admin),
+        json!({"name": "Office", "system_permissions": ["students.list"]}),
+    )
+    .await
+    .expect(201);
+    let office = app
+        .user(org, admin, &format!("office@{slug}.school"), "Office")
+        .await;
+    let mut everyone: Vec<String> = teachers.to_vec();
+    everyone.push(office);
+    everyone.push(org.admin_id.to_string());
+    let key = app.service_key(slug, admin, "decisions").await;
+    let mut checks = Vec::new();
+    let mut singles = Vec::new();
+    for (p, pupil) in pupils.values().enumerate() {
+        let mut allowed = BTreeSet::new();
+        for u in &everyone {
+            for second_factor in [true, false] {
+                let body = json!({"user_id": u, "action": "students.view", "resource": {"type": "student", "id": pupil}, "second_factor": second_factor});
+                let single = app
+                    .post(
+                        &format!("/v1/orgs/{slug}/access/check"),
+                        Some(admin),
+                        body.clone(),
+                    )
+                    .await
+                    .expect(200)
+                    .body;
+                if second_factor && single["allowed"] == true {
+                    allowed.insert(u.clone());
+                }
+                let mut check = body;
+                check["id"] = json!(format!("p{p}-{u}-{second_factor}"));
+                checks.push(check);
+                singles.push(single);
+            }
+        }
+        for asker in [admin, key.as_str()] {
+            let mut viewers = BTreeSet::new();
+            for page in 1.. {
+                let r = app
+                    .get(
+                        &format!("/v1/orgs/{slug}/students/{pupil}/viewers?per_page=2&page={page}"),
+                        asker,
+                    )
+                    .await
+                    .expect(200);
+                assert_eq!(r.body["total"], allowed.len(), "{:#}", r.body);
+                let items = r.body["items"].as_array().unwrap();
+                if items.is_empty() {
+                    break;
+                }
+                for v in items {
+                    let rules: Vec<&str> = v["reasons"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r["rule"].as_str().unwrap())
+                        .collect();
+                    assert!(rules.contains(&"G1") && rules.contains(&"R4"), "{v:#}");
+                    viewers.insert(v["user_id"].as_str().unwrap().to_owned());
+                }
+            }
+            assert_eq!(
+                viewers, allowed,
+                "R11: viewers of pupil {p} against access/check"
+            );
+        }
+    }
+    // The org's own checks, and a grant check, ride along.
+    for u in &everyone {
+        for (n, action, resource) in [
+            (0, "students.list", json!({"type": "org"})),
+            (1, "admin.manage_users", json!({"type": "org"})),
+        ] {
+            let body = json!({"user_id": u, "action": action, "resource": resource});
+            singles.push(
+                app.post(
+                    &format!("/v1/orgs/{slug}/access/check"),
+                    Some(admin),
+                    body.clone(),
+                )
+                .await
+                .expect(200)
+                .body,
+            );
+            let mut check = body;
+            check["id"] = json!(format!("org{n}-{u}"));
+            checks.push(check);
+        }
+    }
+    let batch = app
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{slug}/access/check-batch"),
+            Some(&key),
+            Some(json!({ "checks": checks })),
+        )
+        .await
+        .expect(200);
+    let results = batch.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), checks.len());
+    for ((check, single), result) in checks.iter().zip(&singles).zip(results) {
+        assert_eq!(result["id"], check["id"]);
+        // The admin reads blocks; the batch tells a block as R4.
+        let mut told = single.clone();
+        for r in told["reasons"].as_array_mut().unwrap() {
+            if r["rule"] == "R5" {
+                r["rule"] = json!("R4");
+                r["detail"] = json!("the student is not visible to this user");
+            }
+        }
+        assert_eq!(result["allowed"], told["allowed"], "{check:#} {result:#}");
+        assert_eq!(result["reasons"], told["reasons"], "{check:#}");
     }
 }
 

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod categories;
 mod contract;
+mod decisions;
 mod differential;
 mod groups;
 mod hardening;

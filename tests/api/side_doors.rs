@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// The three pupils the doors are tried with. Names and MIS ids are unique in every answer.
-const VISIBLE: (&str, &str, &str) = ("SD-VISIBLE-2208", "Vera", "Vanterpool");
-const BLOCKED: (&str, &str, &str) = ("SD-BLOCKED-4417", "Bartholomew", "Quillfeather");
-const HIDDEN: (&str, &str, &str) = ("SD-HIDDEN-8812", "Hermione", "Zabrowski");
+pub(crate) const VISIBLE: (&str, &str, &str) = ("SD-VISIBLE-2208", "Vera", "Vanterpool");
+pub(crate) const BLOCKED: (&str, &str, &str) = ("SD-BLOCKED-4417", "Bartholomew", "Quillfeather");
+pub(crate) const HIDDEN: (&str, &str, &str) = ("SD-HIDDEN-8812", "Hermione", "Zabrowski");
 /// Off roll (left the school), in Year 1.
-const LEFT: (&str, &str, &str) = ("SD-LEFT-5531", "Lionel", "Ashcombe");
+pub(crate) const LEFT: (&str, &str, &str) = ("SD-LEFT-5531", "Lionel", "Ashcombe");
 
 pub(crate) struct Doors {
     pub app: TestApp,

@@ -147,6 +147,21 @@ pub const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("post", "/v1/orgs", "createOrg"),
     ("get", "/v1/orgs/{org}", "getOrg"),
     ("post", "/v1/orgs/{org}/access/check", "checkAccess"),
+    (
+        "post",
+        "/v1/orgs/{org}/access/check-batch",
+        "checkAccessBatch",
+    ),
+    (
+        "get",
+        "/v1/orgs/{org}/students/{id}/viewers",
+        "listStudentViewers",
+    ),
+    (
+        "get",
+        "/v1/orgs/{org}/users/{id}/visible-students",
+        "listVisibleStudents",
+    ),
     ("get", "/v1/orgs/{org}/audit", "listAuditEntries"),
     ("get", "/v1/orgs/{org}/audit/export", "exportAuditEntries"),
     ("get", "/v1/orgs/{org}/audit/verify", "verifyAuditChain"),

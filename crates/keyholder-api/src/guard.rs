@@ -178,6 +178,36 @@ impl FromRequest for ServiceAuthed {
     }
 }
 
+/// Who asks on a route open to people and to service accounts alike (R11): the subject the
+/// guard let through, either kind.
+pub enum Caller {
+    User(Subject),
+    Service(ServiceSubject),
+}
+
+impl Caller {
+    pub fn asker(&self) -> keyholder_domain::services::Asker<'_> {
+        match self {
+            Caller::User(s) => keyholder_domain::services::Asker::User(s),
+            Caller::Service(s) => keyholder_domain::services::Asker::Service(s),
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let ext = req.extensions();
+        ready(match (ext.get::<Subject>(), ext.get::<ServiceSubject>()) {
+            (Some(s), _) => Ok(Caller::User(s.clone())),
+            (None, Some(s)) => Ok(Caller::Service(s.clone())),
+            (None, None) => Err(ApiError::Domain(DomainError::Unauthenticated)),
+        })
+    }
+}
+
 /// `Idempotency-Key` (S4), when sent.
 pub struct IdempotencyKey(pub Option<String>);
 

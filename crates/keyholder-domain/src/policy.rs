@@ -107,6 +107,14 @@ pub enum Action {
     Scim,
     /// A9: token introspection (service accounts with `decisions` only).
     Introspect,
+    /// R10 in bulk: many decisions from one read of the facts (service accounts with
+    /// `decisions` only).
+    CheckBatch,
+    /// R11: who may see a pupil, and who may read its incidents per category: an admin who may
+    /// see the pupil, or a service account with `decisions`.
+    ListViewers,
+    /// R11's mirror: the pupils a user would be listed (an admin; R4 for the admin too).
+    ListVisibleStudents,
     /// R8: the names-only pick-list of pupils to record an incident about.
     PickStudents,
     /// R3, R6: read and edit allow-lists of restricting groups.
@@ -165,7 +173,10 @@ impl Action {
             ManageBlocks => &[P::AdminManageSystem, P::StudentsList],
             // R7 names pupils: the list permission in effect (G2) as well.
             RunRestrictionReport => &[P::AdminManageUsers, P::StudentsList],
-            SyncMis | Scim | Introspect => &[],
+            // R11 names the users who see a pupil, from a pupil the admin may see (R4).
+            ListViewers => &[P::AdminManageUsers, P::StudentsView],
+            ListVisibleStudents => &[P::AdminManageUsers, P::StudentsList],
+            SyncMis | Scim | Introspect | CheckBatch => &[],
             Exercise(p) => p.alone(),
         }
     }
@@ -175,8 +186,17 @@ impl Action {
         match self {
             Action::SyncMis => Some(Scope::MisSync),
             Action::Scim => Some(Scope::Scim),
-            Action::Introspect => Some(Scope::Decisions),
+            Action::Introspect | Action::CheckBatch => Some(Scope::Decisions),
             _ => None,
+        }
+    }
+
+    /// A7: the scope that opens this action to a service account: its required scope, or for
+    /// an action people do too, the scope a service does it with.
+    pub fn service_scope(self) -> Option<Scope> {
+        match self {
+            Action::ListViewers => Some(Scope::Decisions),
+            other => other.required_scope(),
         }
     }
 
@@ -457,7 +477,7 @@ pub fn decide_service(
             "the resource belongs to another organisation".into(),
         );
     }
-    match action.required_scope() {
+    match action.service_scope() {
         Some(scope) if subject.scopes.contains(&scope) => Decision {
             allowed: true,
             reasons: vec![Reason {

@@ -58,6 +58,18 @@ pub struct UserQuery {
     pub descending: bool,
     pub page: u64,
     pub per_page: u64,
+    /// R11: only the users who may see one pupil.
+    pub viewers_of: Option<ViewerScope>,
+}
+
+/// R11 as a filter of the users' list: active accounts free to act (U5, A3) in a group whose
+/// permissions in effect grant the view (G1, G2: the service decides which groups), on the
+/// allow-list of each of the pupil's restricting groups (R4), the pupil not blocked (R5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerScope {
+    pub groups: Vec<GroupId>,
+    pub student: StudentId,
+    pub restricting_groups: Vec<StudentGroupId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +151,8 @@ pub struct StudentQuery {
     pub group_id: Option<StudentGroupId>,
     /// R9: only pupils monitored for this category.
     pub monitored_category: Option<CategoryId>,
+    /// R11: only pupils this scope may see as well (the admin asking what another user sees).
+    pub also_visible_to: Option<StudentScope>,
     pub page: u64,
     pub per_page: u64,
 }
@@ -723,6 +737,7 @@ pub trait Tx:
     + IncidentsTx
     + AuditTx
     + SsoTx
+    + DecisionsTx
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<()>;
@@ -788,4 +803,33 @@ pub trait SsoTx: Send {
     -> Result<bool>;
     /// Takes (deletes) the one-time code with this hash, if it is there and unexpired.
     async fn take_sso_code(&mut self, hash: &str) -> Result<Option<SsoCode>>;
+}
+
+/// R10 in bulk: the facts of many decisions, each kind in one statement.
+#[async_trait]
+pub trait DecisionsTx: Send {
+    /// The org's accounts among these ids.
+    async fn users_among(&mut self, org: OrgId, ids: &[UserId]) -> Result<Vec<User>>;
+    /// Every user group of the org, with its category flags.
+    async fn all_groups(&mut self, org: OrgId) -> Result<Vec<UserGroup>>;
+    /// The org's pupils among these ids, each with its groups.
+    async fn students_among(
+        &mut self,
+        org: OrgId,
+        ids: &[StudentId],
+    ) -> Result<Vec<(Student, Vec<StudentGroup>)>>;
+    /// R3: which of these users are on the allow-lists of which of these groups.
+    async fn access_among(
+        &mut self,
+        org: OrgId,
+        users: &[UserId],
+        groups: &[StudentGroupId],
+    ) -> Result<Vec<(UserId, StudentGroupId)>>;
+    /// R5: which of these pupils are blocked for which of these users.
+    async fn blocks_among(
+        &mut self,
+        org: OrgId,
+        users: &[UserId],
+        students: &[StudentId],
+    ) -> Result<Vec<(UserId, StudentId)>>;
 }

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod categories;
+pub mod decisions;
 pub mod groups;
 pub mod incidents;
 pub mod integrations;

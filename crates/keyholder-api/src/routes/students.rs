@@ -34,7 +34,7 @@ pub struct StudentOut {
 }
 
 impl StudentOut {
-    fn new(s: Student, groups: Vec<Uuid>, monitored: Vec<CategoryId>) -> Self {
+    pub(crate) fn new(s: Student, groups: Vec<Uuid>, monitored: Vec<CategoryId>) -> Self {
         StudentOut {
             id: s.id.0,
             mis_id: s.mis_id,
@@ -593,10 +593,54 @@ pub struct ReasonOut {
     pub detail: String,
 }
 
+impl From<keyholder_domain::policy::Reason> for ReasonOut {
+    fn from(r: keyholder_domain::policy::Reason) -> Self {
+        ReasonOut {
+            rule: r.rule.to_string(),
+            permission: r.permission.map(str::to_owned),
+            detail: r.detail,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DecisionOut {
     pub allowed: bool,
     pub reasons: Vec<ReasonOut>,
+}
+
+/// One check's action and resource as the engine names them, or the field errors (under
+/// `prefix`) that say why not.
+pub(crate) fn parse_check(
+    action: &str,
+    resource: &CheckResourceIn,
+    prefix: &str,
+    errors: &mut Vec<keyholder_domain::FieldError>,
+) -> Option<(Action, CheckResource)> {
+    let parsed = CheckAction::parse(action);
+    if parsed.is_none() {
+        errors.push(keyholder_domain::FieldError::new(
+            &format!("{prefix}action"),
+            "unknown_action",
+            "neither a permission of the catalogue nor an action of the engine",
+        ));
+    }
+    let resource = match (resource.kind.as_str(), resource.id) {
+        ("org", _) => Some(CheckResource::Org),
+        ("student", Some(id)) => Some(CheckResource::Student(StudentId(id))),
+        ("user_group", Some(id)) => {
+            Some(CheckResource::UserGroup(keyholder_domain::ids::GroupId(id)))
+        }
+        _ => {
+            errors.push(keyholder_domain::FieldError::new(
+                &format!("{prefix}resource"),
+                "invalid_resource",
+                "type org, or student / user_group with an id",
+            ));
+            None
+        }
+    };
+    Some((parsed?, resource?))
 }
 
 /// R10: may user U do action X on resource Y? The engine's decision with the rule ids and the
@@ -618,30 +662,7 @@ pub async fn check(
 ) -> ApiResult<web::Json<DecisionOut>> {
     let b = body.into_inner();
     let mut errors = Vec::new();
-    let action = CheckAction::parse(&b.action);
-    if action.is_none() {
-        errors.push(keyholder_domain::FieldError::new(
-            "action",
-            "unknown_action",
-            "neither a permission of the catalogue nor an action of the engine",
-        ));
-    }
-    let resource = match (b.resource.kind.as_str(), b.resource.id) {
-        ("org", _) => Some(CheckResource::Org),
-        ("student", Some(id)) => Some(CheckResource::Student(StudentId(id))),
-        ("user_group", Some(id)) => {
-            Some(CheckResource::UserGroup(keyholder_domain::ids::GroupId(id)))
-        }
-        _ => {
-            errors.push(keyholder_domain::FieldError::new(
-                "resource",
-                "invalid_resource",
-                "type org, or student / user_group with an id",
-            ));
-            None
-        }
-    };
-    let (Some(action), Some(resource)) = (action, resource) else {
+    let Some((action, resource)) = parse_check(&b.action, &b.resource, "", &mut errors) else {
         return Err(DomainError::Validation(errors).into());
     };
     let d = state
@@ -657,15 +678,7 @@ pub async fn check(
         .await?;
     Ok(web::Json(DecisionOut {
         allowed: d.allowed,
-        reasons: d
-            .reasons
-            .into_iter()
-            .map(|r| ReasonOut {
-                rule: r.rule.to_string(),
-                permission: r.permission.map(str::to_owned),
-                detail: r.detail,
-            })
-            .collect(),
+        reasons: d.reasons.into_iter().map(ReasonOut::from).collect(),
     }))
 }
 

@@ -154,6 +154,7 @@ impl Keyholder {
                     descending: false,
                     page: 1,
                     per_page: 10_000,
+                    viewers_of: None,
                 },
             )
             .await?

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::permission::{CategoryFlags, PermissionSet};
-use crate::policy::{Action, Decision, StudentFacts, decide, effective_permissions};
+use crate::policy::{Action, Decision, Resource, StudentFacts, decide, effective_permissions};
 use crate::ports::{Block, StudentQuery, StudentScope};
 use crate::rule::Rule;
 use serde_json::json;
@@ -104,7 +104,7 @@ impl StudentCase {
 /// list's counts are held per search, so its text is bounded).
 pub const MAX_SEARCH_CHARS: usize = 100;
 
-fn search_text(q: Option<&str>) -> Result<()> {
+pub(super) fn search_text(q: Option<&str>) -> Result<()> {
     if q.is_some_and(|q| q.trim().chars().count() > MAX_SEARCH_CHARS) {
         return Err(DomainError::field(
             "q",
@@ -202,6 +202,7 @@ impl Keyholder {
             on_roll: params.on_roll,
             group_id: params.group_id,
             monitored_category: params.monitored_category_id,
+            also_visible_to: None,
             page,
             per_page,
         };
@@ -217,6 +218,69 @@ impl Keyholder {
         }
         let (rows, total) = tx.students(subject.org_id, &scope, &query).await?;
         let ids: Vec<StudentId> = rows.iter().map(|(s, _)| s.id).collect();
+        let marks = self.visible_marks(tx.as_mut(), subject, &ids).await?;
+        Ok(Page {
+            items: with_marks(rows, &marks),
+            page,
+            per_page,
+            total,
+        })
+    }
+
+    /// R11's mirror: the list of pupils another user would get (`GET /students` as them, in
+    /// a session with or without a second factor), of the pupils the asking admin may see
+    /// too (R4, R5 for both, in the query). Empty when the user would be refused the list
+    /// (U5, A3, G1, G2): `access/check` says why.
+    pub async fn visible_students_of(
+        &self,
+        subject: &Subject,
+        org: &str,
+        user: UserId,
+        params: StudentListParams,
+        second_factor: bool,
+    ) -> Result<Page<StudentView<StudentGroupId>>> {
+        self.check_org(subject, org, Action::ListVisibleStudents)?;
+        let (page, per_page) = paging(params.page, params.per_page)?;
+        search_text(params.q.as_deref())?;
+        let mut tx = self.read_tx().await?;
+        let target = tx
+            .user(subject.org_id, user)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let org_row = tx
+            .org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let (who, _) = self
+            .subject_of(tx.as_mut(), &org_row, &target, second_factor)
+            .await?;
+        if inactive(&target).is_some()
+            || !decide(&who, Action::ListStudents, Resource::Org(who.org_id)).allowed
+        {
+            return Ok(Page {
+                items: vec![],
+                page,
+                per_page,
+                total: 0,
+            });
+        }
+        let query = StudentQuery {
+            q: params
+                .q
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty()),
+            on_roll: params.on_roll,
+            group_id: params.group_id,
+            monitored_category: None,
+            also_visible_to: Some(Self::scope(subject)),
+            page,
+            per_page,
+        };
+        let (rows, total) = tx
+            .students(subject.org_id, &Self::scope(&who), &query)
+            .await?;
+        let ids: Vec<StudentId> = rows.iter().map(|(s, _)| s.id).collect();
+        // R9: the marks shown are the ones the admin may see.
         let marks = self.visible_marks(tx.as_mut(), subject, &ids).await?;
         Ok(Page {
             items: with_marks(rows, &marks),
@@ -266,6 +330,7 @@ impl Keyholder {
             on_roll: Some(true),
             group_id: None,
             monitored_category: None,
+            also_visible_to: None,
             page,
             per_page,
         };
@@ -339,6 +404,7 @@ impl Keyholder {
                     descending: false,
                     page: 1,
                     per_page: 100_000,
+                    viewers_of: None,
                 };
                 tx.users(subject.org_id, &query)
                     .await?
@@ -563,27 +629,8 @@ impl Keyholder {
             .await?
             .ok_or(DomainError::NotFound)?;
         let categories = tx.categories(org.id).await?;
-        let (permissions, category_flags) =
-            effective_permissions(&group, &categories, second_factor, &org.settings);
         Ok((
-            Subject {
-                user_id: user.id,
-                org_id: org.id,
-                org_slug: org.slug.clone(),
-                session_id: SessionId::new(),
-                second_factor,
-                must_change_password: user.must_change_password,
-                held: if group.active {
-                    group.system_permissions
-                } else {
-                    PermissionSet::EMPTY
-                },
-                permissions,
-                category_flags,
-                allowed_groups: vec![],
-                blocked_students: vec![],
-                restricted_group_types: org.settings.restricted_group_types.clone(),
-            },
+            subject_for(org, user, &group, &categories, second_factor),
             group,
         ))
     }
@@ -609,15 +656,8 @@ impl Keyholder {
             .user(subject.org_id, user)
             .await?
             .ok_or(DomainError::NotFound)?;
-        if target.status != UserStatus::Active {
-            return Ok(Decision {
-                allowed: false,
-                reasons: vec![crate::policy::Reason {
-                    rule: Rule::U5,
-                    permission: None,
-                    detail: format!("the account is {}", target.status),
-                }],
-            });
+        if let Some(denied) = inactive(&target) {
+            return Ok(denied);
         }
         let (who, group) = self
             .subject_of(tx.as_mut(), &org_row, &target, second_factor)
@@ -655,25 +695,9 @@ impl Keyholder {
             .decide_route(subject, None, Action::ManageBlocks)?
             .allowed
         {
-            for r in decision.reasons.iter_mut().filter(|r| r.rule == Rule::R5) {
-                r.rule = Rule::R4;
-                r.detail = "the student is not visible to this user".into();
-            }
+            hide_blocks(&mut decision);
         }
-        decision.reasons.push(crate::policy::Reason {
-            rule: Rule::G1,
-            permission: None,
-            detail: format!(
-                "in group `{}` ({}){}",
-                group.name,
-                if group.active { "active" } else { "inactive" },
-                if second_factor {
-                    ", session with a second factor"
-                } else {
-                    ", session without a second factor"
-                }
-            ),
-        });
+        decision.reasons.push(group_reason(&group, second_factor));
         Ok(decision)
     }
 
@@ -706,5 +730,75 @@ impl Keyholder {
             with_second_factor: (with.permissions, with.category_flags),
             without_second_factor: (without.permissions, without.category_flags),
         })
+    }
+}
+
+/// The subject a user would be in a session with (or without) a second factor, from its group
+/// and the org's categories (G1, G2); no allow-lists or blocks yet (R4, R5 add those per pupil).
+pub(crate) fn subject_for(
+    org: &Org,
+    user: &User,
+    group: &UserGroup,
+    categories: &[crate::model::Category],
+    second_factor: bool,
+) -> Subject {
+    let (permissions, category_flags) =
+        effective_permissions(group, categories, second_factor, &org.settings);
+    Subject {
+        user_id: user.id,
+        org_id: org.id,
+        org_slug: org.slug.clone(),
+        session_id: SessionId::new(),
+        second_factor,
+        must_change_password: user.must_change_password,
+        held: if group.active {
+            group.system_permissions
+        } else {
+            PermissionSet::EMPTY
+        },
+        permissions,
+        category_flags,
+        allowed_groups: vec![],
+        blocked_students: vec![],
+        restricted_group_types: org.settings.restricted_group_types.clone(),
+    }
+}
+
+/// U5: an account that is not active may do nothing.
+pub(crate) fn inactive(user: &User) -> Option<Decision> {
+    (user.status != UserStatus::Active).then(|| Decision {
+        allowed: false,
+        reasons: vec![crate::policy::Reason {
+            rule: Rule::U5,
+            permission: None,
+            detail: format!("the account is {}", user.status),
+        }],
+    })
+}
+
+/// R5: a decision as told to someone who may not read blocks: a blocked pupil is only "not
+/// visible to this user" (R4 includes the block).
+pub(crate) fn hide_blocks(decision: &mut Decision) {
+    for r in decision.reasons.iter_mut().filter(|r| r.rule == Rule::R5) {
+        r.rule = Rule::R4;
+        r.detail = "the student is not visible to this user".into();
+    }
+}
+
+/// G1: the group a decision was made in, and the session it assumed (G2).
+pub(crate) fn group_reason(group: &UserGroup, second_factor: bool) -> crate::policy::Reason {
+    crate::policy::Reason {
+        rule: Rule::G1,
+        permission: None,
+        detail: format!(
+            "in group `{}` ({}){}",
+            group.name,
+            if group.active { "active" } else { "inactive" },
+            if second_factor {
+                ", session with a second factor"
+            } else {
+                ", session without a second factor"
+            }
+        ),
     }
 }

@@ -159,6 +159,7 @@ impl Keyholder {
             descending,
             page,
             per_page,
+            viewers_of: None,
         };
         let mut tx = self.read_tx().await?;
         let (items, total) = tx.users(subject.org_id, &query).await?;

@@ -21,6 +21,7 @@ use sea_orm::{
 mod alert;
 mod audit_trail;
 mod category;
+mod decisions;
 mod incident;
 mod keys;
 mod mail;

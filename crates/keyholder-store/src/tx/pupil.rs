@@ -278,11 +278,20 @@ impl StudentsTx for SeaTx {
                 ),
             );
         }
+        if let Some(also) = &q.also_visible_to {
+            filters = filters.add(visibility::visibility(org, also));
+        }
         // The list's counts (its total, and what chooses how a page is read) are counted once
         // and held until the org's pupils change; the page itself is always read.
         let key = format!(
-            "students|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
-            scope.user, scope.restricting_types, q.q, q.on_roll, q.group_id, q.monitored_category
+            "students|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            scope.user,
+            scope.restricting_types,
+            q.q,
+            q.on_roll,
+            q.group_id,
+            q.monitored_category,
+            q.also_visible_to.as_ref().map(|s| s.user)
         );
         let read_at = self.cache.now();
         let counts = match self.cache.list_counts(org, &key) {

@@ -184,6 +184,9 @@ impl UsersTx for SeaTx {
                 Condition::all().add(U::TotpConfirmed.eq(false))
             });
         }
+        if let Some(v) = &query.viewers_of {
+            select = select.filter(viewers_of(org, v));
+        }
         for (wanted, col) in [(query.elevated, G::IsElevated), (query.admin, G::IsAdmin)] {
             if let Some(w) = wanted {
                 select = select.filter(if w {
@@ -260,4 +263,43 @@ impl UsersTx for SeaTx {
         }
         Ok((items, total))
     }
+}
+
+/// R11 as SQL on `users`: active accounts free to act (U5, A3), in one of the groups that grant
+/// the view, the pupil not blocked for them (R5), on every restricting group's allow-list (R4).
+fn viewers_of(org: OrgId, v: &ViewerScope) -> Condition {
+    use sea_orm::sea_query::Query;
+    use users::Column as U;
+    let mut c = Condition::all()
+        .add(U::Status.eq(UserStatus::Active.as_str()))
+        .add(U::MustChangePassword.eq(false))
+        .add(U::UserGroupId.is_in(v.groups.iter().map(|g| g.0)))
+        .add(
+            Expr::exists(
+                Query::select()
+                    .column(student_blocks::Column::UserId)
+                    .from(student_blocks::Entity)
+                    .and_where(student_blocks::Column::OrgId.eq(org.0))
+                    .and_where(student_blocks::Column::StudentId.eq(v.student.0))
+                    .and_where(
+                        Expr::col((student_blocks::Entity, student_blocks::Column::UserId))
+                            .equals((users::Entity, U::Id)),
+                    )
+                    .to_owned(),
+            )
+            .not(),
+        );
+    for g in &v.restricting_groups {
+        c = c.add(
+            U::Id.in_subquery(
+                Query::select()
+                    .column(student_group_access::Column::UserId)
+                    .from(student_group_access::Entity)
+                    .and_where(student_group_access::Column::OrgId.eq(org.0))
+                    .and_where(student_group_access::Column::GroupId.eq(g.0))
+                    .to_owned(),
+            ),
+        );
+    }
+    c
 }

@@ -1,0 +1,145 @@
+//! R10 in bulk: the facts of many decisions, each kind read in one statement.
+
+use super::*;
+use std::collections::HashMap;
+
+#[async_trait]
+impl DecisionsTx for SeaTx {
+    async fn users_among(&mut self, org: OrgId, ids: &[UserId]) -> Result<Vec<User>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        users::Entity::find()
+            .filter(users::Column::OrgId.eq(org.0))
+            .filter(users::Column::Id.is_in(ids.iter().map(|u| u.0)))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(convert::user)
+            .collect()
+    }
+
+    async fn all_groups(&mut self, org: OrgId) -> Result<Vec<UserGroup>> {
+        let groups = user_groups::Entity::find()
+            .filter(user_groups::Column::OrgId.eq(org.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut flags: HashMap<uuid::Uuid, Vec<group_category_permissions::Model>> = HashMap::new();
+        for f in group_category_permissions::Entity::find()
+            .filter(group_category_permissions::Column::OrgId.eq(org.0))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+        {
+            flags.entry(f.group_id).or_default().push(f);
+        }
+        groups
+            .into_iter()
+            .map(|g| {
+                let f = flags.remove(&g.id).unwrap_or_default();
+                convert::group(g, f)
+            })
+            .collect()
+    }
+
+    async fn students_among(
+        &mut self,
+        org: OrgId,
+        ids: &[StudentId],
+    ) -> Result<Vec<(Student, Vec<StudentGroup>)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = students::Entity::find()
+            .filter(students::Column::OrgId.eq(org.0))
+            .filter(students::Column::Id.is_in(ids.iter().map(|s| s.0)))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let members = student_group_members::Entity::find()
+            .filter(student_group_members::Column::OrgId.eq(org.0))
+            .filter(student_group_members::Column::StudentId.is_in(rows.iter().map(|s| s.id)))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?;
+        let mut group_ids: Vec<uuid::Uuid> = members.iter().map(|m| m.group_id).collect();
+        group_ids.sort();
+        group_ids.dedup();
+        // In the order one pupil's groups are read (`student`), so that reasons naming a
+        // group name the same one.
+        let groups: Vec<StudentGroup> = if group_ids.is_empty() {
+            vec![]
+        } else {
+            student_groups::Entity::find()
+                .filter(student_groups::Column::OrgId.eq(org.0))
+                .filter(student_groups::Column::Id.is_in(group_ids))
+                .order_by_asc(student_groups::Column::Kind)
+                .order_by_asc(student_groups::Column::Name)
+                .all(&self.txn)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(convert::student_group)
+                .collect::<Result<_>>()?
+        };
+        let mut of: HashMap<uuid::Uuid, std::collections::HashSet<uuid::Uuid>> = HashMap::new();
+        for m in members {
+            of.entry(m.student_id).or_default().insert(m.group_id);
+        }
+        rows.into_iter()
+            .map(|s| {
+                let mine = of.remove(&s.id).unwrap_or_default();
+                let groups = groups
+                    .iter()
+                    .filter(|g| mine.contains(&g.id.0))
+                    .cloned()
+                    .collect();
+                Ok((convert::student(s)?, groups))
+            })
+            .collect()
+    }
+
+    async fn access_among(
+        &mut self,
+        org: OrgId,
+        users: &[UserId],
+        groups: &[StudentGroupId],
+    ) -> Result<Vec<(UserId, StudentGroupId)>> {
+        if users.is_empty() || groups.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(student_group_access::Entity::find()
+            .filter(student_group_access::Column::OrgId.eq(org.0))
+            .filter(student_group_access::Column::UserId.is_in(users.iter().map(|u| u.0)))
+            .filter(student_group_access::Column::GroupId.is_in(groups.iter().map(|g| g.0)))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|a| (UserId(a.user_id), StudentGroupId(a.group_id)))
+            .collect())
+    }
+
+    async fn blocks_among(
+        &mut self,
+        org: OrgId,
+        users: &[UserId],
+        students: &[StudentId],
+    ) -> Result<Vec<(UserId, StudentId)>> {
+        if users.is_empty() || students.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(student_blocks::Entity::find()
+            .filter(student_blocks::Column::OrgId.eq(org.0))
+            .filter(student_blocks::Column::UserId.is_in(users.iter().map(|u| u.0)))
+            .filter(student_blocks::Column::StudentId.is_in(students.iter().map(|s| s.0)))
+            .all(&self.txn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|b| (UserId(b.user_id), StudentId(b.student_id)))
+            .collect())
+    }
+}
