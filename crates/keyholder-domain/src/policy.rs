@@ -110,10 +110,11 @@ pub enum Action {
     /// R10 in bulk: many decisions from one read of the facts (service accounts with
     /// `decisions` only).
     CheckBatch,
-    /// R11: who may see a pupil, and who may read its incidents per category: an admin who may
-    /// see the pupil, or a service account with `decisions`.
+    /// R11: who may see a pupil, and who may read its incidents per category: an admin
+    /// (`admin.manage_system`: R5) who may see the pupil, or a service account with `decisions`.
     ListViewers,
-    /// R11's mirror: the pupils a user would be listed (an admin; R4 for the admin too).
+    /// R11's mirror: the pupils a user would be listed (an admin, as R5 asks; R4 for the admin
+    /// too).
     ListVisibleStudents,
     /// R8: the names-only pick-list of pupils to record an incident about.
     PickStudents,
@@ -173,9 +174,10 @@ impl Action {
             ManageBlocks => &[P::AdminManageSystem, P::StudentsList],
             // R7 names pupils: the list permission in effect (G2) as well.
             RunRestrictionReport => &[P::AdminManageUsers, P::StudentsList],
-            // R11 names the users who see a pupil, from a pupil the admin may see (R4).
-            ListViewers => &[P::AdminManageUsers, P::StudentsView],
-            ListVisibleStudents => &[P::AdminManageUsers, P::StudentsList],
+            // R11 names the users who see a pupil, from a pupil the admin may see (R4); who is
+            // missing from either list may be blocked, and blocks are admins' only (R5).
+            ListViewers => &[P::AdminManageSystem, P::StudentsView],
+            ListVisibleStudents => &[P::AdminManageSystem, P::StudentsList],
             SyncMis | Scim | Introspect | CheckBatch => &[],
             Exercise(p) => p.alone(),
         }

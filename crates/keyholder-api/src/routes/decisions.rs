@@ -35,8 +35,9 @@ pub struct BatchCheckIn {
     pub second_factor: Option<bool>,
 }
 
-/// The checks of a batch, read no further than one past the most a batch may carry: a longer
-/// list is skipped unread (it is refused whole, 422 `checks`).
+/// The checks of a batch: at most the most a batch may carry are kept; the rest of a longer
+/// list is read past without being kept (the batch is then refused whole, 422 `checks`), so a
+/// body's size, not its count, bounds what it costs.
 #[derive(Debug)]
 pub struct Checks {
     items: Vec<BatchCheckIn>,
@@ -105,8 +106,10 @@ pub struct CheckBatchOut {
 /// R10 in bulk, for a service account with scope `decisions`: up to 1 000 checks, each
 /// answered as `access/check` answers it (U5, G1, G2, G4, R4, R5 — a block is told as R4, "not
 /// visible to this user"), from one read of the facts. A check naming a user, pupil or group
-/// the org does not have is answered with an `error` and `allowed: false`; a malformed check
-/// refuses the batch (422, the field named `checks[i].…`).
+/// the org does not have is answered with an `error` and `allowed: false`. A check with an
+/// unknown action, a resource of no known type, or an empty, over-long (128) or repeated `id`
+/// refuses the batch (422, each field named `checks[i].…`; the first 20 named); a body that is
+/// not this shape (a field of the wrong type, an unknown field) is 400 `malformed_body`.
 #[utoipa::path(tag = "restrictions", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = CheckBatchIn, responses(
     (status = 200, body = CheckBatchOut),
     (status = 400, body = Problem, content_type = "application/problem+json"),

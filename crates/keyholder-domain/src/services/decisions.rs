@@ -1,7 +1,7 @@
 //! The decision point for the services around Keyholder: R10 in bulk (many decisions from one
 //! read of the facts) and R11 (who may see a pupil, as the inverse of R4/R5/R8 in SQL).
 
-use super::students::{group_reason, hide_blocks, inactive, search_text, subject_for};
+use super::students::{group_reason, inactive, search_text, subject_for, told_without_blocks};
 use super::users::grant;
 use super::*;
 use crate::permission::Permission;
@@ -120,7 +120,8 @@ impl BatchFacts {
         }
     }
 
-    /// One check, decided by the engine (U5, G1, G2, G4, R4, R5, T1), R5 told as R4.
+    /// One check, decided by the engine (U5, G1, G2, G4, R4, R5, T1), told as to someone who
+    /// may not read blocks (R5).
     pub fn decide(&self, check: &BatchCheck) -> BatchAnswer {
         let unknown_user = BatchAnswer::Unknown {
             field: "user_id",
@@ -141,7 +142,7 @@ impl BatchFacts {
         let mut decision = match check.resource {
             CheckResource::Org => decide(subject, check.action, Resource::Org(self.org.id)),
             CheckResource::Student(id) => match self.students.get(&id) {
-                Some(facts) => decide(
+                Some(facts) => told_without_blocks(
                     subject,
                     check.action,
                     Resource::Student {
@@ -166,7 +167,6 @@ impl BatchFacts {
                 }
             },
         };
-        hide_blocks(&mut decision);
         decision
             .reasons
             .push(group_reason(group, check.second_factor));
@@ -382,11 +382,14 @@ impl Keyholder {
                 )));
             }
             let mut reasons = decision.reasons;
-            reasons.push(Reason {
-                rule: Rule::R5,
-                permission: None,
-                detail: "the student is not blocked for this user".into(),
-            });
+            // R5 is named to admins only: a service is told R4's reason alone.
+            if matches!(asker, Asker::User(_)) {
+                reasons.push(Reason {
+                    rule: Rule::R5,
+                    permission: None,
+                    detail: "the student is not blocked for this user".into(),
+                });
+            }
             reasons.push(group_reason(group, second_factor));
             items.push(Viewer {
                 user: view,

@@ -280,8 +280,14 @@ impl Keyholder {
             .students(subject.org_id, &Self::scope(&who), &query)
             .await?;
         let ids: Vec<StudentId> = rows.iter().map(|(s, _)| s.id).collect();
-        // R9: the marks shown are the ones the admin may see.
-        let marks = self.visible_marks(tx.as_mut(), subject, &ids).await?;
+        // R9: the marks the user would see, of those the admin may see too.
+        let mine = monitoring::viewable_marks(subject);
+        let marks: Vec<(StudentId, CategoryId)> = self
+            .visible_marks(tx.as_mut(), &who, &ids)
+            .await?
+            .into_iter()
+            .filter(|(_, c)| mine.contains(c))
+            .collect();
         Ok(Page {
             items: with_marks(rows, &marks),
             page,
@@ -662,7 +668,12 @@ impl Keyholder {
         let (who, group) = self
             .subject_of(tx.as_mut(), &org_row, &target, second_factor)
             .await?;
-        let mut decision = match resource {
+        // R5: who is blocked from whom is for admins only; anyone else learns only that the
+        // pupil is not visible to the user, worded as any R4 refusal.
+        let reads_blocks = self
+            .decide_route(subject, None, Action::ManageBlocks)?
+            .allowed;
+        let decision = match resource {
             CheckResource::Org => decide(&who, action, Resource::Org(who.org_id)),
             CheckResource::Student(id) => {
                 // The asker must see the pupil (R4, R5): a hidden one is answered exactly as a
@@ -676,11 +687,19 @@ impl Keyholder {
                 {
                     return Err(unknown());
                 }
-                let (d, found) = self.student_decision(tx.as_mut(), &who, action, id).await?;
-                if found.is_none() {
-                    return Err(unknown());
+                let case = self
+                    .student_facts(tx.as_mut(), &who, id)
+                    .await?
+                    .ok_or_else(unknown)?;
+                let pupil = Resource::Student {
+                    org: who.org_id,
+                    facts: &case.facts,
+                };
+                if reads_blocks {
+                    decide(&case.subject, action, pupil)
+                } else {
+                    told_without_blocks(&case.subject, action, pupil)
                 }
-                d
             }
             CheckResource::UserGroup(id) => {
                 let g = tx.group(subject.org_id, id).await?.ok_or_else(|| {
@@ -689,14 +708,7 @@ impl Keyholder {
                 decide(&who, action, grant(&g))
             }
         };
-        // R5: who is blocked from whom is for admins only; anyone else learns only that the
-        // pupil is not visible to the user (R4 includes the block).
-        if !self
-            .decide_route(subject, None, Action::ManageBlocks)?
-            .allowed
-        {
-            hide_blocks(&mut decision);
-        }
+        let mut decision = decision;
         decision.reasons.push(group_reason(&group, second_factor));
         Ok(decision)
     }
@@ -776,13 +788,35 @@ pub(crate) fn inactive(user: &User) -> Option<Decision> {
     })
 }
 
-/// R5: a decision as told to someone who may not read blocks: a blocked pupil is only "not
-/// visible to this user" (R4 includes the block).
-pub(crate) fn hide_blocks(decision: &mut Decision) {
-    for r in decision.reasons.iter_mut().filter(|r| r.rule == Rule::R5) {
-        r.rule = Rule::R4;
-        r.detail = "the student is not visible to this user".into();
+/// R5: a decision as told to someone who may not read blocks. A block must not show, neither
+/// by its rule nor by what it hides: decided again without the block, a pupil the user still
+/// may not see is answered with that other reason, and one the block alone hides as R4; and
+/// every R4 refusal reads the same ("not visible to this user"), naming no group, so that a
+/// block's R4 and an allow-list's R4 cannot be told apart.
+pub(crate) fn told_without_blocks(
+    subject: &Subject,
+    action: Action,
+    resource: Resource<'_>,
+) -> Decision {
+    let decided = decide(subject, action, resource);
+    let mut told = if decided.reasons.iter().any(|r| r.rule == Rule::R5) && !decided.allowed {
+        let mut unblocked = subject.clone();
+        unblocked.blocked_students.clear();
+        let again = decide(&unblocked, action, resource);
+        if again.allowed {
+            Decision::deny(Rule::R4, String::new())
+        } else {
+            again
+        }
+    } else {
+        decided
+    };
+    if !told.allowed {
+        for r in told.reasons.iter_mut().filter(|r| r.rule == Rule::R4) {
+            r.detail = "the student is not visible to this user".into();
+        }
     }
+    told
 }
 
 /// G1: the group a decision was made in, and the session it assumed (G2).

@@ -3,6 +3,10 @@
 use super::*;
 use std::collections::HashMap;
 
+/// The most group ids in one statement, beside a batch's thousand user ids (SQLite takes
+/// 32 766 parameters, PostgreSQL 65 535).
+const GROUPS_PER_STATEMENT: usize = 10_000;
+
 #[async_trait]
 impl DecisionsTx for SeaTx {
     async fn users_among(&mut self, org: OrgId, ids: &[UserId]) -> Result<Vec<User>> {
@@ -64,19 +68,30 @@ impl DecisionsTx for SeaTx {
             .all(&self.txn)
             .await
             .map_err(db_err)?;
-        let mut group_ids: Vec<uuid::Uuid> = members.iter().map(|m| m.group_id).collect();
-        group_ids.sort();
-        group_ids.dedup();
-        // In the order one pupil's groups are read (`student`), so that reasons naming a
-        // group name the same one.
-        let groups: Vec<StudentGroup> = if group_ids.is_empty() {
+        // The groups of these pupils (as a subquery: a thousand pupils may be in more groups
+        // than a statement takes parameters), in the order one pupil's groups are read
+        // (`student`), so that reasons naming a group name the same one.
+        let groups: Vec<StudentGroup> = if members.is_empty() {
             vec![]
         } else {
             student_groups::Entity::find()
                 .filter(student_groups::Column::OrgId.eq(org.0))
-                .filter(student_groups::Column::Id.is_in(group_ids))
+                .filter(
+                    student_groups::Column::Id.in_subquery(
+                        sea_orm::sea_query::Query::select()
+                            .column(student_group_members::Column::GroupId)
+                            .from(student_group_members::Entity)
+                            .and_where(student_group_members::Column::OrgId.eq(org.0))
+                            .and_where(
+                                student_group_members::Column::StudentId
+                                    .is_in(ids.iter().map(|s| s.0)),
+                            )
+                            .to_owned(),
+                    ),
+                )
                 .order_by_asc(student_groups::Column::Kind)
                 .order_by_asc(student_groups::Column::Name)
+                .order_by_asc(student_groups::Column::Id)
                 .all(&self.txn)
                 .await
                 .map_err(db_err)?
@@ -107,19 +122,25 @@ impl DecisionsTx for SeaTx {
         users: &[UserId],
         groups: &[StudentGroupId],
     ) -> Result<Vec<(UserId, StudentGroupId)>> {
-        if users.is_empty() || groups.is_empty() {
-            return Ok(vec![]);
+        let mut out = Vec::new();
+        if users.is_empty() {
+            return Ok(out);
         }
-        Ok(student_group_access::Entity::find()
-            .filter(student_group_access::Column::OrgId.eq(org.0))
-            .filter(student_group_access::Column::UserId.is_in(users.iter().map(|u| u.0)))
-            .filter(student_group_access::Column::GroupId.is_in(groups.iter().map(|g| g.0)))
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|a| (UserId(a.user_id), StudentGroupId(a.group_id)))
-            .collect())
+        // A thousand pupils may be in more groups than a statement takes parameters.
+        for chunk in groups.chunks(GROUPS_PER_STATEMENT) {
+            out.extend(
+                student_group_access::Entity::find()
+                    .filter(student_group_access::Column::OrgId.eq(org.0))
+                    .filter(student_group_access::Column::UserId.is_in(users.iter().map(|u| u.0)))
+                    .filter(student_group_access::Column::GroupId.is_in(chunk.iter().map(|g| g.0)))
+                    .all(&self.txn)
+                    .await
+                    .map_err(db_err)?
+                    .into_iter()
+                    .map(|a| (UserId(a.user_id), StudentGroupId(a.group_id))),
+            );
+        }
+        Ok(out)
     }
 
     async fn blocks_among(

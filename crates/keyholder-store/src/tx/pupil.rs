@@ -385,6 +385,7 @@ impl StudentsTx for SeaTx {
                 .filter(student_groups::Column::Id.is_in(group_ids))
                 .order_by_asc(student_groups::Column::Kind)
                 .order_by_asc(student_groups::Column::Name)
+                .order_by_asc(student_groups::Column::Id)
                 .all(&self.txn)
                 .await
                 .map_err(db_err)?
