@@ -23,6 +23,7 @@ mod m20261203_000016_student_group_versions;
 mod m20261204_000017_single_sign_on;
 mod m20261205_000018_sso_binding;
 mod m20261206_000019_eddsa_keys;
+mod m20261207_000020_registered_permissions;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000017_single_sign_on::Migration),
             Box::new(m20261205_000018_sso_binding::Migration),
             Box::new(m20261206_000019_eddsa_keys::Migration),
+            Box::new(m20261207_000020_registered_permissions::Migration),
         ]
     }
 }

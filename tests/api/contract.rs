@@ -59,7 +59,12 @@ const SERVICE: &[(&str, &str)] = &[("post", "/v1/oauth/introspect")];
 
 /// Paths under `/v1/orgs/{org}` for a service key of that org only (A7): a person is refused
 /// by rule A7 whatever they hold.
-const SERVICE_UNDER_ORG: &[(&str, &str)] = &[("post", "/v1/orgs/{org}/access/check-batch")];
+const SERVICE_UNDER_ORG: &[(&str, &str)] = &[
+    ("post", "/v1/orgs/{org}/access/check-batch"),
+    ("post", "/v1/orgs/{org}/catalogue/permissions"),
+    ("get", "/v1/orgs/{org}/catalogue/permissions"),
+    ("delete", "/v1/orgs/{org}/catalogue/permissions/{key}"),
+];
 
 /// Paths that take the operator key, not a user's token (T2).
 const OPERATOR: &[(&str, &str)] = &[("post", "/v1/orgs")];

@@ -8,6 +8,7 @@ mod accounts;
 mod alerts;
 mod audit;
 mod auth;
+mod catalogue;
 mod categories;
 mod contract;
 mod decisions;

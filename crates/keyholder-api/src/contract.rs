@@ -153,6 +153,21 @@ pub const OPERATION_IDS: &[(&str, &str, &str)] = &[
         "checkAccessBatch",
     ),
     (
+        "post",
+        "/v1/orgs/{org}/catalogue/permissions",
+        "registerPermissions",
+    ),
+    (
+        "get",
+        "/v1/orgs/{org}/catalogue/permissions",
+        "listRegisteredPermissions",
+    ),
+    (
+        "delete",
+        "/v1/orgs/{org}/catalogue/permissions/{key}",
+        "unregisterPermission",
+    ),
+    (
         "get",
         "/v1/orgs/{org}/students/{id}/viewers",
         "listStudentViewers",

@@ -27,6 +27,8 @@ fn subject_in_50_groups() -> (Subject, StudentFacts) {
         held: perms,
         permissions: perms,
         category_flags: vec![],
+        registered_held: vec![],
+        registered: vec![],
         allowed_groups: groups.clone(),
         blocked_students: blocked,
         restricted_group_types: vec![],
@@ -93,6 +95,7 @@ fn batch_of_1000() -> (BatchFacts, Vec<BatchCheck>) {
         system_permissions: [Permission::StudentsList, Permission::StudentsView]
             .into_iter()
             .collect(),
+        registered_permissions: vec![],
         category_permissions: vec![],
         version: 1,
         external_id: None,
@@ -169,7 +172,7 @@ fn batch_of_1000() -> (BatchFacts, Vec<BatchCheck>) {
         .flat_map(|u| {
             students.iter().map(|(s, _)| BatchCheck {
                 user: u.id,
-                action: Action::ViewStudent,
+                action: keyholder_domain::services::Asked::Action(Action::ViewStudent),
                 resource: CheckResource::Student(s.id),
                 second_factor: true,
             })
@@ -183,6 +186,7 @@ fn batch_of_1000() -> (BatchFacts, Vec<BatchCheck>) {
         students,
         access,
         blocks,
+        catalogue: vec![],
     };
     (BatchFacts::new(parts, &checks), checks)
 }

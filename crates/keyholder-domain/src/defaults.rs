@@ -178,6 +178,7 @@ pub fn org_defaults(org: OrgId) -> (Vec<Category>, Vec<UserGroup>) {
             name: (*name).to_owned(),
             active: true,
             system_permissions: perms.iter().copied().collect::<PermissionSet>(),
+            registered_permissions: vec![],
             category_permissions: tops
                 .iter()
                 .zip(flags.iter())

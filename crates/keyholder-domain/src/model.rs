@@ -234,6 +234,8 @@ pub struct UserGroup {
     pub name: String,
     pub active: bool,
     pub system_permissions: PermissionSet,
+    /// Issue 16: the registered permissions of other products the group grants (sorted).
+    pub registered_permissions: Vec<crate::permission::RegisteredGrant>,
     pub category_permissions: Vec<(CategoryId, CategoryFlags)>,
     pub version: i64,
     /// SCIM: the identity provider's id for the group.
@@ -241,6 +243,18 @@ pub struct UserGroup {
 }
 
 impl UserGroup {
+    /// Every permission key the group grants: the built-in ones in catalogue order, then the
+    /// registered ones by key.
+    pub fn permission_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .system_permissions
+            .iter()
+            .map(|p| p.key().to_owned())
+            .collect();
+        keys.extend(self.registered_permissions.iter().map(|r| r.key.clone()));
+        keys
+    }
+
     pub fn flags_for(&self, category: CategoryId) -> CategoryFlags {
         self.category_permissions
             .iter()
@@ -579,6 +593,9 @@ pub enum Scope {
     /// A9: ask Keyholder about its tokens (introspection) and, with issue 16, for decisions.
     #[serde(rename = "decisions")]
     Decisions,
+    /// Issue 16: register the permissions of another product in the org's catalogue.
+    #[serde(rename = "catalogue")]
+    Catalogue,
 }
 
 impl Scope {
@@ -587,6 +604,7 @@ impl Scope {
             Scope::MisSync => "mis.sync",
             Scope::Scim => "scim",
             Scope::Decisions => "decisions",
+            Scope::Catalogue => "catalogue",
         }
     }
 
@@ -595,6 +613,7 @@ impl Scope {
             "mis.sync" => Some(Scope::MisSync),
             "scim" => Some(Scope::Scim),
             "decisions" => Some(Scope::Decisions),
+            "catalogue" => Some(Scope::Catalogue),
             _ => None,
         }
     }

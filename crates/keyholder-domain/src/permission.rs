@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Whether a permission needs a session with a proven second factor (G2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// Low level: held in every session.
@@ -227,4 +227,61 @@ mod tests {
             ]
         );
     }
+}
+
+/// Issue 16: a permission of another product (a governors' portal, a planner) that the
+/// product registered in an org's catalogue with a `catalogue` key, as a group grants it: its
+/// key and its level (G2). Groups grant it like the built-in ones; the engine decides it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RegisteredGrant {
+    pub key: String,
+    pub level: Level,
+}
+
+/// A registered permission in the org's catalogue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredPermission {
+    pub key: String,
+    pub level: Level,
+    pub description: String,
+}
+
+/// The most characters of a registered permission's key, and of its description.
+pub const MAX_REGISTERED_KEY_CHARS: usize = 100;
+pub const MAX_REGISTERED_DESCRIPTION_CHARS: usize = 500;
+/// The most permissions one org's catalogue may register.
+pub const MAX_REGISTERED_PER_ORG: usize = 500;
+
+/// Why `key` cannot name a registered permission, if it cannot: two or more dot-separated
+/// segments of lower-case letters, digits and `_`, each starting with a letter
+/// (`governors.content.create`), at most 100 characters, and not in a namespace of the built-in
+/// catalogue (`students.`, `admin.`…: those are Keyholder's own).
+pub fn registered_key_problem(key: &str) -> Option<(&'static str, &'static str)> {
+    if key.is_empty() || key.chars().count() > MAX_REGISTERED_KEY_CHARS {
+        return Some(("length", "1 to 100 characters"));
+    }
+    let segments: Vec<&str> = key.split('.').collect();
+    let well_formed = segments.len() >= 2
+        && segments.iter().all(|s| {
+            s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+    if !well_formed {
+        return Some((
+            "invalid_key",
+            "dot-separated lower-case segments (`product.area.action`)",
+        ));
+    }
+    let namespace = segments.first().copied().unwrap_or_default();
+    if Permission::ALL
+        .iter()
+        .any(|p| p.key().split('.').next() == Some(namespace))
+    {
+        return Some((
+            "reserved_namespace",
+            "the namespace is the built-in catalogue's",
+        ));
+    }
+    None
 }

@@ -27,6 +27,10 @@ pub struct Subject {
     pub permissions: PermissionSet,
     /// Category flags in effect in this session, after G2.
     pub category_flags: Vec<(CategoryId, CategoryFlags)>,
+    /// Issue 16: the registered permissions of other products the group grants (sorted keys),
+    /// and those in effect in this session after G2.
+    pub registered_held: Vec<String>,
+    pub registered: Vec<String>,
     /// R3/R4: the restricting student groups whose allow-list names this user (sorted).
     pub allowed_groups: Vec<StudentGroupId>,
     /// R5: students blocked for this user (sorted).
@@ -113,6 +117,9 @@ pub enum Action {
     /// R11: who may see a pupil, and who may read its incidents per category: an admin
     /// (`admin.manage_system`: R5) who may see the pupil, or a service account with `decisions`.
     ListViewers,
+    /// Issue 16: register, list and unregister the permissions of another product (service
+    /// accounts with `catalogue` only).
+    ManageCatalogue,
     /// R11's mirror: the pupils a user would be listed (an admin, as R5 asks; R4 for the admin
     /// too).
     ListVisibleStudents,
@@ -137,6 +144,9 @@ pub enum Action {
     /// R10: exercise one catalogue permission (`access/check` asked in the catalogue's words):
     /// the permission in effect (G1, G2) and, on a pupil, R4 and R5.
     Exercise(Permission),
+    /// Issue 16: exercise a permission another product registered (its key is given to
+    /// [`decide_registered`]): the permission in effect (G1, G2) and, on a pupil, R4 and R5.
+    ExerciseRegistered,
 }
 
 impl Action {
@@ -178,7 +188,7 @@ impl Action {
             // missing from either list may be blocked, and blocks are admins' only (R5).
             ListViewers => &[P::AdminManageSystem, P::StudentsView],
             ListVisibleStudents => &[P::AdminManageSystem, P::StudentsList],
-            SyncMis | Scim | Introspect | CheckBatch => &[],
+            SyncMis | Scim | Introspect | CheckBatch | ExerciseRegistered | ManageCatalogue => &[],
             Exercise(p) => p.alone(),
         }
     }
@@ -189,6 +199,7 @@ impl Action {
             Action::SyncMis => Some(Scope::MisSync),
             Action::Scim => Some(Scope::Scim),
             Action::Introspect | Action::CheckBatch => Some(Scope::Decisions),
+            Action::ManageCatalogue => Some(Scope::Catalogue),
             _ => None,
         }
     }
@@ -225,6 +236,8 @@ pub enum Resource<'a> {
     Grant {
         org: OrgId,
         permissions: PermissionSet,
+        /// Issue 16: the registered permissions of other products it grants.
+        registered: &'a [crate::permission::RegisteredGrant],
         categories: &'a [(CategoryId, CategoryFlags)],
     },
     Student {
@@ -267,7 +280,7 @@ impl Resource<'_> {
 pub struct Reason {
     pub rule: Rule,
     /// The catalogue permission the reason is about (`students.list`), if any.
-    pub permission: Option<&'static str>,
+    pub permission: Option<std::borrow::Cow<'static, str>>,
     pub detail: String,
 }
 
@@ -316,6 +329,22 @@ impl Decision {
 
 /// The engine. Pure: no I/O, no clock.
 pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Decision {
+    decide_needing(subject, action, None, resource)
+}
+
+/// Issue 16: may the subject exercise the registered permission `key` on the resource? As for
+/// a built-in permission: T1, A3, R5 first, then the permission in effect (G1, G2), then the
+/// resource's own rules (R4 on a pupil, G4 on a grant).
+pub fn decide_registered(subject: &Subject, key: &str, resource: Resource<'_>) -> Decision {
+    decide_needing(subject, Action::ExerciseRegistered, Some(key), resource)
+}
+
+fn decide_needing(
+    subject: &Subject,
+    action: Action,
+    registered: Option<&str>,
+    resource: Resource<'_>,
+) -> Decision {
     if resource.org() != subject.org_id {
         return Decision::deny(
             Rule::T1,
@@ -366,15 +395,48 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
                 allowed: false,
                 reasons: vec![Reason {
                     rule,
-                    permission: Some(p.key()),
+                    permission: Some(p.key().into()),
                     detail,
                 }],
             };
         }
         reasons.push(Reason {
             rule: Rule::G1,
-            permission: Some(p.key()),
+            permission: Some(p.key().into()),
             detail: format!("the user's group grants `{}`", p.key()),
+        });
+    }
+    if let Some(key) = registered {
+        if subject
+            .registered
+            .binary_search_by(|k| k.as_str().cmp(key))
+            .is_err()
+        {
+            let (rule, detail) = if subject
+                .registered_held
+                .binary_search_by(|k| k.as_str().cmp(key))
+                .is_ok()
+            {
+                (
+                    Rule::G2,
+                    format!("`{key}` is high level and this session did not prove a second factor"),
+                )
+            } else {
+                (Rule::G1, format!("the user's group does not grant `{key}`"))
+            };
+            return Decision {
+                allowed: false,
+                reasons: vec![Reason {
+                    rule,
+                    permission: Some(key.to_owned().into()),
+                    detail,
+                }],
+            };
+        }
+        reasons.push(Reason {
+            rule: Rule::G1,
+            permission: Some(key.to_owned().into()),
+            detail: format!("the user's group grants `{key}`"),
         });
     }
     match resource {
@@ -402,10 +464,13 @@ pub fn decide(subject: &Subject, action: Action, resource: Resource<'_>) -> Deci
         }
         Resource::Grant {
             permissions,
+            registered,
             categories,
             ..
         } => {
-            if let Some(reason) = escalation(subject, permissions, categories) {
+            if let Some(reason) = escalation(subject, permissions, categories)
+                .or_else(|| registered_escalation(subject, registered))
+            {
                 return Decision::deny(Rule::G4, reason);
             }
             reasons.push(Reason {
@@ -527,6 +592,56 @@ fn escalation(
         }
     }
     None
+}
+
+/// G4 for the registered permissions of other products: each one granted is one the subject
+/// holds in this session, unless the subject is an admin (`admin.manage_system` in effect):
+/// a product's permissions are registered held by no group, and the org's admins hand them
+/// out first.
+fn registered_escalation(
+    subject: &Subject,
+    registered: &[crate::permission::RegisteredGrant],
+) -> Option<String> {
+    if subject.is_admin() {
+        return None;
+    }
+    let missing: Vec<String> = registered
+        .iter()
+        .filter(|r| subject.registered.binary_search(&r.key).is_err())
+        .map(|r| format!("`{}`", r.key))
+        .collect();
+    (!missing.is_empty()).then(|| format!("the user does not hold {}", missing.join(", ")))
+}
+
+/// G1/G2 for the registered permissions of other products: the keys a group puts in effect in
+/// one session (sorted), under the same rule as the built-in ones (none of them is `admin.*`).
+pub fn registered_in_effect(
+    group: &UserGroup,
+    second_factor: bool,
+    settings: &OrgSettings,
+) -> Vec<String> {
+    if !group.active {
+        return Vec::new();
+    }
+    let relaxed = !settings.second_factor_for_high_level;
+    group
+        .registered_permissions
+        .iter()
+        .filter(|r| second_factor || relaxed || r.level == crate::permission::Level::Low)
+        .map(|r| r.key.clone())
+        .collect()
+}
+
+/// The registered permissions a group grants, before G2 (sorted keys).
+pub fn registered_held(group: &UserGroup) -> Vec<String> {
+    if !group.active {
+        return Vec::new();
+    }
+    group
+        .registered_permissions
+        .iter()
+        .map(|r| r.key.clone())
+        .collect()
 }
 
 /// G1/G2: the permissions and category flags a group puts in effect in one session.

@@ -738,6 +738,7 @@ pub trait Tx:
     + AuditTx
     + SsoTx
     + DecisionsTx
+    + CatalogueTx
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<()>;
@@ -832,4 +833,22 @@ pub trait DecisionsTx: Send {
         users: &[UserId],
         students: &[StudentId],
     ) -> Result<Vec<(UserId, StudentId)>>;
+}
+
+/// Issue 16: the permissions other products registered in an org's catalogue.
+#[async_trait]
+pub trait CatalogueTx: Send {
+    /// By key.
+    async fn registered_permissions(
+        &mut self,
+        org: OrgId,
+    ) -> Result<Vec<crate::permission::RegisteredPermission>>;
+    /// Inserts the permission or writes its level and description; true when it is new.
+    async fn put_registered_permission(
+        &mut self,
+        org: OrgId,
+        permission: &crate::permission::RegisteredPermission,
+    ) -> Result<bool>;
+    /// False when there was none.
+    async fn delete_registered_permission(&mut self, org: OrgId, key: &str) -> Result<bool>;
 }

@@ -83,6 +83,8 @@ pub fn group(
         name: m.name,
         active: m.active,
         system_permissions: permissions(&m.system_permissions)?,
+        registered_permissions: serde_json::from_str(&m.registered_permissions)
+            .map_err(DomainError::internal)?,
         category_permissions: flags
             .into_iter()
             .map(|f| {
@@ -115,6 +117,9 @@ pub fn group_row(g: &UserGroup) -> Result<user_groups::ActiveModel, DomainError>
         is_elevated: Set(g.system_permissions.contains(Permission::AdminManageUsers)),
         version: Set(g.version),
         external_id: Set(g.external_id.clone()),
+        registered_permissions: Set(
+            serde_json::to_string(&g.registered_permissions).map_err(DomainError::internal)?
+        ),
     })
 }
 

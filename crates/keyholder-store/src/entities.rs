@@ -91,6 +91,26 @@ pub mod user_groups {
         pub is_elevated: bool,
         pub version: i64,
         pub external_id: Option<String>,
+        /// Issue 16: JSON, the registered permissions granted with their levels.
+        pub registered_permissions: String,
+    }
+    no_relations!();
+}
+
+/// Issue 16: permissions of other products in an org's catalogue.
+pub mod registered_permissions {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "registered_permissions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub level: String,
+        pub description: String,
+        pub created_at: i64,
+        pub updated_at: i64,
     }
     no_relations!();
 }

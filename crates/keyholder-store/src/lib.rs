@@ -293,7 +293,8 @@ impl Store for SeaStore {
         if self.db.get_database_backend() == DbBackend::Postgres {
             self.db
                 .execute_unprepared(
-                    "ANALYZE students, student_groups, student_group_members, student_group_access",
+                    "ANALYZE students, student_groups, student_group_members, student_group_access, \
+                     student_blocks, users, user_groups",
                 )
                 .await
                 .map_err(db_err)?;

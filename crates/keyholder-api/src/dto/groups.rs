@@ -68,10 +68,10 @@ pub struct GroupOut {
 impl GroupOut {
     pub fn new(g: UserGroup, c: MemberCounts) -> Self {
         GroupOut {
+            system_permissions: g.permission_keys(),
             id: g.id.0,
             name: g.name,
             status: if g.active { "active" } else { "inactive" }.to_owned(),
-            system_permissions: g.system_permissions.keys(),
             category_permissions: g
                 .category_permissions
                 .iter()
@@ -146,6 +146,19 @@ pub struct Catalogue {
     pub system_permissions: Vec<PermissionOut>,
     /// The per-category flags and their levels.
     pub category_flags: Vec<PermissionOut>,
+    /// Issue 16: the permissions other products registered in the caller's org; groups grant
+    /// them in `system_permissions` like the built-in ones.
+    pub registered_permissions: Vec<PermissionOut>,
+}
+
+impl PermissionOut {
+    pub fn registered(p: keyholder_domain::permission::RegisteredPermission) -> PermissionOut {
+        PermissionOut {
+            key: p.key,
+            level: level(p.level),
+            description: p.description,
+        }
+    }
 }
 
 pub fn level(l: Level) -> String {
@@ -188,5 +201,6 @@ pub fn catalogue() -> Catalogue {
                 "Record incidents in the category.",
             ),
         ],
+        registered_permissions: vec![],
     }
 }

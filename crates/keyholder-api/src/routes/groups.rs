@@ -13,12 +13,18 @@ use keyholder_domain::policy::Action;
 use keyholder_domain::services::{GroupInput, GroupListParams, GroupPatch};
 use uuid::Uuid;
 
-fn permission_set(keys: &[String]) -> Result<PermissionSet, ApiError> {
+/// The built-in permissions the keys name, and the keys that may name permissions other
+/// products registered (issue 16; the service looks those up in the org's catalogue).
+fn permission_set(keys: &[String]) -> Result<(PermissionSet, Vec<String>), ApiError> {
     let mut errors = Vec::new();
     let mut set = PermissionSet::EMPTY;
+    let mut registered = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         match Permission::from_key(k) {
             Some(p) => set.insert(p),
+            None if keyholder_domain::permission::registered_key_problem(k).is_none() => {
+                registered.push(k.clone());
+            }
             None => errors.push(FieldError::new(
                 &format!("system_permissions[{i}]"),
                 "unknown_permission",
@@ -27,7 +33,7 @@ fn permission_set(keys: &[String]) -> Result<PermissionSet, ApiError> {
         }
     }
     if errors.is_empty() {
-        Ok(set)
+        Ok((set, registered))
     } else {
         Err(DomainError::Validation(errors).into())
     }
@@ -102,10 +108,12 @@ pub async fn create(
     body: web::Json<CreateGroupIn>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
+    let (system_permissions, registered_permissions) = permission_set(&b.system_permissions)?;
     let input = GroupInput {
         name: b.name,
         active: b.status == GroupStatus::Active,
-        system_permissions: permission_set(&b.system_permissions)?,
+        system_permissions,
+        registered_permissions,
         category_permissions: b
             .category_permissions
             .iter()
@@ -169,14 +177,18 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let (org, id) = path.into_inner();
     let b = body.into_inner();
+    let (system_permissions, registered_permissions) = match b.system_permissions.as_deref() {
+        Some(keys) => {
+            let (set, registered) = permission_set(keys)?;
+            (Some(set), Some(registered))
+        }
+        None => (None, None),
+    };
     let patch = GroupPatch {
         name: b.name,
         active: b.status.map(|s| s == GroupStatus::Active),
-        system_permissions: b
-            .system_permissions
-            .as_deref()
-            .map(permission_set)
-            .transpose()?,
+        system_permissions,
+        registered_permissions,
         category_permissions: b
             .category_permissions
             .map(|v| v.iter().map(CategoryPermission::to_domain).collect()),

@@ -20,7 +20,7 @@ use uuid::Uuid;
 pub struct ServiceAccountOut {
     pub id: Uuid,
     pub name: String,
-    /// `mis.sync`, `scim`, `decisions`.
+    /// `mis.sync`, `scim`, `decisions`, `catalogue`.
     pub scopes: Vec<String>,
     /// The key's first characters, to tell keys apart.
     pub key_prefix: String,
@@ -59,8 +59,9 @@ pub struct CreatedServiceAccountOut {
 #[serde(deny_unknown_fields)]
 pub struct CreateServiceAccountIn {
     pub name: String,
-    /// `mis.sync` (push staff, students and groups), `scim` (provision accounts) and/or
-    /// `decisions` (introspect access tokens, A9).
+    /// `mis.sync` (push staff, students and groups), `scim` (provision accounts),
+    /// `decisions` (introspect access tokens, A9; batch decisions and R11) and/or `catalogue`
+    /// (register another product's permissions, issue 16).
     pub scopes: Vec<String>,
 }
 

@@ -22,8 +22,18 @@ fn me_response(m: keyholder_domain::services::Me) -> HttpResponse {
     let body = MeOut {
         user: m.user.into(),
         org: m.org_slug,
-        permissions: m.permissions.keys(),
-        group_permissions: m.held.keys(),
+        permissions: m
+            .permissions
+            .keys()
+            .into_iter()
+            .chain(m.registered.iter().cloned())
+            .collect(),
+        group_permissions: m
+            .held
+            .keys()
+            .into_iter()
+            .chain(m.registered_held.iter().cloned())
+            .collect(),
         category_permissions: m
             .category_flags
             .iter()

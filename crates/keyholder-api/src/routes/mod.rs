@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod catalogue;
 pub mod categories;
 pub mod decisions;
 pub mod groups;

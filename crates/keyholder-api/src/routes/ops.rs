@@ -57,14 +57,26 @@ pub async fn readyz(state: web::Data<ApiState>) -> actix_web::HttpResponse {
     }
 }
 
-/// The permission catalogue: every system permission and category flag, with its level (G2).
+/// The permission catalogue: every system permission and category flag, with its level (G2),
+/// and the permissions other products registered in the caller's org (issue 16).
 #[utoipa::path(tag = "user groups", security(("bearer" = [])), responses(
     (status = 200, body = Catalogue),
     (status = 401, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/permissions", wrap = "Require(Action::ReadCatalogue)")]
-pub async fn permissions() -> ApiResult<web::Json<Catalogue>> {
-    Ok(web::Json(catalogue()))
+pub async fn permissions(
+    state: web::Data<ApiState>,
+    who: crate::guard::Authed,
+) -> ApiResult<web::Json<Catalogue>> {
+    let mut c = catalogue();
+    c.registered_permissions = state
+        .kh
+        .catalogue_of(&who.0)
+        .await?
+        .into_iter()
+        .map(crate::dto::PermissionOut::registered)
+        .collect();
+    Ok(web::Json(c))
 }
 
 /// Whether this caller may read the metrics: with `KEYHOLDER_METRICS_TOKEN` set, only a bearer

@@ -11,7 +11,7 @@ use keyholder_domain::ids::{CategoryId, StudentGroupId, StudentId};
 use keyholder_domain::model::Student;
 use keyholder_domain::permission::Permission;
 use keyholder_domain::policy::Action;
-use keyholder_domain::services::{AccessSelection, CheckResource, StudentListParams};
+use keyholder_domain::services::{AccessSelection, Asked, CheckResource, StudentListParams};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -559,12 +559,26 @@ impl utoipa::PartialSchema for CheckAction {
             .iter()
             .map(|(n, _, d)| format!("`{n}`: {d}"))
             .collect();
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(names))
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(names)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"))
+                    .max_length(Some(keyholder_domain::permission::MAX_REGISTERED_KEY_CHARS))
+                    .description(Some(
+                        "A permission another product registered in the org's catalogue",
+                    )),
+            )
             .description(Some(format!(
-                "A permission of the catalogue (`GET /v1/permissions`): in effect for the user \
-                 (G1, G2) and, on a `student`, R4 and R5; or an action no permission names: {}.",
+                "A permission of the catalogue (`GET /v1/permissions`, registered ones \
+                 included): in effect for the user (G1, G2) and, on a `student`, R4 and R5; or \
+                 an action no permission names: {}.",
                 engine.join("; ")
             )))
             .into()
@@ -597,7 +611,7 @@ impl From<keyholder_domain::policy::Reason> for ReasonOut {
     fn from(r: keyholder_domain::policy::Reason) -> Self {
         ReasonOut {
             rule: r.rule.to_string(),
-            permission: r.permission.map(str::to_owned),
+            permission: r.permission.map(|p| p.into_owned()),
             detail: r.detail,
         }
     }
@@ -616,8 +630,14 @@ pub(crate) fn parse_check(
     resource: &CheckResourceIn,
     prefix: &str,
     errors: &mut Vec<keyholder_domain::FieldError>,
-) -> Option<(Action, CheckResource)> {
-    let parsed = CheckAction::parse(action);
+) -> Option<(Asked, CheckResource)> {
+    // A key that is none of the engine's may be a permission another product registered
+    // (issue 16): the service looks it up in the org's catalogue.
+    let parsed = CheckAction::parse(action).map(Asked::Action).or_else(|| {
+        keyholder_domain::permission::registered_key_problem(action)
+            .is_none()
+            .then(|| Asked::Registered(action.to_owned()))
+    });
     if parsed.is_none() {
         errors.push(keyholder_domain::FieldError::new(
             &format!("{prefix}action"),
@@ -722,17 +742,17 @@ pub async fn effective(
         .kh
         .effective_permissions_of(&who.0, &org, user_id(id))
         .await?;
-    let conv =
-        |(p, f): (keyholder_domain::permission::PermissionSet, Vec<_>)| PermissionsInEffect {
-            system_permissions: p.keys(),
-            category_permissions: f.iter().map(CategoryPermission::from_domain).collect(),
-        };
+    let conv = |(p, f): (keyholder_domain::permission::PermissionSet, Vec<_>),
+                registered: Vec<String>| PermissionsInEffect {
+        system_permissions: p.keys().into_iter().chain(registered).collect(),
+        category_permissions: f.iter().map(CategoryPermission::from_domain).collect(),
+    };
     Ok(web::Json(EffectiveOut {
         user_id: e.user.user.id.0,
         user_group_id: e.group.id.0,
         user_group_name: e.group.name.clone(),
         user_group_active: e.group.active,
-        with_second_factor: conv(e.with_second_factor),
-        without_second_factor: conv(e.without_second_factor),
+        with_second_factor: conv(e.with_second_factor, e.registered_with_second_factor),
+        without_second_factor: conv(e.without_second_factor, e.registered_without_second_factor),
     }))
 }

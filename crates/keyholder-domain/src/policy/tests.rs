@@ -14,6 +14,8 @@ fn subject(perms: &[Permission]) -> Subject {
         held: set,
         permissions: set,
         category_flags: vec![],
+        registered_held: vec![],
+        registered: vec![],
         allowed_groups: vec![],
         blocked_students: vec![],
         restricted_group_types: vec![],
@@ -31,6 +33,7 @@ fn group(perms: &[Permission], flags: Vec<(CategoryId, CategoryFlags)>) -> UserG
         name: "g".into(),
         active: true,
         system_permissions: perms.iter().copied().collect(),
+        registered_permissions: vec![],
         category_permissions: flags,
         version: 1,
         external_id: None,
@@ -159,6 +162,7 @@ fn g4_cannot_grant_a_permission_one_does_not_hold() {
         Resource::Grant {
             org: s.org_id,
             permissions: want,
+            registered: &[],
             categories: &[],
         },
     );
@@ -176,6 +180,7 @@ fn g4_only_admins_grant_manage_system() {
         Resource::Grant {
             org: s.org_id,
             permissions: want,
+            registered: &[],
             categories: &[],
         },
     );
@@ -187,6 +192,7 @@ fn g4_only_admins_grant_manage_system() {
         Resource::Grant {
             org: admin.org_id,
             permissions: want,
+            registered: &[],
             categories: &[],
         },
     );
@@ -217,6 +223,7 @@ fn g4_category_flags_beyond_ones_own_are_refused() {
         Resource::Grant {
             org: s.org_id,
             permissions: PermissionSet::EMPTY,
+            registered: &[],
             categories: &want,
         },
     );

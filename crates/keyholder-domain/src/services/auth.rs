@@ -626,6 +626,12 @@ impl Keyholder {
                 },
                 permissions,
                 category_flags,
+                registered_held: crate::policy::registered_held(&facts.group),
+                registered: crate::policy::registered_in_effect(
+                    &facts.group,
+                    second_factor,
+                    &facts.org.settings,
+                ),
                 allowed_groups: Vec::new(),
                 blocked_students: Vec::new(),
                 restricted_group_types: facts.org.settings.restricted_group_types.clone(),

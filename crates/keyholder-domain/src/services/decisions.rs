@@ -21,7 +21,7 @@ pub const MAX_BATCH_CHECKS: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct BatchCheck {
     pub user: UserId,
-    pub action: Action,
+    pub action: Asked,
     pub resource: CheckResource,
     pub second_factor: bool,
 }
@@ -31,7 +31,8 @@ pub struct BatchCheck {
 pub enum BatchAnswer {
     Decided(Decision),
     /// The check names a record the org does not have (`field`, `code`): `user_id`
-    /// `unknown_user`, `resource.id` `unknown_student` or `unknown_group`.
+    /// `unknown_user`, `resource.id` `unknown_student` or `unknown_group`, or `action`
+    /// `unknown_action` (a registered permission's key the org's catalogue does not hold).
     Unknown {
         field: &'static str,
         code: &'static str,
@@ -46,6 +47,7 @@ pub struct BatchFacts {
     groups: HashMap<GroupId, UserGroup>,
     students: HashMap<StudentId, StudentFacts>,
     subjects: HashMap<(UserId, bool), Subject>,
+    catalogue: Vec<crate::permission::RegisteredPermission>,
 }
 
 /// The parts of a batch's facts, as the store reads them.
@@ -59,6 +61,8 @@ pub struct BatchParts {
     pub access: Vec<(UserId, StudentGroupId)>,
     /// R5: (user, pupil) pairs of the blocks that bear on the batch.
     pub blocks: Vec<(UserId, StudentId)>,
+    /// Issue 16: the permissions other products registered in the org's catalogue.
+    pub catalogue: Vec<crate::permission::RegisteredPermission>,
 }
 
 impl BatchFacts {
@@ -75,6 +79,7 @@ impl BatchFacts {
             students,
             access,
             blocks,
+            catalogue,
         } = parts;
         let users: HashMap<UserId, User> = users.into_iter().map(|u| (u.id, u)).collect();
         let groups: HashMap<GroupId, UserGroup> = groups.into_iter().map(|g| (g.id, g)).collect();
@@ -117,6 +122,7 @@ impl BatchFacts {
             groups,
             students,
             subjects,
+            catalogue,
         }
     }
 
@@ -127,6 +133,12 @@ impl BatchFacts {
             field: "user_id",
             code: "unknown_user",
         };
+        if check.action.unknown(&self.catalogue) {
+            return BatchAnswer::Unknown {
+                field: "action",
+                code: "unknown_action",
+            };
+        }
         let Some(user) = self.users.get(&check.user) else {
             return unknown_user;
         };
@@ -140,11 +152,11 @@ impl BatchFacts {
             return unknown_user;
         };
         let mut decision = match check.resource {
-            CheckResource::Org => decide(subject, check.action, Resource::Org(self.org.id)),
+            CheckResource::Org => check.action.decide(subject, Resource::Org(self.org.id)),
             CheckResource::Student(id) => match self.students.get(&id) {
                 Some(facts) => told_without_blocks(
                     subject,
-                    check.action,
+                    &check.action,
                     Resource::Student {
                         org: self.org.id,
                         facts,
@@ -158,7 +170,7 @@ impl BatchFacts {
                 }
             },
             CheckResource::UserGroup(id) => match self.groups.get(&id) {
-                Some(g) => decide(subject, check.action, grant(g)),
+                Some(g) => check.action.decide(subject, grant(g)),
                 None => {
                     return BatchAnswer::Unknown {
                         field: "resource.id",
@@ -248,6 +260,14 @@ impl Keyholder {
             groups: tx.all_groups(org_id).await?,
             access: tx.access_among(org_id, &users, &restricting).await?,
             blocks: tx.blocks_among(org_id, &users, &pupils).await?,
+            catalogue: if checks
+                .iter()
+                .any(|c| matches!(c.action, Asked::Registered(_)))
+            {
+                tx.registered_permissions(org_id).await?
+            } else {
+                vec![]
+            },
             students,
             org: org_row,
         };

@@ -12,6 +12,8 @@ pub struct GroupInput {
     pub name: String,
     pub active: bool,
     pub system_permissions: PermissionSet,
+    /// Issue 16: keys of permissions other products registered in the org's catalogue.
+    pub registered_permissions: Vec<String>,
     pub category_permissions: Vec<(CategoryId, CategoryFlags)>,
 }
 
@@ -20,6 +22,8 @@ pub struct GroupPatch {
     pub name: Option<String>,
     pub active: Option<bool>,
     pub system_permissions: Option<PermissionSet>,
+    /// Issue 16: set with `system_permissions` (the whole list of keys).
+    pub registered_permissions: Option<Vec<String>>,
     pub category_permissions: Option<Vec<(CategoryId, CategoryFlags)>>,
 }
 
@@ -35,12 +39,46 @@ fn group_json(g: &UserGroup) -> serde_json::Value {
     json!({
         "name": g.name,
         "status": if g.active { "active" } else { "inactive" },
-        "system_permissions": g.system_permissions.keys(),
+        "system_permissions": g.permission_keys(),
         "category_permissions": g.category_permissions.iter().map(|(c, f)| json!({
             "category_id": c, "view_students": f.view_students,
             "view_incidents": f.view_incidents, "add_incidents": f.add_incidents,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Issue 16: the registered permissions these keys name, with their levels from the org's
+/// catalogue (sorted, once each); a key the catalogue does not hold names itself.
+pub(crate) async fn registered_grants(
+    tx: &mut dyn Tx,
+    org: OrgId,
+    keys: &[String],
+) -> Result<Vec<crate::permission::RegisteredGrant>> {
+    if keys.is_empty() {
+        return Ok(vec![]);
+    }
+    let catalogue = tx.registered_permissions(org).await?;
+    let mut errors = Vec::new();
+    let mut grants = Vec::new();
+    for k in keys {
+        match catalogue.iter().find(|r| &r.key == k) {
+            Some(r) => grants.push(crate::permission::RegisteredGrant {
+                key: r.key.clone(),
+                level: r.level,
+            }),
+            None => errors.push(FieldError::new(
+                "system_permissions",
+                "unknown_permission",
+                format!("`{k}` is not in the catalogue (GET /v1/permissions)"),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Validation(errors));
+    }
+    grants.sort();
+    grants.dedup();
+    Ok(grants)
 }
 
 fn group_diff(b: &UserGroup, a: &UserGroup) -> serde_json::Value {
@@ -157,6 +195,7 @@ impl Keyholder {
             name: input.name.trim().to_owned(),
             active: input.active,
             system_permissions: input.system_permissions,
+            registered_permissions: vec![],
             category_permissions: input
                 .category_permissions
                 .into_iter()
@@ -166,6 +205,9 @@ impl Keyholder {
             external_id: None,
         };
         let mut tx = self.tx().await?;
+        let mut group = group;
+        group.registered_permissions =
+            registered_grants(tx.as_mut(), subject.org_id, &input.registered_permissions).await?;
         self.check_group_fields(
             tx.as_mut(),
             subject.org_id,
@@ -179,6 +221,7 @@ impl Keyholder {
         let empty = UserGroup {
             name: String::new(),
             system_permissions: PermissionSet::EMPTY,
+            registered_permissions: vec![],
             category_permissions: vec![],
             ..group.clone()
         };
@@ -234,6 +277,10 @@ impl Keyholder {
         }
         if let Some(p) = patch.system_permissions {
             after.system_permissions = p;
+        }
+        if let Some(keys) = patch.registered_permissions {
+            after.registered_permissions =
+                registered_grants(tx.as_mut(), subject.org_id, &keys).await?;
         }
         if let Some(c) = patch.category_permissions {
             after.category_permissions = c.into_iter().filter(|(_, f)| !f.is_none()).collect();

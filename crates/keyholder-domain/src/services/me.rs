@@ -15,6 +15,9 @@ pub struct Me {
     pub org_slug: String,
     pub permissions: PermissionSet,
     pub held: PermissionSet,
+    /// Issue 16: the registered permissions of other products, in effect and held.
+    pub registered: Vec<String>,
+    pub registered_held: Vec<String>,
     pub category_flags: Vec<(CategoryId, CategoryFlags)>,
     pub second_factor_session: bool,
     /// N1: per top-level category.
@@ -82,6 +85,8 @@ impl Keyholder {
             org_slug: subject.org_slug.clone(),
             permissions: subject.permissions,
             held: subject.held,
+            registered: subject.registered.clone(),
+            registered_held: subject.registered_held.clone(),
             category_flags: subject.category_flags.clone(),
             second_factor_session: subject.second_factor,
         })

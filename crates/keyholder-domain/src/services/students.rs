@@ -75,6 +75,9 @@ pub struct EffectivePermissions {
     pub group: UserGroup,
     pub with_second_factor: (PermissionSet, Vec<(CategoryId, CategoryFlags)>),
     pub without_second_factor: (PermissionSet, Vec<(CategoryId, CategoryFlags)>),
+    /// Issue 16: the registered permissions in effect with and without a second factor.
+    pub registered_with_second_factor: Vec<String>,
+    pub registered_without_second_factor: Vec<String>,
 }
 
 /// One pupil as the engine needs it: the subject with the allow-lists and block that bear on the
@@ -648,12 +651,17 @@ impl Keyholder {
         subject: &Subject,
         org: &str,
         user: UserId,
-        action: Action,
+        asked: Asked,
         resource: CheckResource,
         second_factor: bool,
     ) -> Result<Decision> {
         self.check_org(subject, org, Action::ExplainAccess)?;
         let mut tx = self.tx().await?;
+        if matches!(asked, Asked::Registered(_))
+            && asked.unknown(&tx.registered_permissions(subject.org_id).await?)
+        {
+            return Err(unknown_action());
+        }
         let org_row = tx
             .org_by_id(subject.org_id)
             .await?
@@ -674,7 +682,7 @@ impl Keyholder {
             .decide_route(subject, None, Action::ManageBlocks)?
             .allowed;
         let decision = match resource {
-            CheckResource::Org => decide(&who, action, Resource::Org(who.org_id)),
+            CheckResource::Org => asked.decide(&who, Resource::Org(who.org_id)),
             CheckResource::Student(id) => {
                 // The asker must see the pupil (R4, R5): a hidden one is answered exactly as a
                 // missing one.
@@ -696,16 +704,16 @@ impl Keyholder {
                     facts: &case.facts,
                 };
                 if reads_blocks {
-                    decide(&case.subject, action, pupil)
+                    asked.decide(&case.subject, pupil)
                 } else {
-                    told_without_blocks(&case.subject, action, pupil)
+                    told_without_blocks(&case.subject, &asked, pupil)
                 }
             }
             CheckResource::UserGroup(id) => {
                 let g = tx.group(subject.org_id, id).await?.ok_or_else(|| {
                     DomainError::field("resource.id", "unknown_group", "no such user group")
                 })?;
-                decide(&who, action, grant(&g))
+                asked.decide(&who, grant(&g))
             }
         };
         let mut decision = decision;
@@ -739,6 +747,8 @@ impl Keyholder {
         Ok(EffectivePermissions {
             user: view,
             group,
+            registered_with_second_factor: with.registered,
+            registered_without_second_factor: without.registered,
             with_second_factor: (with.permissions, with.category_flags),
             without_second_factor: (without.permissions, without.category_flags),
         })
@@ -770,10 +780,43 @@ pub(crate) fn subject_for(
         },
         permissions,
         category_flags,
+        registered_held: crate::policy::registered_held(group),
+        registered: crate::policy::registered_in_effect(group, second_factor, &org.settings),
         allowed_groups: vec![],
         blocked_students: vec![],
         restricted_group_types: org.settings.restricted_group_types.clone(),
     }
+}
+
+/// What `access/check` asks the engine: one of its actions (a built-in permission among them),
+/// or a permission another product registered in the org's catalogue (issue 16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    Action(Action),
+    Registered(String),
+}
+
+impl Asked {
+    pub(crate) fn decide(&self, subject: &Subject, resource: Resource<'_>) -> Decision {
+        match self {
+            Asked::Action(a) => decide(subject, *a, resource),
+            Asked::Registered(key) => crate::policy::decide_registered(subject, key, resource),
+        }
+    }
+
+    /// A registered key the org's catalogue does not hold, as the field error `access/check`
+    /// answers for any unknown action.
+    pub(crate) fn unknown(&self, catalogue: &[crate::permission::RegisteredPermission]) -> bool {
+        matches!(self, Asked::Registered(key) if !catalogue.iter().any(|p| &p.key == key))
+    }
+}
+
+pub(crate) fn unknown_action() -> DomainError {
+    DomainError::field(
+        "action",
+        "unknown_action",
+        "neither a permission of the catalogue nor an action of the engine",
+    )
 }
 
 /// U5: an account that is not active may do nothing.
@@ -795,14 +838,14 @@ pub(crate) fn inactive(user: &User) -> Option<Decision> {
 /// block's R4 and an allow-list's R4 cannot be told apart.
 pub(crate) fn told_without_blocks(
     subject: &Subject,
-    action: Action,
+    asked: &Asked,
     resource: Resource<'_>,
 ) -> Decision {
-    let decided = decide(subject, action, resource);
+    let decided = asked.decide(subject, resource);
     let mut told = if decided.reasons.iter().any(|r| r.rule == Rule::R5) && !decided.allowed {
         let mut unblocked = subject.clone();
         unblocked.blocked_students.clear();
-        let again = decide(&unblocked, action, resource);
+        let again = asked.decide(&unblocked, resource);
         if again.allowed {
             Decision::deny(Rule::R4, String::new())
         } else {

@@ -606,6 +606,7 @@ pub(crate) fn grant(group: &UserGroup) -> crate::policy::Resource<'_> {
     crate::policy::Resource::Grant {
         org: group.org_id,
         permissions: group.system_permissions,
+        registered: &group.registered_permissions,
         categories: &group.category_permissions,
     }
 }

@@ -20,6 +20,7 @@ use sea_orm::{
 
 mod alert;
 mod audit_trail;
+mod catalogue;
 mod category;
 mod decisions;
 mod incident;

@@ -185,7 +185,7 @@ impl UsersTx for SeaTx {
             });
         }
         if let Some(v) = &query.viewers_of {
-            select = select.filter(viewers_of(org, v));
+            select = select.filter(viewers_of(org, v, self.txn.get_database_backend()));
         }
         for (wanted, col) in [(query.elevated, G::IsElevated), (query.admin, G::IsAdmin)] {
             if let Some(w) = wanted {
@@ -267,7 +267,7 @@ impl UsersTx for SeaTx {
 
 /// R11 as SQL on `users`: active accounts free to act (U5, A3), in one of the groups that grant
 /// the view, the pupil not blocked for them (R5), on every restricting group's allow-list (R4).
-fn viewers_of(org: OrgId, v: &ViewerScope) -> Condition {
+fn viewers_of(org: OrgId, v: &ViewerScope, backend: sea_orm::DbBackend) -> Condition {
     use sea_orm::sea_query::Query;
     use users::Column as U;
     let mut c = Condition::all()
@@ -290,16 +290,30 @@ fn viewers_of(org: OrgId, v: &ViewerScope) -> Condition {
             .not(),
         );
     for g in &v.restricting_groups {
-        c = c.add(
-            U::Id.in_subquery(
-                Query::select()
-                    .column(student_group_access::Column::UserId)
-                    .from(student_group_access::Entity)
-                    .and_where(student_group_access::Column::OrgId.eq(org.0))
-                    .and_where(student_group_access::Column::GroupId.eq(g.0))
-                    .to_owned(),
-            ),
-        );
+        let mut on_list = Query::select()
+            .column(student_group_access::Column::UserId)
+            .from(student_group_access::Entity)
+            .and_where(student_group_access::Column::OrgId.eq(org.0))
+            .and_where(student_group_access::Column::GroupId.eq(g.0))
+            .to_owned();
+        c = c.add(if backend == sea_orm::DbBackend::Postgres {
+            // One probe of the allow-list's key per candidate. As a semi-join, PostgreSQL
+            // scanned the whole list once per candidate when its statistics were stale (400 ms
+            // against 13 ms for 5 000 staff after a bulk provisioning); `OFFSET 0` keeps the
+            // probe a correlated subplan whatever the statistics say.
+            on_list
+                .and_where(
+                    Expr::col((
+                        student_group_access::Entity,
+                        student_group_access::Column::UserId,
+                    ))
+                    .equals((users::Entity, U::Id)),
+                )
+                .offset(0);
+            Expr::exists(on_list)
+        } else {
+            U::Id.in_subquery(on_list)
+        });
     }
     c
 }
