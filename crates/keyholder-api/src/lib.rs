@@ -14,6 +14,7 @@ mod routes;
 pub mod state;
 
 /// SCIM PATCH applied to a document (the fuzz target `scim_patch_path` drives it).
+pub use routes::decisions::CheckBatchIn;
 pub use routes::scim::patch::apply as apply_scim_patch;
 
 use actix_web::body::MessageBody;

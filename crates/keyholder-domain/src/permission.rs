@@ -285,3 +285,42 @@ pub fn registered_key_problem(key: &str) -> Option<(&'static str, &'static str)>
     }
     None
 }
+
+#[cfg(test)]
+mod registered_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Issue 16: any text is judged without a panic; what is accepted is a well-formed,
+        /// bounded key outside the built-in namespaces.
+        #[test]
+        fn a_registered_key_is_bounded_well_formed_and_never_a_built_in(key in "\\PC{0,120}|[a-z_.0-9]{0,110}") {
+            if registered_key_problem(&key).is_none() {
+                prop_assert!(key.len() <= MAX_REGISTERED_KEY_CHARS);
+                prop_assert!(key.contains('.'));
+                prop_assert!(key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'));
+                prop_assert!(Permission::from_key(&key).is_none());
+                let ns = key.split('.').next().unwrap_or_default();
+                prop_assert!(Permission::ALL.iter().all(|p| p.key().split('.').next() != Some(ns)));
+            }
+        }
+
+        #[test]
+        fn a_product_key_of_good_segments_is_accepted(segments in proptest::collection::vec("[a-z][a-z0-9_]{0,12}", 1..4)) {
+            let key = format!("governors.{}", segments.join("."));
+            prop_assert_eq!(registered_key_problem(&key), None);
+        }
+    }
+
+    #[test]
+    fn a_built_in_namespace_is_reserved() {
+        for p in Permission::ALL {
+            let ns = p.key().split('.').next().unwrap_or_default();
+            assert_eq!(
+                registered_key_problem(&format!("{ns}.anything")).map(|(c, _)| c),
+                Some("reserved_namespace")
+            );
+        }
+    }
+}

@@ -360,3 +360,32 @@ pub async fn visible_students(
         total: page.total,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A batch's checks are kept up to the most a batch may carry and the rest is read
+        /// past: any length parses without a panic, and a longer list is marked, never kept.
+        #[test]
+        fn a_list_of_any_length_keeps_at_most_the_most_a_batch_carries(n in 0usize..2500, junk in proptest::bool::ANY) {
+            let item = if junk {
+                serde_json::json!({"id": "x", "user_id": uuid::Uuid::nil(), "action": "students.view", "resource": {"type": "org"}})
+            } else {
+                serde_json::json!({"id": "y", "user_id": uuid::Uuid::nil(), "action": "a.b", "resource": {"type": "student", "id": uuid::Uuid::nil()}, "second_factor": false})
+            };
+            let body = serde_json::json!({"checks": vec![item; n]}).to_string();
+            let parsed: CheckBatchIn = serde_json::from_str(&body).expect("parses");
+            prop_assert_eq!(parsed.checks.items.len(), n.min(MAX_BATCH_CHECKS));
+            prop_assert_eq!(parsed.checks.too_many, n > MAX_BATCH_CHECKS);
+        }
+
+        /// Any bytes: a body, or an error; never a panic.
+        #[test]
+        fn any_text_is_a_batch_or_an_error(text in "\\PC{0,400}") {
+            let _ = serde_json::from_str::<CheckBatchIn>(&text);
+        }
+    }
+}
