@@ -3,6 +3,22 @@
 use super::*;
 use std::collections::HashMap;
 
+/// `table.org_id = org` for a lookup by primary keys. On SQLite, which keeps no statistics here,
+/// the org's condition is written so that it cannot choose an index: with `org_id = ?` beside
+/// `id IN (…)` its planner scanned the org's index (every pupil of a 100 000-pupil trust: 15 ms
+/// a statement) instead of probing the keys.
+fn of_org(backend: sea_orm::DbBackend, table: &str, org: OrgId) -> sea_orm::sea_query::SimpleExpr {
+    if backend == sea_orm::DbBackend::Sqlite {
+        Expr::cust_with_values(format!("+\"{table}\".\"org_id\" = ?"), [org.0])
+    } else {
+        Expr::col((
+            sea_orm::sea_query::Alias::new(table),
+            sea_orm::sea_query::Alias::new("org_id"),
+        ))
+        .eq(org.0)
+    }
+}
+
 /// The most group ids in one statement, beside a batch's thousand user ids (SQLite takes
 /// 32 766 parameters, PostgreSQL 65 535).
 const GROUPS_PER_STATEMENT: usize = 10_000;
@@ -14,7 +30,7 @@ impl DecisionsTx for SeaTx {
             return Ok(vec![]);
         }
         users::Entity::find()
-            .filter(users::Column::OrgId.eq(org.0))
+            .filter(of_org(self.txn.get_database_backend(), "users", org))
             .filter(users::Column::Id.is_in(ids.iter().map(|u| u.0)))
             .all(&self.txn)
             .await
@@ -56,8 +72,9 @@ impl DecisionsTx for SeaTx {
         if ids.is_empty() {
             return Ok(vec![]);
         }
+        let backend = self.txn.get_database_backend();
         let rows = students::Entity::find()
-            .filter(students::Column::OrgId.eq(org.0))
+            .filter(of_org(backend, "students", org))
             .filter(students::Column::Id.is_in(ids.iter().map(|s| s.0)))
             .all(&self.txn)
             .await
@@ -75,7 +92,7 @@ impl DecisionsTx for SeaTx {
             vec![]
         } else {
             student_groups::Entity::find()
-                .filter(student_groups::Column::OrgId.eq(org.0))
+                .filter(of_org(backend, "student_groups", org))
                 .filter(
                     student_groups::Column::Id.in_subquery(
                         sea_orm::sea_query::Query::select()
