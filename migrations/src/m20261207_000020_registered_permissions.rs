@@ -15,6 +15,8 @@ enum RegisteredPermissions {
     /// `high` or `low` (G2).
     Level,
     Description,
+    /// The service account whose key registered it (only it changes or removes it).
+    RegisteredBy,
     CreatedAt,
     UpdatedAt,
 }
@@ -37,6 +39,7 @@ impl MigrationTrait for Migration {
                 .col(string_len(RegisteredPermissions::Key, 100))
                 .col(string_len(RegisteredPermissions::Level, 8))
                 .col(text(RegisteredPermissions::Description))
+                .col(uuid_null(RegisteredPermissions::RegisteredBy))
                 .col(big_integer(RegisteredPermissions::CreatedAt))
                 .col(big_integer(RegisteredPermissions::UpdatedAt))
                 .primary_key(

@@ -342,3 +342,68 @@ async fn catalogue_keys_are_bounded_and_only_a_catalogue_key_registers() {
         .await
         .problem(404, "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalogue_a_product_owns_its_permissions_and_levels_change_together() {
+    let app = TestApp::spawn().await;
+    let org = app.org("hill").await;
+    let admin = app.admin(&org).await;
+    let governors_key = app.service_key("hill", &admin, "catalogue").await;
+    register(&app, &governors_key, governors())
+        .await
+        .expect(200);
+    app.post(
+        "/v1/orgs/hill/user-groups",
+        Some(&admin),
+        json!({"name": "Clerks", "system_permissions": ["governors.content.create", "governors.content.edit_others"]}),
+    )
+    .await
+    .expect(201);
+    // Both levels of one group changed in one call.
+    let r = register(
+        &app,
+        &governors_key,
+        json!([
+            {"key": "governors.content.create", "level": "low", "description": "Publish papers."},
+            {"key": "governors.content.edit_others", "level": "high", "description": "Edit others' papers."},
+        ]),
+    )
+    .await
+    .expect(200);
+    assert_eq!(r.body["items"][1]["level"], "high");
+    let edits = app.audit(&org, &admin, "user_group.updated").await;
+    assert_eq!(edits.len(), 2, "each group change audited: {edits:#?}");
+    // Another product's key neither re-levels nor removes them.
+    let planner_key = app.service_key("hill", &admin, "catalogue").await;
+    register(
+        &app,
+        &planner_key,
+        json!([{"key": "governors.content.create", "level": "high", "description": "mine now"}]),
+    )
+    .await
+    .problem(403, "permission_denied")
+    .assert_rule("A7");
+    app.call(
+        Method::DELETE,
+        "/v1/orgs/hill/catalogue/permissions/governors.content.edit_others",
+        Some(&planner_key),
+        None,
+    )
+    .await
+    .problem(403, "permission_denied")
+    .assert_rule("A7");
+    // The engine's internal actions are not names a caller may ask about.
+    let clerk = app.user(&org, &admin, "clerk@hill.school", "Clerks").await;
+    let r = app
+        .post(
+            "/v1/orgs/hill/access/check",
+            Some(&admin),
+            json!({"user_id": clerk, "action": "exercise_registered", "resource": {"type": "org"}}),
+        )
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(
+        r.field_codes(),
+        [("action".to_owned(), "unknown_action".to_owned())]
+    );
+}

@@ -244,6 +244,9 @@ pub struct RegisteredPermission {
     pub key: String,
     pub level: Level,
     pub description: String,
+    /// The service account whose key registered it: only that product changes or removes it
+    /// (while the account lives).
+    pub registered_by: Option<crate::ids::ServiceAccountId>,
 }
 
 /// The most characters of a registered permission's key, and of its description.

@@ -109,6 +109,7 @@ pub mod registered_permissions {
         pub key: String,
         pub level: String,
         pub description: String,
+        pub registered_by: Option<Uuid>,
         pub created_at: i64,
         pub updated_at: i64,
     }

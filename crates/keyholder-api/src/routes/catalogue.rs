@@ -24,7 +24,7 @@ pub struct RegisteredPermissionIn {
     /// `high` (needs a session with a proven second factor, G2) or `low`.
     #[schema(value_type = String, pattern = "^(high|low)$")]
     pub level: String,
-    #[schema(max_length = 500)]
+    #[schema(min_length = 1, max_length = 500)]
     pub description: String,
 }
 
@@ -32,6 +32,7 @@ pub struct RegisteredPermissionIn {
 #[serde(deny_unknown_fields)]
 pub struct RegisterPermissionsIn {
     /// 1 to 200 permissions; each key once.
+    #[schema(min_items = 1, max_items = 200)]
     pub permissions: Vec<RegisteredPermissionIn>,
 }
 
@@ -63,7 +64,9 @@ pub struct RegisteredQuery {
 
 /// Registers the product's permissions in the org's catalogue, or writes the level and
 /// description of ones already there (the same call twice changes nothing the second time). A
-/// level change reaches every group that grants the permission at once (G2). Audited.
+/// level change reaches every group that grants the permission at once (G2), each group's
+/// change audited. A permission another product's key registered is refused (403 A7) while
+/// that service account lives. Audited.
 #[utoipa::path(tag = "integrations", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = RegisterPermissionsIn, responses(
     (status = 200, body = RegisteredList),
     (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -102,6 +105,7 @@ pub async fn register(
             key: p.key,
             level,
             description: p.description,
+            registered_by: Some(who.0.account_id),
         });
     }
     if !errors.is_empty() {

@@ -16,10 +16,22 @@ use uuid::Uuid;
 /// The built-in permissions the keys name, and the keys that may name permissions other
 /// products registered (issue 16; the service looks those up in the org's catalogue).
 fn permission_set(keys: &[String]) -> Result<(PermissionSet, Vec<String>), ApiError> {
+    let most = Permission::ALL.len() + keyholder_domain::permission::MAX_REGISTERED_PER_ORG;
+    if keys.len() > most {
+        return Err(DomainError::field(
+            "system_permissions",
+            "length",
+            format!("at most {most} permissions"),
+        )
+        .into());
+    }
     let mut errors = Vec::new();
     let mut set = PermissionSet::EMPTY;
     let mut registered = Vec::new();
     for (i, k) in keys.iter().enumerate() {
+        if errors.len() >= 20 {
+            break;
+        }
         match Permission::from_key(k) {
             Some(p) => set.insert(p),
             None if keyholder_domain::permission::registered_key_problem(k).is_none() => {

@@ -547,7 +547,16 @@ impl CheckAction {
         if let Some((_, a, _)) = ENGINE_ONLY.iter().find(|(n, _, _)| *n == name) {
             return Some(*a);
         }
-        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+        // The engine's own spelling (`view_student`), except the actions that only carry
+        // another door's meaning.
+        serde_json::from_value(serde_json::Value::String(name.to_owned()))
+            .ok()
+            .filter(|a| {
+                !matches!(
+                    a,
+                    Action::ExerciseRegistered | Action::ManageCatalogue | Action::CheckBatch
+                )
+            })
     }
 }
 
@@ -559,8 +568,8 @@ impl utoipa::PartialSchema for CheckAction {
             .iter()
             .map(|(n, _, d)| format!("`{n}`: {d}"))
             .collect();
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-        OneOfBuilder::new()
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+        AnyOfBuilder::new()
             .item(
                 ObjectBuilder::new()
                     .schema_type(Type::String)

@@ -10,12 +10,42 @@ use crate::permission::{
     RegisteredPermission, registered_key_problem,
 };
 use crate::policy::{Action, ServiceSubject};
+use crate::rule::Rule;
 use serde_json::json;
 
 /// The most permissions one registration may carry.
 pub const MAX_REGISTERED_PER_CALL: usize = 200;
 
 impl Keyholder {
+    /// The keys among these that another product's service account registered and still
+    /// holds (an account deleted or revoked lets its permissions go to whichever key asks).
+    async fn owners_alive(
+        &self,
+        tx: &mut dyn Tx,
+        svc: &ServiceSubject,
+        registered: &[RegisteredPermission],
+    ) -> Result<std::collections::HashSet<String>> {
+        let others: Vec<&RegisteredPermission> = registered
+            .iter()
+            .filter(|p| p.registered_by.is_some_and(|a| a != svc.account_id))
+            .collect();
+        if others.is_empty() {
+            return Ok(Default::default());
+        }
+        let live: Vec<ServiceAccountId> = tx
+            .service_accounts(svc.org_id)
+            .await?
+            .into_iter()
+            .filter(|a| !a.revoked)
+            .map(|a| a.id)
+            .collect();
+        Ok(others
+            .into_iter()
+            .filter(|p| p.registered_by.is_some_and(|a| live.contains(&a)))
+            .map(|p| p.key.clone())
+            .collect())
+    }
+
     /// The org's registered permissions, for its `catalogue` key.
     pub async fn list_registered_permissions(
         &self,
@@ -97,58 +127,89 @@ impl Keyholder {
                 ),
             ));
         }
-        let groups = tx.all_groups(svc.org_id).await?;
+        let owned_elsewhere = self.owners_alive(tx.as_mut(), svc, &before).await?;
+        if let Some(p) = items.iter().find(|p| owned_elsewhere.contains(&p.key)) {
+            return Err(DomainError::Forbidden {
+                rule: Rule::A7,
+                detail: format!("`{}` was registered by another product's key", p.key),
+            });
+        }
+        let mut groups = tx.all_groups(svc.org_id).await?;
         let mut out = Vec::with_capacity(items.len());
         for mut p in items {
             p.description = p.description.trim().to_owned();
             let old = before.iter().find(|b| b.key == p.key);
-            if old == Some(&p) {
-                out.push((p, false));
-                continue;
+            let unchanged = old.is_some_and(|o| {
+                o.level == p.level
+                    && o.description == p.description
+                    && o.registered_by == p.registered_by
+            });
+            if !unchanged {
+                let created = tx.put_registered_permission(svc.org_id, &p).await?;
+                Audit {
+                    org: svc.org_id,
+                    kind: if created {
+                        "catalogue.permission_registered"
+                    } else {
+                        "catalogue.permission_updated"
+                    },
+                    actor: None,
+                    target: Some(("service_account", svc.account_id.0)),
+                    changes: json!({
+                        "key": [old.map(|o| o.key.clone()), p.key],
+                        "level": [old.map(|o| o.level), p.level],
+                        "description": [old.map(|o| o.description.clone()), p.description],
+                    }),
+                }
+                .write(tx.as_mut(), ctx)
+                .await?;
             }
-            let created = tx.put_registered_permission(svc.org_id, &p).await?;
-            // G2 follows the level into every group that grants it (and drops what replicas
-            // hold of those groups' sessions, as any group edit does).
-            if old.is_some_and(|o| o.level != p.level) {
-                for g in groups
+            // G2 follows the level into every group whose grant says otherwise (and drops what
+            // replicas hold of those groups' sessions, as any group edit does); each group's
+            // change is audited as a group edit.
+            for g in groups.iter_mut() {
+                let stale: Vec<usize> = g
+                    .registered_permissions
                     .iter()
-                    .filter(|g| g.registered_permissions.iter().any(|r| r.key == p.key))
-                {
-                    let mut after = g.clone();
-                    for r in after
-                        .registered_permissions
-                        .iter_mut()
-                        .filter(|r| r.key == p.key)
-                    {
+                    .enumerate()
+                    .filter(|(_, r)| r.key == p.key && r.level != p.level)
+                    .map(|(i, _)| i)
+                    .collect();
+                if stale.is_empty() {
+                    continue;
+                }
+                let mut after = g.clone();
+                for i in stale {
+                    if let Some(r) = after.registered_permissions.get_mut(i) {
                         *r = RegisteredGrant {
                             key: p.key.clone(),
                             level: p.level,
                         };
                     }
-                    after.version = g.version + 1;
-                    if !tx.update_group(&after, g.version).await? {
-                        return Err(DomainError::internal("a group changed under the org lock"));
-                    }
                 }
+                after.version = g.version + 1;
+                if !tx.update_group(&after, g.version).await? {
+                    return Err(DomainError::VersionMismatch {
+                        expected: g.version,
+                    });
+                }
+                Audit {
+                    org: svc.org_id,
+                    kind: "user_group.updated",
+                    actor: None,
+                    target: Some(("user_group", g.id.0)),
+                    changes: json!({
+                        "registered_permission_level": [
+                            {"key": p.key, "level": old.map(|o| o.level)},
+                            {"key": p.key, "level": p.level}
+                        ],
+                    }),
+                }
+                .write(tx.as_mut(), ctx)
+                .await?;
+                *g = after;
             }
-            Audit {
-                org: svc.org_id,
-                kind: if created {
-                    "catalogue.permission_registered"
-                } else {
-                    "catalogue.permission_updated"
-                },
-                actor: None,
-                target: Some(("service_account", svc.account_id.0)),
-                changes: json!({
-                    "key": [old.map(|o| o.key.clone()), p.key],
-                    "level": [old.map(|o| o.level), p.level],
-                    "description": [old.map(|o| o.description.clone()), p.description],
-                }),
-            }
-            .write(tx.as_mut(), ctx)
-            .await?;
-            out.push((p, created));
+            out.push((p, !unchanged && old.is_none()));
         }
         tx.commit().await?;
         Ok(out)
@@ -174,6 +235,16 @@ impl Keyholder {
         else {
             return Err(DomainError::NotFound);
         };
+        if self
+            .owners_alive(tx.as_mut(), svc, std::slice::from_ref(&old))
+            .await?
+            .contains(&old.key)
+        {
+            return Err(DomainError::Forbidden {
+                rule: Rule::A7,
+                detail: format!("`{key}` was registered by another product's key"),
+            });
+        }
         let granting: Vec<String> = tx
             .all_groups(svc.org_id)
             .await?

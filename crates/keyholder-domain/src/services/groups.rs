@@ -60,7 +60,10 @@ pub(crate) async fn registered_grants(
     let catalogue = tx.registered_permissions(org).await?;
     let mut errors = Vec::new();
     let mut grants = Vec::new();
-    for k in keys {
+    for k in keys.iter().take(crate::permission::MAX_REGISTERED_PER_ORG) {
+        if errors.len() >= 20 {
+            break;
+        }
         match catalogue.iter().find(|r| &r.key == k) {
             Some(r) => grants.push(crate::permission::RegisteredGrant {
                 key: r.key.clone(),
@@ -205,6 +208,9 @@ impl Keyholder {
             external_id: None,
         };
         let mut tx = self.tx().await?;
+        // The catalogue is read under the org's lock, as it is written: a permission cannot
+        // be unregistered between this read and the group's insert.
+        tx.lock_org(subject.org_id).await?;
         let mut group = group;
         group.registered_permissions =
             registered_grants(tx.as_mut(), subject.org_id, &input.registered_permissions).await?;

@@ -33,6 +33,7 @@ impl CatalogueTx for SeaTx {
                     level: level(&m.level)?,
                     key: m.key,
                     description: m.description,
+                    registered_by: m.registered_by.map(ServiceAccountId),
                 })
             })
             .collect()
@@ -53,6 +54,7 @@ impl CatalogueTx for SeaTx {
             key: Set(p.key.clone()),
             level: Set(level_str(p.level).to_owned()),
             description: Set(p.description.clone()),
+            registered_by: Set(p.registered_by.map(|a| a.0)),
             created_at: Set(found.as_ref().map_or(now, |f| f.created_at)),
             updated_at: Set(now),
         };
