@@ -1,10 +1,10 @@
 //! The decision point for the services around Keyholder: R10 in bulk (many decisions from one
 //! read of the facts) and R11 (who may see a pupil, as the inverse of R4/R5/R8 in SQL).
 
-use super::students::{group_reason, inactive, search_text, subject_for, told_without_blocks};
+use super::students::search_text;
 use super::users::grant;
 use super::*;
-use crate::permission::Permission;
+use crate::permission::{Permission, PermissionSet};
 use crate::policy::{
     Action, Decision, Reason, Resource, ServiceSubject, StudentFacts, decide, effective_permissions,
 };
@@ -422,5 +422,130 @@ impl Keyholder {
             per_page,
             total,
         })
+    }
+}
+
+/// The subject a user would be in a session with (or without) a second factor, from its group
+/// and the org's categories (G1, G2); no allow-lists or blocks yet (R4, R5 add those per pupil).
+pub(crate) fn subject_for(
+    org: &Org,
+    user: &User,
+    group: &UserGroup,
+    categories: &[crate::model::Category],
+    second_factor: bool,
+) -> Subject {
+    let (permissions, category_flags) =
+        effective_permissions(group, categories, second_factor, &org.settings);
+    Subject {
+        user_id: user.id,
+        org_id: org.id,
+        org_slug: org.slug.clone(),
+        session_id: SessionId::new(),
+        second_factor,
+        must_change_password: user.must_change_password,
+        held: if group.active {
+            group.system_permissions
+        } else {
+            PermissionSet::EMPTY
+        },
+        permissions,
+        category_flags,
+        registered_held: crate::policy::registered_held(group),
+        registered: crate::policy::registered_in_effect(group, second_factor, &org.settings),
+        allowed_groups: vec![],
+        blocked_students: vec![],
+        restricted_group_types: org.settings.restricted_group_types.clone(),
+    }
+}
+
+/// What `access/check` asks the engine: one of its actions (a built-in permission among them),
+/// or a permission another product registered in the org's catalogue (issue 16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    Action(Action),
+    Registered(String),
+}
+
+impl Asked {
+    pub(crate) fn decide(&self, subject: &Subject, resource: Resource<'_>) -> Decision {
+        match self {
+            Asked::Action(a) => decide(subject, *a, resource),
+            Asked::Registered(key) => crate::policy::decide_registered(subject, key, resource),
+        }
+    }
+
+    /// A registered key the org's catalogue does not hold, as the field error `access/check`
+    /// answers for any unknown action.
+    pub(crate) fn unknown(&self, catalogue: &[crate::permission::RegisteredPermission]) -> bool {
+        matches!(self, Asked::Registered(key) if !catalogue.iter().any(|p| &p.key == key))
+    }
+}
+
+pub(crate) fn unknown_action() -> DomainError {
+    DomainError::field(
+        "action",
+        "unknown_action",
+        "neither a permission of the catalogue nor an action of the engine",
+    )
+}
+
+/// U5: an account that is not active may do nothing.
+pub(crate) fn inactive(user: &User) -> Option<Decision> {
+    (user.status != UserStatus::Active).then(|| Decision {
+        allowed: false,
+        reasons: vec![crate::policy::Reason {
+            rule: Rule::U5,
+            permission: None,
+            detail: format!("the account is {}", user.status),
+        }],
+    })
+}
+
+/// R5: a decision as told to someone who may not read blocks. A block must not show, neither
+/// by its rule nor by what it hides: decided again without the block, a pupil the user still
+/// may not see is answered with that other reason, and one the block alone hides as R4; and
+/// every R4 refusal reads the same ("not visible to this user"), naming no group, so that a
+/// block's R4 and an allow-list's R4 cannot be told apart.
+pub(crate) fn told_without_blocks(
+    subject: &Subject,
+    asked: &Asked,
+    resource: Resource<'_>,
+) -> Decision {
+    let decided = asked.decide(subject, resource);
+    let mut told = if decided.reasons.iter().any(|r| r.rule == Rule::R5) && !decided.allowed {
+        let mut unblocked = subject.clone();
+        unblocked.blocked_students.clear();
+        let again = asked.decide(&unblocked, resource);
+        if again.allowed {
+            Decision::deny(Rule::R4, String::new())
+        } else {
+            again
+        }
+    } else {
+        decided
+    };
+    if !told.allowed {
+        for r in told.reasons.iter_mut().filter(|r| r.rule == Rule::R4) {
+            r.detail = "the student is not visible to this user".into();
+        }
+    }
+    told
+}
+
+/// G1: the group a decision was made in, and the session it assumed (G2).
+pub(crate) fn group_reason(group: &UserGroup, second_factor: bool) -> crate::policy::Reason {
+    crate::policy::Reason {
+        rule: Rule::G1,
+        permission: None,
+        detail: format!(
+            "in group `{}` ({}){}",
+            group.name,
+            if group.active { "active" } else { "inactive" },
+            if second_factor {
+                ", session with a second factor"
+            } else {
+                ", session without a second factor"
+            }
+        ),
     }
 }
