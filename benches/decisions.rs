@@ -422,23 +422,8 @@ async fn main() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     if let Ok(admin_url) = std::env::var("KEYHOLDER_BENCH_POSTGRES_URL") {
-        use sea_orm::ConnectionTrait;
-        let name = format!("kh_bench_{}", uuid::Uuid::new_v4().simple());
-        let admin = sea_orm::Database::connect(&admin_url)
-            .await
-            .expect("postgres");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create");
-        let (prefix, _) = admin_url.rsplit_once('/').expect("url");
-        run("PostgreSQL", format!("{prefix}/{name}"), secs).await;
-        if std::env::var("DECISIONS_KEEP_DB").is_ok() {
-            println!("kept database {name}");
-        } else {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-        }
+        let db = common::ScratchDb::new(&admin_url).await;
+        run("PostgreSQL", db.url.clone(), secs).await;
+        db.finish(std::env::var("DECISIONS_KEEP_DB").is_ok()).await;
     }
 }

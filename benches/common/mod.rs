@@ -221,3 +221,43 @@ pub async fn load(url: String, token: Option<String>, connections: usize, secs: 
         errors,
     }
 }
+
+/// A fresh PostgreSQL database beside the one `admin_url` names, for one bench run.
+pub struct ScratchDb {
+    admin: sea_orm::DatabaseConnection,
+    name: String,
+    pub url: String,
+}
+
+impl ScratchDb {
+    pub async fn new(admin_url: &str) -> ScratchDb {
+        use sea_orm::ConnectionTrait;
+        let name = format!("kh_bench_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(admin_url)
+            .await
+            .expect("postgres");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create");
+        let (prefix, _) = admin_url.rsplit_once('/').expect("url");
+        let url = format!("{prefix}/{name}");
+        ScratchDb { admin, name, url }
+    }
+
+    /// Drops the database, unless `keep` (then says its name).
+    pub async fn finish(self, keep: bool) {
+        use sea_orm::ConnectionTrait;
+        if keep {
+            println!("kept database {}", self.name);
+        } else {
+            let _ = self
+                .admin
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))
+                .await;
+        }
+    }
+}

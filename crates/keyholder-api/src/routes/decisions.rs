@@ -1,7 +1,7 @@
 //! The decision point (issue 16): R10 in bulk for services, and R11 (who can see this child,
 //! and what can this user see).
 
-use super::students::{CheckResourceIn, ReasonOut, StudentOut, StudentPage, parse_check};
+use super::students::{CheckResourceIn, ReasonOut, StudentPage, parse_check};
 use super::user_id;
 use crate::error::{ApiResult, Problem};
 use crate::guard::{Authed, Caller, Require, ServiceAuthed};
@@ -343,22 +343,7 @@ pub async fn visible_students(
             q.second_factor.unwrap_or(true),
         )
         .await?;
-    Ok(web::Json(StudentPage {
-        items: page
-            .items
-            .into_iter()
-            .map(|v| {
-                StudentOut::new(
-                    v.student,
-                    v.groups.into_iter().map(|g| g.0).collect(),
-                    v.monitored_category_ids,
-                )
-            })
-            .collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total: page.total,
-    }))
+    Ok(web::Json(page.into()))
 }
 
 #[cfg(test)]

@@ -56,6 +56,33 @@ pub struct StudentPage {
     pub total: u64,
 }
 
+impl From<keyholder_domain::services::Page<keyholder_domain::services::StudentView<StudentGroupId>>>
+    for StudentPage
+{
+    fn from(
+        page: keyholder_domain::services::Page<
+            keyholder_domain::services::StudentView<StudentGroupId>,
+        >,
+    ) -> Self {
+        StudentPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|v| {
+                    StudentOut::new(
+                        v.student,
+                        v.groups.into_iter().map(|g| g.0).collect(),
+                        v.monitored_category_ids,
+                    )
+                })
+                .collect(),
+            page: page.page,
+            per_page: page.per_page,
+            total: page.total,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StudentDetail {
     #[serde(flatten)]
@@ -133,22 +160,7 @@ pub async fn list(
         per_page: q.per_page,
     };
     let page = state.kh.list_students(&who.0, &path, params).await?;
-    Ok(web::Json(StudentPage {
-        items: page
-            .items
-            .into_iter()
-            .map(|v| {
-                StudentOut::new(
-                    v.student,
-                    v.groups.into_iter().map(|g| g.0).collect(),
-                    v.monitored_category_ids,
-                )
-            })
-            .collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total: page.total,
-    }))
+    Ok(web::Json(page.into()))
 }
 
 /// R8: names of the pupils the caller may record an incident about (R4's group and block rules).
