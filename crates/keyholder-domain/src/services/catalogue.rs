@@ -59,7 +59,7 @@ impl Keyholder {
 
     /// The registered permissions of the caller's org, for the catalogue any member reads.
     pub async fn catalogue_of(&self, subject: &Subject) -> Result<Vec<RegisteredPermission>> {
-        self.check_org(subject, &subject.org_slug.clone(), Action::ReadCatalogue)?;
+        self.check_org(subject, &subject.org_slug, Action::ReadCatalogue)?;
         let mut tx = self.read_tx().await?;
         tx.registered_permissions(subject.org_id).await
     }

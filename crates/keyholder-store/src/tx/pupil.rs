@@ -359,41 +359,9 @@ impl StudentsTx for SeaTx {
         org: OrgId,
         id: StudentId,
     ) -> Result<Option<(Student, Vec<StudentGroup>)>> {
-        let Some(m) = students::Entity::find()
-            .filter(students::Column::OrgId.eq(org.0))
-            .filter(students::Column::Id.eq(id.0))
-            .one(&self.txn)
-            .await
-            .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        let group_ids: Vec<uuid::Uuid> = student_group_members::Entity::find()
-            .filter(student_group_members::Column::OrgId.eq(org.0))
-            .filter(student_group_members::Column::StudentId.eq(id.0))
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|m| m.group_id)
-            .collect();
-        let groups = if group_ids.is_empty() {
-            vec![]
-        } else {
-            student_groups::Entity::find()
-                .filter(student_groups::Column::OrgId.eq(org.0))
-                .filter(student_groups::Column::Id.is_in(group_ids))
-                .order_by_asc(student_groups::Column::Kind)
-                .order_by_asc(student_groups::Column::Name)
-                .order_by_asc(student_groups::Column::Id)
-                .all(&self.txn)
-                .await
-                .map_err(db_err)?
-                .into_iter()
-                .map(convert::student_group)
-                .collect::<Result<Vec<_>>>()?
-        };
-        Ok(Some((convert::student(m)?, groups)))
+        // One pupil is read as a batch's pupils are (`tx/decisions.rs`), so that a single
+        // decision and a batch's name the same groups in the same order.
+        Ok(self.students_among(org, &[id]).await?.pop())
     }
 
     async fn student_group(
