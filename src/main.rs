@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use keyholder::{Settings, demo, open, serve};
 use keyholder_domain::model::RequestContext;
 use keyholder_domain::services::NewOrg;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -196,10 +197,12 @@ async fn run() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
         return match keyholder_api::openapi().to_pretty_json() {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
+            // Piped into `head` or `jq` that stops reading: a closed pipe ends the command quietly.
+            Ok(json) => match writeln!(std::io::stdout().lock(), "{json}") {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            },
             Err(e) => fail(e),
         };
     }
