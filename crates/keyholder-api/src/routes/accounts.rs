@@ -21,9 +21,6 @@ fn ok(u: UserOut) -> HttpResponse {
 /// Its group, email and staff links stay. G5 applies.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), responses(
     (status = 200, body = UserOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`already_deactivated`, `last_admin`", body = Problem, content_type = "application/problem+json"),
     (status = 412, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -50,9 +47,6 @@ pub async fn deactivate(
 /// that the email can be used again. The account and its history stay.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), responses(
     (status = 200, body = UserOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`not_deactivated`", body = Problem, content_type = "application/problem+json"),
     (status = 412, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -79,12 +73,7 @@ pub async fn remove_login_details(
 /// has no password.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = ReactivateIn, responses(
     (status = 200, body = UserOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`not_deactivated`, `email_in_use`", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
     "/v1/orgs/{org}/users/{id}/reactivate",
@@ -116,9 +105,6 @@ pub async fn reactivate(
 /// U2/U3: a pending account goes live and is sent its invitation.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = UserOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`not_pending`", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -143,9 +129,6 @@ pub async fn make_live(
 /// U3: sends a new invitation (earlier links stop working) to an active account without a password.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 202, description = "The invitation is in the outbox"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`not_active`, `has_password`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
@@ -176,9 +159,6 @@ pub struct SessionsEndedOut {
 /// replica at once (admins).
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
     (status = 200, body = SessionsEndedOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
     "/v1/orgs/{org}/sessions/end-all",
@@ -197,9 +177,6 @@ pub async fn end_all_sessions(
 /// ASVS 7.4.5: end every session of the account on its next request (every replica).
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = UserOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
     "/v1/orgs/{org}/users/{id}/end-sessions",
@@ -222,9 +199,6 @@ pub async fn end_sessions(
 /// A5: an admin resets a lost key; the user enrols again. The account's sessions end.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = UserOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`no_second_factor`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
@@ -249,12 +223,7 @@ pub async fn reset_second_factor(
 /// (and staff links where several staff per user are allowed); no key, blocks or history.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = CloneIn, responses(
     (status = 201, body = UserOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`clone_of_pending`, `email_in_use`, `username_in_use`", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
     "/v1/orgs/{org}/users/{id}/clone",
@@ -288,10 +257,6 @@ pub async fn clone(
 /// AU4: the account's own history, newest first.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), HistoryQuery), responses(
     (status = 200, body = AuditPageOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/users/{id}/history",

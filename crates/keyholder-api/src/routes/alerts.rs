@@ -69,7 +69,6 @@ fn preferences(
 /// N2: the caller's alerts, unread first, then newest first, in cursor pages.
 #[utoipa::path(tag = "me", security(("bearer" = [])), params(AlertListQuery), responses(
     (status = 200, body = AlertPageOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "a bad `cursor` or `limit`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/me/alerts", wrap = "Require(Action::ReadOwnAccount)")]
@@ -104,8 +103,6 @@ pub async fn list_my_alerts(
 /// N2: marks one of the caller's alerts read (again is fine); another user's is not found.
 #[utoipa::path(tag = "me", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
     (status = 204, description = "read"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/me/alerts/{id}/read", wrap = "Require(Action::ReadOwnAccount)")]
 pub async fn read_my_alert(
@@ -123,9 +120,6 @@ pub async fn read_my_alert(
 /// N1: a user's notification preferences (`admin.manage_users`).
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = NotificationPreferences),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/users/{id}/notification-preferences",
@@ -147,11 +141,6 @@ pub async fn get_user_notification_preferences(
 /// (422 `category_not_readable`, R8).
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = NotificationPreferences, responses(
     (status = 200, body = NotificationPreferences),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[put(
     "/v1/orgs/{org}/users/{id}/notification-preferences",

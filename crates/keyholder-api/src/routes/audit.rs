@@ -1,7 +1,7 @@
 //! AU1–AU3: the audit trail, newest first, filtered, exported and verified.
 
 use crate::dto::*;
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::guard::{Authed, Require};
 use crate::state::ApiState;
 use actix_web::{HttpResponse, get, web};
@@ -52,11 +52,6 @@ fn params(q: AuditQueryIn) -> Result<AuditListParams, DomainError> {
 /// target user and staff member.
 #[utoipa::path(tag = "audit", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), AuditQueryIn), responses(
     (status = 200, body = AuditPageOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/audit", wrap = "Require(Action::ReadAudit)")]
 pub async fn list(
@@ -79,11 +74,6 @@ pub async fn list(
 /// inspector or a spreadsheet. At most 100 000 entries: a longer span is exported in parts.
 #[utoipa::path(tag = "audit", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), AuditQueryIn), responses(
     (status = 200, description = "`text/csv` with a header row: id, at, type, actor_id, target_type, target_id, staff_id, changes, ip, request_id, seq, prev_hash, hash", body = String, content_type = "text/csv"),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/audit/export", wrap = "Require(Action::ReadAudit)")]
 pub async fn export(
@@ -163,9 +153,6 @@ pub async fn export(
 /// deleted one.
 #[utoipa::path(tag = "audit", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
     (status = 200, body = AuditVerifyOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/audit/verify", wrap = "Require(Action::ReadAudit)")]
 pub async fn verify(

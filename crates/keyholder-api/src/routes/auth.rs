@@ -12,7 +12,6 @@ use keyholder_domain::services::LoginRequest;
 /// Without a code an enrolled user gets a session holding only the low-level permissions (G2).
 #[utoipa::path(tag = "auth", request_body = LoginIn, responses(
     (status = 200, body = TokenOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "`invalid_credentials` (unknown login or wrong password, indistinguishable) or `invalid_second_factor`", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "`account_locked`, with Retry-After", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -58,7 +57,6 @@ pub async fn refresh(
 /// End this session: its access and refresh tokens stop working.
 #[utoipa::path(tag = "auth", security(("bearer" = [])), responses(
     (status = 204),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/auth/logout", wrap = "Require(Action::ReadOwnAccount)")]
 pub async fn logout(state: web::Data<ApiState>, who: Authed, ctx: Ctx) -> ApiResult<HttpResponse> {
@@ -69,8 +67,6 @@ pub async fn logout(state: web::Data<ApiState>, who: Authed, ctx: Ctx) -> ApiRes
 /// A6: asks for a password-reset email. Always 202, whether or not the account exists.
 #[utoipa::path(tag = "auth", request_body = PasswordResetIn, responses(
     (status = 202, description = "If an active account has this email, a single-use link valid one hour is on its way"),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/auth/password-reset")]
 pub async fn password_reset(
@@ -89,7 +85,6 @@ pub async fn password_reset(
 /// reset ends every session of the account.
 #[utoipa::path(tag = "auth", request_body = SetPasswordIn, responses(
     (status = 204),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`validation_failed`: `invalid_token`, `weak_password`…", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/auth/set-password")]

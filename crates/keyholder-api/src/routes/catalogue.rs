@@ -69,10 +69,7 @@ pub struct RegisteredQuery {
 /// that service account lives. Audited.
 #[utoipa::path(tag = "integrations", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = RegisterPermissionsIn, responses(
     (status = 200, body = RegisteredList),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`permission_denied` (rule A7: the key lacks `catalogue`)", body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`validation_failed`: a key malformed, repeated or in a built-in namespace; a level not `high`/`low`; a description empty or over 500; more than 200, or more than 500 in the org", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
@@ -130,10 +127,6 @@ pub async fn register(
 /// The permissions registered in the org's catalogue (any product's), by key.
 #[utoipa::path(tag = "integrations", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), RegisteredQuery), responses(
     (status = 200, body = RegisteredPage),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/catalogue/permissions",
@@ -155,9 +148,6 @@ pub async fn list(
 /// `permission_in_use`, naming the groups). Audited.
 #[utoipa::path(tag = "integrations", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("key" = String, Path)), responses(
     (status = 204, description = "Unregistered"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`permission_in_use`: a group grants it", body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete(

@@ -27,8 +27,6 @@ crate::dto::list_of!(
 /// tree unless paged (`per_page` defaults to 200 here).
 #[utoipa::path(tag = "categories", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), crate::dto::PageQuery), responses(
     (status = 200, body = CategoryList),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/categories", wrap = "Require(Action::ListCategories)")]
@@ -51,10 +49,6 @@ pub async fn list(
 /// are set on the groups.
 #[utoipa::path(tag = "categories", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = CreateCategoryIn, responses(
     (status = 201, body = CategoryOut, headers(("ETag" = String))),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`category_name_in_use`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`length`, `unknown_category` (parent_id)", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -85,9 +79,6 @@ pub async fn create(
 /// One category, with its ETag.
 #[utoipa::path(tag = "categories", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = CategoryOut, headers(("ETag" = String))),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/categories/{id}",
@@ -106,10 +97,6 @@ pub async fn get(
 /// G1, G2: rename, move (`parent_id`), reorder (`position`) or mark sensitive (admins).
 #[utoipa::path(tag = "categories", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = UpdateCategoryIn, responses(
     (status = 200, body = CategoryOut, headers(("ETag" = String))),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`category_name_in_use`", body = Problem, content_type = "application/problem+json"),
     (status = 412, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`length`, `unknown_category`, `cycle`, `range`", body = Problem, content_type = "application/problem+json"),
@@ -145,10 +132,6 @@ pub async fn update(
 /// notification preferences and monitoring marks for it go with it.
 #[utoipa::path(tag = "categories", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), responses(
     (status = 204),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`category_in_use`", body = Problem, content_type = "application/problem+json"),
     (status = 412, body = Problem, content_type = "application/problem+json"),
 ))]

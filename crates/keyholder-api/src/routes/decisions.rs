@@ -112,11 +112,7 @@ pub struct CheckBatchOut {
 /// not this shape (a field of the wrong type, an unknown field) is 400 `malformed_body`.
 #[utoipa::path(tag = "restrictions", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = CheckBatchIn, responses(
     (status = 200, body = CheckBatchOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`permission_denied` (rule A7: the key lacks `decisions`)", body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
     "/v1/orgs/{org}/access/check-batch",
@@ -254,11 +250,6 @@ crate::dto::list_of!(
 /// scope `decisions`.
 #[utoipa::path(tag = "restrictions", security(("bearer" = []), ("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ViewersQuery), responses(
     (status = 200, body = ViewerPage),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/students/{id}/viewers",
@@ -307,11 +298,6 @@ pub struct VisibleStudentsQuery {
 /// asking admin may see as well.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), VisibleStudentsQuery), responses(
     (status = 200, body = StudentPage),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/users/{id}/visible-students",

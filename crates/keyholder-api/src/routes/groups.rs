@@ -60,9 +60,6 @@ fn group_response(status: actix_web::http::StatusCode, g: GroupOut) -> HttpRespo
 /// The org's user groups with their member counts.
 #[utoipa::path(tag = "user groups", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), GroupListQuery), responses(
     (status = 200, body = GroupPage),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/user-groups", wrap = "Require(Action::ListUserGroups)")]
 pub async fn list(
@@ -101,12 +98,8 @@ pub async fn list(
 /// G1, G4: a new group; nobody grants what they do not hold.
 #[utoipa::path(tag = "user groups", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = CreateGroupIn, responses(
     (status = 201, body = GroupOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`escalation_denied` (G4)", body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`group_name_in_use`", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
     "/v1/orgs/{org}/user-groups",
@@ -142,10 +135,6 @@ pub async fn create(
 /// One group, with its ETag.
 #[utoipa::path(tag = "user groups", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = GroupOut, headers(("ETag" = String))),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/user-groups/{id}",
@@ -167,13 +156,8 @@ pub async fn get(
 /// G1, G4, G5: change a group's name, status or permissions.
 #[utoipa::path(tag = "user groups", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = UpdateGroupIn, responses(
     (status = 200, body = GroupOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`group_name_in_use`, `last_admin` (G5)", body = Problem, content_type = "application/problem+json"),
     (status = 412, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[patch(
     "/v1/orgs/{org}/user-groups/{id}",
@@ -218,10 +202,6 @@ pub async fn update(
 /// G3: delete a group that has no members, deactivated ones included.
 #[utoipa::path(tag = "user groups", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), responses(
     (status = 204),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`group_in_use` with `member_counts`", body = Problem, content_type = "application/problem+json"),
     (status = 412, body = Problem, content_type = "application/problem+json"),
 ))]

@@ -72,10 +72,7 @@ pub struct IncidentQuery {
 /// where their group grants add-incidents.
 #[utoipa::path(tag = "incidents", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = IncidentIn, responses(
     (status = 201, body = IncidentOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`permission_denied` (rule R8: no add-incidents on the category)", body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`validation_failed` (an unknown or hidden pupil is `unknown_student`)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/orgs/{org}/incidents", wrap = "Require(Action::AddIncident)")]
@@ -112,11 +109,6 @@ pub async fn create(
 /// filtered in the query; the read is audited.
 #[utoipa::path(tag = "incidents", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), IncidentQuery), responses(
     (status = 200, body = IncidentPage),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/incidents", wrap = "Require(Action::ReadIncident)")]
 pub async fn list(
@@ -148,10 +140,6 @@ pub async fn list(
 /// R8: one incident; the read (or the refusal) is audited. 404 when the caller may not read it.
 #[utoipa::path(tag = "incidents", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = IncidentOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/incidents/{id}",

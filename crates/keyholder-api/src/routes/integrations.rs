@@ -68,9 +68,6 @@ pub struct CreateServiceAccountIn {
 /// A7: the org's service accounts (keys are never shown again).
 #[utoipa::path(tag = "integrations", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), crate::dto::PageQuery), responses(
     (status = 200, body = ServiceAccountList),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
@@ -98,11 +95,6 @@ crate::dto::list_of!(
 /// it never reads users or children's data.
 #[utoipa::path(tag = "integrations", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = CreateServiceAccountIn, responses(
     (status = 201, body = CreatedServiceAccountOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
     "/v1/orgs/{org}/service-accounts",
@@ -137,10 +129,6 @@ pub async fn create_service_account(
 /// A7: revoke a key; it stops working at once.
 #[utoipa::path(tag = "integrations", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 204),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete(
     "/v1/orgs/{org}/service-accounts/{id}",
@@ -396,10 +384,7 @@ impl<'a> RowReader<'a> {
 /// (`items[i].field`); the same batch twice changes nothing the second time.
 #[utoipa::path(tag = "integrations", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to the same request")), request_body = StaffBatch, responses(
     (status = 200, body = SyncOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`permission_denied` (rule A7: the key lacks `mis.sync`)", body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "every bad row at once, `items[i].field`: `required`, `invalid_type` (missing or mistyped), `length`, `duplicate`, `email`, `unknown_contract`, `unknown_hours`, `date`, `before_start`; `items`: `too_many_items`", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -455,12 +440,7 @@ pub async fn sync_staff(
 /// S4, R1: students from the MIS.
 #[utoipa::path(tag = "integrations", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to the same request")), request_body = StudentBatch, responses(
     (status = 200, body = SyncOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[put("/v1/orgs/{org}/mis/students", wrap = "Require(Action::SyncMis)")]
 pub async fn sync_students(
@@ -509,12 +489,7 @@ pub async fn sync_students(
 /// S4, R2: student groups and their members from the MIS (students first).
 #[utoipa::path(tag = "integrations", security(("service_key" = [])), params(("org" = String, Path, description = "The org's slug"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer to the same request")), request_body = StudentGroupBatch, responses(
     (status = 200, body = SyncOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[put("/v1/orgs/{org}/mis/student-groups", wrap = "Require(Action::SyncMis)")]
 pub async fn sync_student_groups(

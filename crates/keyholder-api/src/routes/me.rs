@@ -10,7 +10,6 @@ use keyholder_domain::policy::Action;
 /// The caller's account, org, and the permissions in effect in this session.
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses(
     (status = 200, body = MeOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/me", wrap = "Require(Action::ReadOwnAccount)")]
 pub async fn me(state: web::Data<ApiState>, who: Authed) -> ApiResult<HttpResponse> {
@@ -58,12 +57,8 @@ fn me_response(m: keyholder_domain::services::Me) -> HttpResponse {
 /// preferences (N1); needs `profile.edit_own`. Never one's own group, permissions or status.
 #[utoipa::path(tag = "me", security(("bearer" = [])), params(("If-Match" = Option<String>, Header)), request_body = UpdateMeIn, responses(
     (status = 200, body = MeOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`email_in_use`", body = Problem, content_type = "application/problem+json"),
     (status = 412, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[patch("/v1/me", wrap = "Require(Action::EditOwnProfile)")]
 pub async fn update_me(
@@ -104,7 +99,6 @@ pub async fn update_me(
 /// and nothing else.
 #[utoipa::path(tag = "me", security(("bearer" = [])), request_body = ChangePasswordIn, responses(
     (status = 204),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`validation_failed`: wrong current password, weak new password", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/me/password", wrap = "Require(Action::ReadOwnAccount)")]
@@ -124,7 +118,6 @@ pub async fn change_password(
 /// Start enrolling a TOTP key: a secret, its otpauth URI and a QR code (A5).
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses(
     (status = 200, body = TotpSetupOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`second_factor_already_enrolled`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/me/totp/setup", wrap = "Require(Action::ManageOwnSecondFactor)")]
@@ -144,7 +137,6 @@ pub async fn totp_setup(
 /// Confirm the key with a code; answers ten recovery codes, once (A5).
 #[utoipa::path(tag = "me", security(("bearer" = [])), request_body = TotpConfirmIn, responses(
     (status = 200, body = RecoveryCodesOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`second_factor_not_started` or `second_factor_already_enrolled`", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`validation_failed` (code `invalid_code`)", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -164,8 +156,6 @@ pub async fn totp_confirm(
 /// Remove one's own key; needs a session that proved it (A5).
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses(
     (status = 204),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete("/v1/me/totp", wrap = "Require(Action::ManageOwnSecondFactor)")]
@@ -201,7 +191,6 @@ crate::dto::list_of!(
 /// Where the caller is signed in: their live sessions, newest first.
 #[utoipa::path(tag = "me", security(("bearer" = [])), params(crate::dto::PageQuery), responses(
     (status = 200, body = SessionList),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/me/sessions", wrap = "Require(Action::ReadOwnAccount)")]
@@ -225,8 +214,6 @@ pub async fn sessions(
 /// End one of the caller's own sessions (a PC left signed in); its tokens stop at once.
 #[utoipa::path(tag = "me", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses(
     (status = 204),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete("/v1/me/sessions/{id}", wrap = "Require(Action::ReadOwnAccount)")]
 pub async fn end_session(

@@ -34,8 +34,6 @@ fn out(student: Uuid, marks: Vec<CategoryId>) -> MonitoredOut {
 /// R9: mark a pupil monitored for a category. Answers the marks the caller may see.
 #[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = MonitorIn, responses(
     (status = 200, body = MonitoredOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`permission_denied` (G1/G2: `students.edit`; R9: no view-students on the category)", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "no such pupil, or one the caller may not see (R4, R5)", body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`unknown_category`", body = Problem, content_type = "application/problem+json"),
@@ -69,10 +67,6 @@ pub async fn mark(
 /// R9: take a monitoring mark off a pupil.
 #[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("category_id" = Uuid, Path)), responses(
     (status = 204),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete(
     "/v1/orgs/{org}/students/{id}/monitored-categories/{category_id}",

@@ -58,7 +58,6 @@ pub struct IntrospectOut {
     responses(
         (status = 200, body = IntrospectOut),
         (status = 400, description = "`malformed_body` (no `token`, or not a form)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`permission_denied` (rule A7: the key lacks `decisions`)", body = Problem, content_type = "application/problem+json"),
     ))]
 #[post("/v1/oauth/introspect", wrap = "Require(Action::Introspect)")]

@@ -1,7 +1,7 @@
 //! Operations: liveness, readiness, metrics and the permission catalogue.
 
 use crate::dto::{Catalogue, Health, catalogue};
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::guard::Require;
 use crate::state::ApiState;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -61,7 +61,6 @@ pub async fn readyz(state: web::Data<ApiState>) -> actix_web::HttpResponse {
 /// and the permissions other products registered in the caller's org (issue 16).
 #[utoipa::path(tag = "user groups", security(("bearer" = [])), responses(
     (status = 200, body = Catalogue),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/permissions", wrap = "Require(Action::ReadCatalogue)")]
 pub async fn permissions(

@@ -12,9 +12,7 @@ use keyholder_domain::services::{NewOrg, SettingsPatch};
 /// categories and groups (G6) and its first admin. An operator key opens nothing inside an org.
 #[utoipa::path(tag = "orgs", security(("operator_key" = [])), request_body = CreateOrgIn, responses(
     (status = 201, body = CreatedOrgOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`org_slug_in_use`", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/orgs")]
 pub async fn create_org(
@@ -48,8 +46,6 @@ pub async fn create_org(
 /// The caller's own org.
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
     (status = 200, body = OrgOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}", wrap = "Require(Action::ReadOrg)")]
 pub async fn get_org(
@@ -63,9 +59,6 @@ pub async fn get_org(
 /// The org's settings (admins).
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), responses(
     (status = 200, body = SettingsOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/settings", wrap = "Require(Action::ReadOrgSettings)")]
 pub async fn get_settings(
@@ -81,9 +74,6 @@ pub async fn get_settings(
 /// Change the org's settings (admins).
 #[utoipa::path(tag = "orgs", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = SettingsPatchIn, responses(
     (status = 200, body = SettingsOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[patch("/v1/orgs/{org}/settings", wrap = "Require(Action::EditOrgSettings)")]
 pub async fn patch_settings(

@@ -16,11 +16,6 @@ use uuid::Uuid;
 /// one staff per user).
 #[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), StaffListQuery), responses(
     (status = 200, body = StaffPage),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/staff", wrap = "Require(Action::ListStaff)")]
 pub async fn list_staff(
@@ -49,10 +44,6 @@ pub async fn list_staff(
 /// One staff record.
 #[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = StaffOut, headers(("ETag" = String))),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/staff/{id}", wrap = "Require(Action::ReadStaff)")]
 pub async fn get_staff(
@@ -71,11 +62,6 @@ pub async fn get_staff(
 /// Student groups (years, registration groups, houses, custom) with their member counts.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), StudentGroupListQuery), responses(
     (status = 200, body = StudentGroupPage),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/student-groups",
@@ -108,12 +94,7 @@ fn staff_response(status: actix_web::http::StatusCode, s: StaffOut) -> HttpRespo
 /// S1: a staff record typed in by hand (schools without an MIS connection).
 #[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = CreateStaffIn, responses(
     (status = 201, body = StaffOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`mis_id_in_use`", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/orgs/{org}/staff", wrap = "Require(Action::EditStaff)")]
 pub async fn create_staff(
@@ -161,13 +142,8 @@ pub async fn create_staff(
 /// S1: edit a staff record.
 #[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = UpdateStaffIn, responses(
     (status = 200, body = StaffOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`mis_id_in_use`", body = Problem, content_type = "application/problem+json"),
     (status = 412, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[patch("/v1/orgs/{org}/staff/{id}", wrap = "Require(Action::EditStaff)")]
 pub async fn update_staff(
@@ -228,9 +204,6 @@ pub async fn update_staff(
 /// S3: staff whose end date has passed while an account working as them is still active.
 #[utoipa::path(tag = "staff", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), crate::dto::PageQuery), responses(
     (status = 200, body = LeaverList),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(

@@ -546,7 +546,6 @@ pub async fn own_links(
 #[utoipa::path(tag = "sso", security(("bearer" = [])), params(("provider_id" = Uuid, Path)), responses(
     (status = 204),
     (status = 403, description = "`second_factor_required` (a key is enrolled and this session did not prove it)", body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete(
@@ -569,7 +568,6 @@ pub async fn remove_own_link(
 /// A8: an account's links to identity providers.
 #[utoipa::path(tag = "sso", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), crate::dto::PageQuery), responses(
     (status = 200, body = SsoLinkList),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/users/{id}/sso-links",
@@ -591,7 +589,6 @@ pub async fn user_links(
 /// hands). The account links again by SCIM's `externalId` or by its owner.
 #[utoipa::path(tag = "sso", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("provider_id" = Uuid, Path)), responses(
     (status = 204),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete(

@@ -137,11 +137,6 @@ pub use crate::dto::PageQuery;
 /// R4: only the pupils the caller may see; filtered, paged and counted in the query.
 #[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), StudentListQuery), responses(
     (status = 200, body = StudentPage),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/students", wrap = "Require(Action::ListStudents)")]
 pub async fn list(
@@ -167,9 +162,6 @@ pub async fn list(
 #[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), PickerQuery), responses(
     (status = 200, body = StudentNameList),
     (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/students/picker",
@@ -200,10 +192,6 @@ pub async fn picker(
 /// R4, R5: one pupil; 404 when not visible (a hidden record is never revealed).
 #[utoipa::path(tag = "students", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = StudentDetail),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/students/{id}", wrap = "Require(Action::ViewStudent)")]
 pub async fn get(
@@ -228,10 +216,6 @@ pub async fn get(
 /// Needs `admin.manage_users` and `students.list`; a pupil blocked for the caller is left out.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), PageQuery), responses(
     (status = 200, body = StudentPage),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/reports/students-without-restricted-group",
@@ -310,9 +294,6 @@ fn selection(b: AccessEdit) -> Result<AccessSelection, ApiError> {
 /// R3: a student group's allow-list.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = AccessOut),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/student-groups/{id}/access",
@@ -337,11 +318,6 @@ pub async fn access(
 /// R6: put users on the allow-list, one at a time or every user matching a filter.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = AccessEdit, responses(
     (status = 200, body = AccessChanged),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
     "/v1/orgs/{org}/student-groups/{id}/access",
@@ -372,11 +348,6 @@ pub async fn grant_access(
 /// R6: take users off the allow-list.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = AccessEdit, responses(
     (status = 200, body = AccessChanged),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete(
     "/v1/orgs/{org}/student-groups/{id}/access",
@@ -429,9 +400,6 @@ pub struct BlockIn {
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), PageQuery), responses(
     (status = 200, body = BlockList),
     (status = 422, description = "`range` (page, per_page)", body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/users/{id}/blocked-students",
@@ -462,12 +430,7 @@ pub async fn blocks(
 /// missing one.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), request_body = BlockIn, responses(
     (status = 201),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`already_blocked`", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post(
     "/v1/orgs/{org}/users/{id}/blocked-students",
@@ -498,10 +461,6 @@ pub async fn block(
 /// R5: lift a block (admins only, never on their own account).
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("student_id" = Uuid, Path)), responses(
     (status = 204),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[delete(
     "/v1/orgs/{org}/users/{id}/blocked-students/{student_id}",
@@ -688,11 +647,6 @@ pub(crate) fn parse_check(
 /// facts that decided it (which group, which allow-list, which block).
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = AccessCheckIn, responses(
     (status = 200, body = DecisionOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/orgs/{org}/access/check", wrap = "Require(Action::ExplainAccess)")]
 pub async fn check(
@@ -744,10 +698,6 @@ pub struct EffectiveOut {
 /// R10: what is in effect for a user, with and without a second factor.
 #[utoipa::path(tag = "restrictions", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = EffectiveOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get(
     "/v1/orgs/{org}/users/{id}/effective-permissions",

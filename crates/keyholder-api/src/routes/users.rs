@@ -19,11 +19,6 @@ fn user_response(status: actix_web::http::StatusCode, u: UserOut) -> HttpRespons
 /// U11: filter, sort and page the org's accounts.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), UserListQuery), responses(
     (status = 200, body = UserPage),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/users", wrap = "Require(Action::ListUsers)")]
 pub async fn list(
@@ -51,12 +46,8 @@ pub async fn list(
 /// U3: create an account with a password (optionally to change at first login) or pending.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug")), request_body = CreateUserIn, responses(
     (status = 201, body = UserOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "`permission_denied`, or `escalation_denied` (G4)", body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`email_in_use` (with `holder_status`), `username_in_use`", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/orgs/{org}/users", wrap = "Require(Action::CreateUser)")]
 pub async fn create(
@@ -92,10 +83,6 @@ pub async fn create(
 /// One account, with its ETag.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path)), responses(
     (status = 200, body = UserOut, headers(("ETag" = String))),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/orgs/{org}/users/{id}", wrap = "Require(Action::ReadUser)")]
 pub async fn get(
@@ -111,13 +98,8 @@ pub async fn get(
 /// Change an account's fields or group (U9: G4 and G5 apply). `If-Match` turns a lost update into 412.
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(("org" = String, Path, description = "The org's slug"), ("id" = Uuid, Path), ("If-Match" = Option<String>, Header)), request_body = UpdateUserIn, responses(
     (status = 200, body = UserOut),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "`email_in_use`, `username_in_use`, `last_admin` (G5)", body = Problem, content_type = "application/problem+json"),
     (status = 412, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[patch("/v1/orgs/{org}/users/{id}", wrap = "Require(Action::EditUser)")]
 pub async fn update(
