@@ -5,22 +5,15 @@
 //! `cargo bench --bench alerts` (SQLite), plus PostgreSQL when `KEYHOLDER_BENCH_POSTGRES_URL`
 //! names an admin database.
 
-use keyholder::{Settings, open, serve};
-use keyholder_domain::model::RequestContext;
-use keyholder_domain::services::{Config, NewOrg};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{call, keyed};
+use common::{call, keyed, pct, service_key};
 
-const PASSWORD: &str = "bench admin pass phrase";
+use common::ADMIN_PASSWORD as PASSWORD;
 const SUBSCRIBERS: usize = 500;
 const RUNS: usize = 100;
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
-}
 
 async fn record(
     http: &reqwest::Client,
@@ -42,45 +35,12 @@ async fn record(
 }
 
 async fn run(label: &str, database_url: String) {
-    let settings = Settings {
-        database_url,
-        bind: "127.0.0.1:0".into(),
-        db_max_connections: 5,
-        workers: 2,
-        operator_key: None,
-        trust_proxy: false,
-        metrics_token: None,
-        smtp_url: None,
-        mail_from: "bench@keyholder.invalid".into(),
-        mail_dir: std::env::temp_dir()
-            .join("keyholder-bench-mail")
-            .display()
-            .to_string(),
-        rate_limits: Default::default(),
-        outbox_interval_ms: 3_600_000,
-        domain: Config {
-            data_key: Some([42; 32]),
-            hashes_in_flight: 2,
-            ..Config::default()
-        },
-    };
-    let (_store, kh) = open(&settings).await.expect("open");
-    let running = serve(&settings, kh.clone()).expect("serve");
-    let base = format!("http://{}", running.addr);
-    tokio::spawn(running.server);
+    let mut settings = common::settings(database_url);
+    settings.outbox_interval_ms = 3_600_000;
+    settings.domain.hashes_in_flight = 2;
+    let (_store, kh, base) = common::start(&settings).await;
     let http = reqwest::Client::new();
-    kh.system_create_org(
-        NewOrg {
-            slug: "alerts".into(),
-            name: "Alerts".into(),
-            admin_email: "dsl@alerts.test".into(),
-            admin_password: Some(PASSWORD.into()),
-        },
-        &RequestContext::default(),
-    )
-    .await
-    .expect("org");
-    let admin = keyed(&http, &base, "alerts", "dsl@alerts.test", PASSWORD).await;
+    let admin = common::org_and_admin(&kh, &http, &base, "alerts").await;
     let org = |p: &str| format!("{base}/v1/orgs/alerts/{p}");
     // Nothing restricts: every teacher may read the pupil's Behaviour incidents.
     call(
@@ -91,17 +51,7 @@ async fn run(label: &str, database_url: String) {
         Some(json!({"restricted_group_types": []})),
     )
     .await;
-    let key = call(
-        &http,
-        reqwest::Method::POST,
-        org("service-accounts"),
-        Some(&admin),
-        Some(json!({"name": "mis", "scopes": ["mis.sync"]})),
-    )
-    .await["api_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let key = service_key(&http, &base, "alerts", &admin, "mis.sync").await;
     call(
         &http,
         reqwest::Method::PUT,
@@ -141,17 +91,7 @@ async fn run(label: &str, database_url: String) {
             .to_owned()
     };
     let (behaviour, attendance) = (find("Behaviour"), find("Attendance"));
-    let teachers = call(
-        &http,
-        reqwest::Method::GET,
-        org("user-groups?q=teachers"),
-        Some(&admin),
-        None,
-    )
-    .await["items"][0]["id"]
-        .as_str()
-        .expect("teachers")
-        .to_owned();
+    let teachers = common::teachers(&http, &base, "alerts", &admin).await;
     let t0 = Instant::now();
     let mut subscribers = Vec::new();
     for i in 0..=SUBSCRIBERS {
@@ -230,32 +170,5 @@ async fn run(label: &str, database_url: String) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    keyholder::oidc_http::install_tls();
-    let dir = std::env::temp_dir().join(format!(
-        "keyholder-alerts-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    run(
-        "SQLite",
-        format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-    )
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Ok(admin_url) = std::env::var("KEYHOLDER_BENCH_POSTGRES_URL") {
-        use sea_orm::ConnectionTrait;
-        let name = format!("kh_bench_{}", uuid::Uuid::new_v4().simple());
-        let admin = sea_orm::Database::connect(&admin_url)
-            .await
-            .expect("postgres");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create");
-        let (prefix, _) = admin_url.rsplit_once('/').expect("url");
-        run("PostgreSQL", format!("{prefix}/{name}")).await;
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
-    }
+    common::on_each_database("ALERTS", run).await;
 }

@@ -13,25 +13,17 @@
 //! `KEYHOLDER_BENCH_POSTGRES_URL` names an admin database (`DECISIONS_ONLY=postgres` skips
 //! SQLite); `DECISIONS_SECS` (default 3) per concurrent measurement.
 
-use keyholder::{Settings, open, serve};
-use keyholder_domain::model::RequestContext;
-use keyholder_domain::services::{Config, NewOrg};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{call, keyed, load};
+use common::{call, load, pct, service_key};
 
-const PASSWORD: &str = "bench admin pass phrase";
 const PUPILS: usize = 100_000;
 const CLASSES: usize = 3_000;
 const STAFF: usize = 5_000;
 const CONNECTIONS: usize = 32;
 const RUNS: usize = 100;
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
-}
 
 async fn serial(
     http: &reqwest::Client,
@@ -93,67 +85,17 @@ async fn posts(url: String, token: String, body: Value, secs: f64) -> (f64, f64,
     (rps, pct(&all, 0.5), pct(&all, 0.99))
 }
 
-async fn key(http: &reqwest::Client, base: &str, slug: &str, admin: &str, scope: &str) -> String {
-    call(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/v1/orgs/{slug}/service-accounts"),
-        Some(admin),
-        Some(json!({"name": scope, "scopes": [scope]})),
-    )
-    .await["api_key"]
-        .as_str()
-        .expect("key")
-        .to_owned()
-}
-
 async fn run(label: &str, database_url: String, secs: f64) {
-    let settings = Settings {
-        database_url,
-        bind: "127.0.0.1:0".into(),
-        db_max_connections: 5,
-        workers: 2,
-        operator_key: None,
-        trust_proxy: false,
-        metrics_token: None,
-        smtp_url: None,
-        mail_from: "bench@keyholder.invalid".into(),
-        mail_dir: std::env::temp_dir()
-            .join("keyholder-bench-mail")
-            .display()
-            .to_string(),
-        // Five thousand accounts are provisioned through SCIM from one address.
-        rate_limits: keyholder_api::limits::RateLimitSettings {
-            scim_per_minute: 1_000_000,
-            ..Default::default()
-        },
-        outbox_interval_ms: 1000,
-        domain: Config {
-            data_key: Some([42; 32]),
-            ..Config::default()
-        },
-    };
-    let (_store, kh) = open(&settings).await.expect("open");
-    let running = serve(&settings, kh.clone()).expect("serve");
-    let base = format!("http://{}", running.addr);
-    tokio::spawn(running.server);
+    let mut settings = common::settings(database_url);
+    // Five thousand accounts are provisioned through SCIM from one address.
+    settings.rate_limits.scim_per_minute = 1_000_000;
+    let (_store, kh, base) = common::start(&settings).await;
     let http = reqwest::Client::new();
     let slug = "trust";
     let t0 = Instant::now();
-    kh.system_create_org(
-        NewOrg {
-            slug: slug.into(),
-            name: slug.into(),
-            admin_email: format!("dsl@{slug}.test"),
-            admin_password: Some(PASSWORD.into()),
-        },
-        &RequestContext::default(),
-    )
-    .await
-    .expect("org");
-    let admin = keyed(&http, &base, slug, &format!("dsl@{slug}.test"), PASSWORD).await;
+    let admin = common::org_and_admin(&kh, &http, &base, slug).await;
     let org_url = |p: &str| format!("{base}/v1/orgs/{slug}{p}");
-    let mis = key(&http, &base, slug, &admin, "mis.sync").await;
+    let mis = service_key(&http, &base, slug, &admin, "mis.sync").await;
     for chunk in (0..PUPILS).collect::<Vec<_>>().chunks(10_000) {
         let items: Vec<Value> = chunk
             .iter()
@@ -191,17 +133,7 @@ async fn run(label: &str, database_url: String, secs: f64) {
     )
     .await;
     // Staff accounts through SCIM, into the Teachers group.
-    let teachers = call(
-        &http,
-        reqwest::Method::GET,
-        org_url("/user-groups?q=teachers"),
-        Some(&admin),
-        None,
-    )
-    .await["items"][0]["id"]
-        .as_str()
-        .expect("teachers")
-        .to_owned();
+    let teachers = common::teachers(&http, &base, slug, &admin).await;
     call(
         &http,
         reqwest::Method::PATCH,
@@ -210,7 +142,7 @@ async fn run(label: &str, database_url: String, secs: f64) {
         Some(json!({"scim_user_group_id": teachers})),
     )
     .await;
-    let scim = key(&http, &base, slug, &admin, "scim").await;
+    let scim = service_key(&http, &base, slug, &admin, "scim").await;
     let mut staff: Vec<String> = Vec::with_capacity(STAFF);
     for chunk in (0..STAFF).collect::<Vec<_>>().chunks(CONNECTIONS) {
         let made: Vec<_> = chunk
@@ -251,13 +183,7 @@ async fn run(label: &str, database_url: String, secs: f64) {
                 None,
             )
             .await;
-            ids.extend(
-                v["items"]
-                    .as_array()
-                    .expect("items")
-                    .iter()
-                    .filter_map(|g| g["id"].as_str().map(str::to_owned)),
-            );
+            ids.extend(common::ids(&v));
         }
         ids.sort();
         ids
@@ -309,7 +235,7 @@ async fn run(label: &str, database_url: String, secs: f64) {
         .collect();
     assert_eq!(pupils_of_class0.len(), 10);
     let seeded = t0.elapsed().as_secs_f64();
-    let decisions = key(&http, &base, slug, &admin, "decisions").await;
+    let decisions = service_key(&http, &base, slug, &admin, "decisions").await;
 
     // A batch of 1 000: 100 staff × 10 pupils.
     let checks: Vec<Value> = staff
@@ -402,28 +328,6 @@ async fn run(label: &str, database_url: String, secs: f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    keyholder::oidc_http::install_tls();
-    let secs: f64 = std::env::var("DECISIONS_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
-    let dir = std::env::temp_dir().join(format!(
-        "keyholder-decisions-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    if std::env::var("DECISIONS_ONLY").as_deref() != Ok("postgres") {
-        run(
-            "SQLite",
-            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-            secs,
-        )
-        .await;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Ok(admin_url) = std::env::var("KEYHOLDER_BENCH_POSTGRES_URL") {
-        let db = common::ScratchDb::new(&admin_url).await;
-        run("PostgreSQL", db.url.clone(), secs).await;
-        db.finish(std::env::var("DECISIONS_KEEP_DB").is_ok()).await;
-    }
+    let secs = common::secs("DECISIONS_SECS", 3.0);
+    common::on_each_database("DECISIONS", |label, url| run(label, url, secs)).await;
 }

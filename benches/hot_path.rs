@@ -27,7 +27,7 @@ const PUPILS: usize = 10_000;
 const CLASSES: usize = 334;
 
 mod common;
-use common::{Server, call, free_port, load, rss_mib};
+use common::{Server, call, free_port, load, rss_mib, service_key};
 
 async fn wait_up(http: &reqwest::Client, base: &str) {
     for _ in 0..300 {
@@ -114,17 +114,7 @@ async fn run(label: &str, bin: &str, db: &str, bare_base: &str, secs: f64) {
     let http = reqwest::Client::new();
     wait_up(&http, &base).await;
     let admin = keyed(&http, &base, "dsl@hot.school").await;
-    let key = call(
-        &http,
-        reqwest::Method::POST,
-        format!("{base}/v1/orgs/hot/service-accounts"),
-        Some(&admin),
-        Some(json!({"name": "mis", "scopes": ["mis.sync"]})),
-    )
-    .await["api_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let key = service_key(&http, &base, "hot", &admin, "mis.sync").await;
     let pupils: Vec<Value> = (0..PUPILS)
         .map(|i| json!({"mis_id": format!("P{i:05}"), "forename": format!("Pupil{}", i % 97), "surname": format!("Surname{:05}", (i * 7919) % PUPILS), "on_roll": true}))
         .collect();

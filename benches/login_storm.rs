@@ -29,11 +29,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn code(secret: &str, offset: i64) -> String {
-    let t = (time::OffsetDateTime::now_utc().unix_timestamp() + offset) as u64;
-    keyholder_domain::tokens::totp::code_at(secret, t).expect("code")
-}
-
 async fn post(
     http: &reqwest::Client,
     url: String,
@@ -140,37 +135,7 @@ async fn main() {
         }
         body
     };
-    let (_, r) = post(
-        &http,
-        format!("{base}/v1/auth/login"),
-        None,
-        login("dsl@storm.school".into(), None),
-    )
-    .await;
-    let t = r["access_token"].as_str().expect("token").to_owned();
-    let (_, setup) = post(
-        &http,
-        format!("{base}/v1/me/totp/setup"),
-        Some(&t),
-        json!({}),
-    )
-    .await;
-    let secret = setup["secret"].as_str().expect("secret").to_owned();
-    post(
-        &http,
-        format!("{base}/v1/me/totp/confirm"),
-        Some(&t),
-        json!({"code": code(&secret, 0)}),
-    )
-    .await;
-    let (_, r) = post(
-        &http,
-        format!("{base}/v1/auth/login"),
-        None,
-        login("dsl@storm.school".into(), Some(code(&secret, 30))),
-    )
-    .await;
-    let admin = r["access_token"].as_str().expect("admin token").to_owned();
+    let admin = common::keyed(&http, &base, "storm", "dsl@storm.school", PASSWORD).await;
     let groups: Value = http
         .get(format!("{base}/v1/orgs/storm/user-groups?q=teachers"))
         .bearer_auth(&admin)

@@ -3,19 +3,15 @@
 //! database such as `postgres://postgres@127.0.0.1:5432/postgres`), on PostgreSQL too.
 //! `cargo bench --bench mis_batch`
 
-use keyholder::{Settings, open, serve};
+mod common;
+use common::{keyed, service_key};
 use keyholder_domain::model::RequestContext;
-use keyholder_domain::services::{Config, NewOrg};
+use keyholder_domain::services::NewOrg;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const ROWS: usize = 10_000;
-const PASSWORD: &str = "bench admin pass phrase";
-
-fn code(secret: &str, offset: i64) -> String {
-    let t = (time::OffsetDateTime::now_utc().unix_timestamp() + offset) as u64;
-    keyholder_domain::tokens::totp::code_at(secret, t).expect("code")
-}
+use common::ADMIN_PASSWORD as PASSWORD;
 
 fn rows(changed: usize) -> Value {
     let items: Vec<Value> = (0..ROWS)
@@ -29,42 +25,9 @@ fn rows(changed: usize) -> Value {
     json!({"items": items})
 }
 
-async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut req = http.post(url).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    req.send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .unwrap_or(Value::Null)
-}
-
 async fn run(label: &str, database_url: String) {
-    let settings = Settings {
-        database_url,
-        bind: "127.0.0.1:0".into(),
-        db_max_connections: 5,
-        workers: 2,
-        operator_key: None,
-        trust_proxy: false,
-        metrics_token: None,
-        smtp_url: None,
-        mail_from: "bench@keyholder.invalid".into(),
-        mail_dir: std::env::temp_dir()
-            .join("keyholder-bench-mail")
-            .display()
-            .to_string(),
-        rate_limits: Default::default(),
-        outbox_interval_ms: 1000,
-        domain: Config {
-            data_key: Some([42; 32]),
-            ..Config::default()
-        },
-    };
-    let (_store, kh) = open(&settings).await.expect("open");
+    let settings = common::settings(database_url);
+    let (_store, kh, base) = common::start(&settings).await;
     kh.system_create_org(
         NewOrg {
             slug: "bench".into(),
@@ -76,52 +39,9 @@ async fn run(label: &str, database_url: String) {
     )
     .await
     .expect("org");
-    let running = serve(&settings, kh).expect("serve");
-    let base = format!("http://{}", running.addr);
-    tokio::spawn(running.server);
     let http = reqwest::Client::new();
-    let login = |code: Option<String>| json!({"org": "bench", "login": "dsl@bench.school", "password": PASSWORD, "totp_code": code});
-    let t = post(&http, format!("{base}/v1/auth/login"), None, login(None)).await["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let secret = post(
-        &http,
-        format!("{base}/v1/me/totp/setup"),
-        Some(&t),
-        json!({}),
-    )
-    .await["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
-    post(
-        &http,
-        format!("{base}/v1/me/totp/confirm"),
-        Some(&t),
-        json!({"code": code(&secret, 0)}),
-    )
-    .await;
-    let admin = post(
-        &http,
-        format!("{base}/v1/auth/login"),
-        None,
-        login(Some(code(&secret, 30))),
-    )
-    .await["access_token"]
-        .as_str()
-        .expect("admin")
-        .to_owned();
-    let key = post(
-        &http,
-        format!("{base}/v1/orgs/bench/service-accounts"),
-        Some(&admin),
-        json!({"name": "bench", "scopes": ["mis.sync"]}),
-    )
-    .await["api_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let admin = keyed(&http, &base, "bench", "dsl@bench.school", PASSWORD).await;
+    let key = service_key(&http, &base, "bench", &admin, "mis.sync").await;
     let url = format!("{base}/v1/orgs/bench/mis/staff");
     let mut timings = Vec::new();
     for (what, body) in [
@@ -200,32 +120,5 @@ async fn run(label: &str, database_url: String) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    keyholder::oidc_http::install_tls();
-    let dir = std::env::temp_dir().join(format!(
-        "keyholder-mis-bench-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    run(
-        "SQLite",
-        format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-    )
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Ok(admin_url) = std::env::var("KEYHOLDER_BENCH_POSTGRES_URL") {
-        use sea_orm::ConnectionTrait;
-        let name = format!("kh_bench_{}", uuid::Uuid::new_v4().simple());
-        let admin = sea_orm::Database::connect(&admin_url)
-            .await
-            .expect("postgres");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create");
-        let (prefix, _) = admin_url.rsplit_once('/').expect("url");
-        run("PostgreSQL", format!("{prefix}/{name}")).await;
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
-    }
+    common::on_each_database("MIS_BATCH", run).await;
 }

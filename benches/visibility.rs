@@ -18,16 +18,13 @@
 //! `cargo bench --bench visibility` (SQLite), plus PostgreSQL when `KEYHOLDER_BENCH_POSTGRES_URL`
 //! names an admin database.
 
-use keyholder::{Settings, open, serve};
-use keyholder_domain::model::RequestContext;
-use keyholder_domain::services::{Config, NewOrg};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 mod common;
-use common::{call, keyed, load};
+use common::{call, keyed, load, pct, service_key};
 
-const PASSWORD: &str = "bench admin pass phrase";
+use common::ADMIN_PASSWORD as PASSWORD;
 const RUNS: usize = 200;
 const CONNECTIONS: usize = 32;
 
@@ -64,10 +61,6 @@ const SHAPES: [Shape; 4] = [
         ],
     },
 ];
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
-}
 
 struct Measured {
     visible: u64,
@@ -130,29 +123,8 @@ async fn school(
     pupils: usize,
     secs: f64,
 ) -> Vec<Measured> {
-    kh.system_create_org(
-        NewOrg {
-            slug: slug.into(),
-            name: slug.into(),
-            admin_email: format!("dsl@{slug}.test"),
-            admin_password: Some(PASSWORD.into()),
-        },
-        &RequestContext::default(),
-    )
-    .await
-    .expect("org");
-    let admin = keyed(http, base, slug, &format!("dsl@{slug}.test"), PASSWORD).await;
-    let key = call(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/v1/orgs/{slug}/service-accounts"),
-        Some(&admin),
-        Some(json!({"name": "mis", "scopes": ["mis.sync"]})),
-    )
-    .await["api_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let admin = common::org_and_admin(kh, http, base, slug).await;
+    let key = service_key(http, base, slug, &admin, "mis.sync").await;
     let mis = |what: &str| format!("{base}/v1/orgs/{slug}/mis/{what}");
     for chunk in (0..pupils).collect::<Vec<_>>().chunks(10_000) {
         let items: Vec<Value> = chunk
@@ -199,17 +171,7 @@ async fn school(
         Some(json!({"items": staff})),
     )
     .await;
-    let teachers = call(
-        http,
-        reqwest::Method::GET,
-        format!("{base}/v1/orgs/{slug}/user-groups?q=teachers"),
-        Some(&admin),
-        None,
-    )
-    .await["items"][0]["id"]
-        .as_str()
-        .expect("teachers")
-        .to_owned();
+    let teachers = common::teachers(http, base, slug, &admin).await;
     // With nothing restricting, the admin sees every pupil: the teachers' allow-lists and blocks.
     restrict(http, base, slug, &admin, &[]).await;
     let others: Vec<String> = {
@@ -223,13 +185,7 @@ async fn school(
                 None,
             )
             .await;
-            ids.extend(
-                v["items"]
-                    .as_array()
-                    .expect("items")
-                    .iter()
-                    .filter_map(|s| s["id"].as_str().map(str::to_owned)),
-            );
+            ids.extend(common::ids(&v));
         }
         ids
     };
@@ -336,31 +292,8 @@ async fn school(
 }
 
 async fn run(label: &str, database_url: String, secs: f64) {
-    let settings = Settings {
-        database_url,
-        bind: "127.0.0.1:0".into(),
-        db_max_connections: 5,
-        workers: 2,
-        operator_key: None,
-        trust_proxy: false,
-        metrics_token: None,
-        smtp_url: None,
-        mail_from: "bench@keyholder.invalid".into(),
-        mail_dir: std::env::temp_dir()
-            .join("keyholder-bench-mail")
-            .display()
-            .to_string(),
-        rate_limits: Default::default(),
-        outbox_interval_ms: 1000,
-        domain: Config {
-            data_key: Some([42; 32]),
-            ..Config::default()
-        },
-    };
-    let (_store, kh) = open(&settings).await.expect("open");
-    let running = serve(&settings, kh.clone()).expect("serve");
-    let base = format!("http://{}", running.addr);
-    tokio::spawn(running.server);
+    let settings = common::settings(database_url);
+    let (_store, kh, base) = common::start(&settings).await;
     let http = reqwest::Client::new();
     let t0 = Instant::now();
     let small = school(&http, &base, &kh, "small", 10_000, secs).await;
@@ -402,28 +335,6 @@ async fn run(label: &str, database_url: String, secs: f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    keyholder::oidc_http::install_tls();
-    let secs: f64 = std::env::var("VISIBILITY_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
-    let dir = std::env::temp_dir().join(format!(
-        "keyholder-visibility-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    if std::env::var("VISIBILITY_ONLY").as_deref() != Ok("postgres") {
-        run(
-            "SQLite",
-            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-            secs,
-        )
-        .await;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Ok(admin_url) = std::env::var("KEYHOLDER_BENCH_POSTGRES_URL") {
-        let db = common::ScratchDb::new(&admin_url).await;
-        run("PostgreSQL", db.url.clone(), secs).await;
-        db.finish(std::env::var("VISIBILITY_KEEP_DB").is_ok()).await;
-    }
+    let secs = common::secs("VISIBILITY_SECS", 3.0);
+    common::on_each_database("VISIBILITY", |label, url| run(label, url, secs)).await;
 }

@@ -261,3 +261,162 @@ impl ScratchDb {
         }
     }
 }
+
+/// The settings of a server run in the bench's process on `database_url`: any free port, five
+/// connections, two workers, mail to a temp folder, a fixed data key. A bench changes what it
+/// needs with `Settings { .., ..common::settings(url) }`.
+pub fn settings(database_url: String) -> keyholder::Settings {
+    keyholder::Settings {
+        database_url,
+        bind: "127.0.0.1:0".into(),
+        db_max_connections: 5,
+        workers: 2,
+        operator_key: None,
+        trust_proxy: false,
+        metrics_token: None,
+        smtp_url: None,
+        mail_from: "bench@keyholder.invalid".into(),
+        mail_dir: std::env::temp_dir()
+            .join("keyholder-bench-mail")
+            .display()
+            .to_string(),
+        rate_limits: Default::default(),
+        outbox_interval_ms: 1000,
+        domain: keyholder_domain::services::Config {
+            data_key: Some([42; 32]),
+            ..Default::default()
+        },
+    }
+}
+
+/// Opens the store of `settings` and serves it in this process: the store (kept open while
+/// it is held), the service, and the server's base URL.
+pub async fn start(
+    settings: &keyholder::Settings,
+) -> (
+    keyholder_store::SeaStore,
+    keyholder_domain::services::Keyholder,
+    String,
+) {
+    let (store, kh) = keyholder::open(settings).await.expect("open");
+    let running = keyholder::serve(settings, kh.clone()).expect("serve");
+    let base = format!("http://{}", running.addr);
+    tokio::spawn(running.server);
+    (store, kh, base)
+}
+
+/// The `p` quantile (0 to 1) of sorted durations, in milliseconds.
+pub fn pct(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
+}
+
+/// Seconds per measurement from `var` (else `default`).
+pub fn secs(var: &str, default: f64) -> f64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `run` on a fresh SQLite file and, when `KEYHOLDER_BENCH_POSTGRES_URL` names a server
+/// (an admin database such as `postgres://postgres@127.0.0.1:5432/postgres`), on a scratch
+/// PostgreSQL database. `{PREFIX}_ONLY=postgres` skips SQLite; `{PREFIX}_KEEP_DB` keeps the
+/// PostgreSQL database (its name is printed).
+pub async fn on_each_database<F, Fut>(prefix: &str, mut run: F)
+where
+    F: FnMut(&'static str, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    keyholder::oidc_http::install_tls();
+    if std::env::var(format!("{prefix}_ONLY")).as_deref() != Ok("postgres") {
+        let dir = std::env::temp_dir().join(format!(
+            "keyholder-{}-{}",
+            prefix.to_lowercase(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        run(
+            "SQLite",
+            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+        )
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if let Ok(admin_url) = std::env::var("KEYHOLDER_BENCH_POSTGRES_URL") {
+        let db = ScratchDb::new(&admin_url).await;
+        run("PostgreSQL", db.url.clone()).await;
+        db.finish(std::env::var(format!("{prefix}_KEEP_DB")).is_ok())
+            .await;
+    }
+}
+
+/// The API key of a service account with one `scope`, made by `admin` at `{base}/v1/orgs/{slug}/service-accounts`.
+pub async fn service_key(
+    http: &reqwest::Client,
+    base: &str,
+    slug: &str,
+    admin: &str,
+    scope: &str,
+) -> String {
+    call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}/v1/orgs/{slug}/service-accounts"),
+        Some(admin),
+        Some(json!({"name": scope, "scopes": [scope]})),
+    )
+    .await["api_key"]
+        .as_str()
+        .expect("key")
+        .to_owned()
+}
+
+/// The pass phrase of every admin an in-process bench makes.
+pub const ADMIN_PASSWORD: &str = "bench admin pass phrase";
+
+/// Makes the org `slug` with its admin `dsl@{slug}.test`, and signs the admin in with a second
+/// factor: the access token.
+pub async fn org_and_admin(
+    kh: &keyholder_domain::services::Keyholder,
+    http: &reqwest::Client,
+    base: &str,
+    slug: &str,
+) -> String {
+    let email = format!("dsl@{slug}.test");
+    kh.system_create_org(
+        keyholder_domain::services::NewOrg {
+            slug: slug.into(),
+            name: slug.into(),
+            admin_email: email.clone(),
+            admin_password: Some(ADMIN_PASSWORD.into()),
+        },
+        &keyholder_domain::model::RequestContext::default(),
+    )
+    .await
+    .expect("org");
+    keyed(http, base, slug, &email, ADMIN_PASSWORD).await
+}
+
+/// The id of the org's Teachers group.
+pub async fn teachers(http: &reqwest::Client, base: &str, slug: &str, admin: &str) -> String {
+    call(
+        http,
+        reqwest::Method::GET,
+        format!("{base}/v1/orgs/{slug}/user-groups?q=teachers"),
+        Some(admin),
+        None,
+    )
+    .await["items"][0]["id"]
+        .as_str()
+        .expect("teachers")
+        .to_owned()
+}
+
+/// The ids of a list page's `items`.
+pub fn ids(page: &Value) -> impl Iterator<Item = String> + '_ {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_str().map(str::to_owned))
+}
