@@ -47,17 +47,7 @@ async fn hill(app: TestApp) -> Hill {
         .as_str()
         .expect("key")
         .to_owned();
-    app.call(
-        Method::PUT,
-        "/v1/orgs/hill/mis/students",
-        Some(&key),
-        Some(json!({"items": [
-            {"mis_id": "P1", "forename": "Amelia", "surname": "Hughes", "on_roll": true},
-            {"mis_id": "P2", "forename": "Noah", "surname": "Patel", "on_roll": true}
-        ]})),
-    )
-    .await
-    .expect(200);
+    app.two_pupils("hill", &key).await;
     app.call(
         Method::PUT,
         "/v1/orgs/hill/mis/student-groups",

@@ -277,17 +277,7 @@ async fn every_list_answers_one_envelope_and_pages() {
     let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     app.service_key("hill", &admin, "mis.sync").await;
     let key = app.service_key("hill", &admin, "mis.sync").await;
-    app.call(
-        Method::PUT,
-        "/v1/orgs/hill/mis/students",
-        Some(&key),
-        Some(json!({"items": [
-            {"mis_id": "P1", "forename": "Amelia", "surname": "Hughes", "on_roll": true},
-            {"mis_id": "P2", "forename": "Noah", "surname": "Patel", "on_roll": true}
-        ]})),
-    )
-    .await
-    .expect(200);
+    app.two_pupils("hill", &key).await;
     let pupils = app
         .get("/v1/orgs/hill/students", &admin)
         .await

@@ -93,17 +93,7 @@ async fn g1_groups_are_created_edited_and_audited_with_unique_names() {
     let app = TestApp::spawn().await;
     let org = app.org("hill").await;
     let admin = app.admin(&org).await;
-    let cats = app
-        .get("/v1/orgs/hill/categories", &admin)
-        .await
-        .expect(200);
-    let behaviour = cats.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "Behaviour")
-        .unwrap()["id"]
-        .clone();
+    let behaviour = app.category_id("hill", &admin, "Behaviour").await;
     let g = app
         .post(
             "/v1/orgs/hill/user-groups",

@@ -258,6 +258,36 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The id of the org's category `name`, as `GET /categories` lists it to `token`.
+    pub async fn category_id(&self, slug: &str, token: &str, name: &str) -> Value {
+        self.get(&format!("/v1/orgs/{slug}/categories"), token)
+            .await
+            .expect(200)
+            .body["items"]
+            .as_array()
+            .expect("categories")
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no category {name}"))["id"]
+            .clone()
+    }
+
+    /// The two pupils many tests start from, pushed by the MIS with `key`: P1 Amelia Hughes and
+    /// P2 Noah Patel, both on roll.
+    pub async fn two_pupils(&self, slug: &str, key: &str) {
+        self.call(
+            Method::PUT,
+            &format!("/v1/orgs/{slug}/mis/students"),
+            Some(key),
+            Some(json!({"items": [
+                {"mis_id": "P1", "forename": "Amelia", "surname": "Hughes", "on_roll": true},
+                {"mis_id": "P2", "forename": "Noah", "surname": "Patel", "on_roll": true}
+            ]})),
+        )
+        .await
+        .expect(200);
+    }
+
     /// A second server on this test's database: another replica.
     pub async fn replica(&self) -> Replica {
         self.replica_with(|_| {}).await

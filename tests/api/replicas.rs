@@ -164,17 +164,7 @@ async fn u5_me_held_beside_the_session_shows_every_change_to_the_account() {
     let here = app.get("/v1/me", &t).await.expect(200);
     assert_eq!(here.body["forename"], "Renamed", "at once where it changed");
     me_shows(&app, &other.base, &t, "forename", &json!("Renamed")).await;
-    let cats = app
-        .get("/v1/orgs/hill/categories", &admin)
-        .await
-        .expect(200);
-    let behaviour = cats.body["items"]
-        .as_array()
-        .expect("categories")
-        .iter()
-        .find(|c| c["name"] == "Behaviour")
-        .expect("Behaviour")["id"]
-        .clone();
+    let behaviour = app.category_id("hill", &admin, "Behaviour").await;
     let prefs = json!([{"category_id": behaviour, "mode": "digest"}]);
     within_bound(&app, &other.base, "/v1/me", &t, 200).await;
     app.call(

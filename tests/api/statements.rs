@@ -18,17 +18,7 @@ async fn u5_me_runs_no_statement_and_no_read_runs_one_twice() {
     let org = app.org("hill").await;
     let admin = app.admin(&org).await;
     let key = app.service_key("hill", &admin, "mis.sync").await;
-    app.call(
-        Method::PUT,
-        "/v1/orgs/hill/mis/students",
-        Some(&key),
-        Some(json!({"items": [
-            {"mis_id": "P1", "forename": "Amelia", "surname": "Hughes", "on_roll": true},
-            {"mis_id": "P2", "forename": "Noah", "surname": "Patel", "on_roll": true}
-        ]})),
-    )
-    .await
-    .expect(200);
+    app.two_pupils("hill", &key).await;
     app.call(Method::PUT, "/v1/orgs/hill/mis/student-groups", Some(&key), Some(json!({"items": [
         {"mis_id": "R1", "type": "registration_group", "name": "1A", "member_mis_ids": ["P1", "P2"]}
     ]})))
@@ -60,17 +50,7 @@ async fn u5_me_runs_no_statement_and_no_read_runs_one_twice() {
             .body,
         "mis_id",
     );
-    let cats = app
-        .get("/v1/orgs/hill/categories", &admin)
-        .await
-        .expect(200);
-    let behaviour = cats.body["items"]
-        .as_array()
-        .expect("categories")
-        .iter()
-        .find(|c| c["name"] == "Behaviour")
-        .expect("Behaviour")["id"]
-        .clone();
+    let behaviour = app.category_id("hill", &admin, "Behaviour").await;
     let incident = app
         .post(
             "/v1/orgs/hill/incidents",
