@@ -238,9 +238,7 @@ async fn n1_mail_written_while_the_smtp_server_is_down_arrives_exactly_once_when
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u5_deactivation_ends_every_session_on_the_next_request_and_keeps_group_and_email() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let id = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let r = app
         .login("hill", "t@hill.school", ADMIN_PASSWORD, None)
@@ -525,9 +523,7 @@ async fn org_admin_id(app: &TestApp, admin: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a5_an_admin_resets_a_lost_key_and_the_users_sessions_end() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let id = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let keyed = app
         .token_with_key("hill", "t@hill.school", ADMIN_PASSWORD)
@@ -662,9 +658,7 @@ async fn u12_u8_a_user_edits_their_own_profile_and_the_old_address_is_told_of_a_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s1_s2_s3_staff_by_hand_an_account_from_an_eligible_record_and_the_leavers_report() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let s = app
         .post("/v1/orgs/hill/staff", Some(&admin), json!({"mis_id": "T100", "title": "Mr", "forename": "Omar", "surname": "Haddad", "email": "omar@hill.school",
                                                          "job_title": "Year 4 Teacher", "contract": "permanent", "hours": "full_time", "start_date": "2024-09-02"}))

@@ -41,9 +41,7 @@ async fn raw(app: &TestApp, sql: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn au3_an_audit_row_edited_in_the_database_fails_verification_at_that_entry() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     three_groups(&app, &admin).await;
     let v = verify(&app, &admin).await;
     assert_eq!(v["valid"], true, "{v}");
@@ -92,9 +90,7 @@ async fn au3_an_audit_row_edited_in_the_database_fails_verification_at_that_entr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn au3_a_deleted_audit_row_is_found_in_the_middle_and_at_the_end() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     three_groups(&app, &admin).await;
     let created = app.audit(&org, &admin, "user_group.created").await;
     // Newest first: Governors, Office, Pastoral.
@@ -128,9 +124,7 @@ async fn au3_a_deleted_audit_row_is_found_in_the_middle_and_at_the_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn au2_the_trail_is_filtered_by_time_type_actor_and_target_and_exported_as_csv() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let start = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -302,9 +296,7 @@ async fn au1_every_refused_request_on_a_protected_route_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn au3_a_row_written_around_the_service_stays_outside_the_chain_after_a_restart() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     three_groups(&app, &admin).await;
     let db = sea_orm::Database::connect(&app.database_url)
         .await

@@ -75,9 +75,7 @@ async fn a2_unknown_login_and_wrong_password_get_the_same_answer_and_both_are_au
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a2_five_failures_lock_the_account_with_retry_after_even_for_the_right_password() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     app.user(&org, &admin, "teacher@hill.school", "Teachers")
         .await;
     for _ in 0..5 {
@@ -314,9 +312,7 @@ async fn a5_removing_a_key_needs_a_session_that_proved_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a3_an_account_that_must_change_its_password_can_do_nothing_else_until_it_has() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let gid = app.group_id(&org, &admin, "Teachers").await;
     app.post(
         "/v1/orgs/hill/users",

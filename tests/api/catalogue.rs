@@ -35,9 +35,7 @@ async fn check(app: &TestApp, admin: &str, user: &str, action: &str, second_fact
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogue_a_registered_permission_is_granted_decided_escalation_checked_and_unregistered()
 {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let key = app.service_key("hill", &admin, "catalogue").await;
 
     // Registered, then the same call again changes nothing.
@@ -258,9 +256,7 @@ async fn catalogue_a_registered_permission_is_granted_decided_escalation_checked
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogue_keys_are_bounded_and_only_a_catalogue_key_registers() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     let key = app.service_key("hill", &admin, "catalogue").await;
     let decisions = app.service_key("hill", &admin, "decisions").await;
     for who in [&admin, &decisions] {
@@ -345,9 +341,7 @@ async fn catalogue_keys_are_bounded_and_only_a_catalogue_key_registers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogue_a_product_owns_its_permissions_and_levels_change_together() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let governors_key = app.service_key("hill", &admin, "catalogue").await;
     register(&app, &governors_key, governors())
         .await

@@ -46,9 +46,7 @@ async fn pupil(app: &TestApp, admin: &str, slug: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g1_admins_shape_the_category_tree_and_every_change_is_audited() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let base = "/v1/orgs/hill/categories";
     let created = app
         .post(base, Some(&admin), json!({"name": " Online Safety "}))
@@ -177,9 +175,7 @@ async fn g1_admins_shape_the_category_tree_and_every_change_is_audited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g1_a_new_category_is_granted_where_its_parent_was_and_an_incident_keeps_it() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let student = pupil(&app, &admin, "hill").await;
     let behaviour = category_id(&app, &admin, "hill", "Behaviour").await;
     let cp = category_id(&app, &admin, "hill", "Child Protection").await;
@@ -284,9 +280,7 @@ async fn g1_a_new_category_is_granted_where_its_parent_was_and_an_incident_keeps
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r9_a_monitoring_mark_shows_only_to_sessions_with_view_students_on_its_category() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let student = pupil(&app, &admin, "hill").await;
     let behaviour = category_id(&app, &admin, "hill", "Behaviour").await;
     let cp = category_id(&app, &admin, "hill", "Child Protection").await;

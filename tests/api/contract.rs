@@ -271,9 +271,7 @@ async fn every_path_is_refused_without_credentials_with_another_orgs_token_and_w
 /// that used to answer a bare array included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_list_answers_one_envelope_and_pages() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     app.service_key("hill", &admin, "mis.sync").await;
     let key = app.service_key("hill", &admin, "mis.sync").await;

@@ -6,9 +6,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g6_a_new_org_starts_with_the_default_categories_and_groups() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     let groups = app
         .get("/v1/orgs/hill/user-groups", &admin)
         .await
@@ -90,9 +88,7 @@ async fn g6_a_new_org_starts_with_the_default_categories_and_groups() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g1_groups_are_created_edited_and_audited_with_unique_names() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let behaviour = app.category_id("hill", &admin, "Behaviour").await;
     let g = app
         .post(
@@ -144,9 +140,7 @@ async fn g1_groups_are_created_edited_and_audited_with_unique_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g3_a_group_with_members_cannot_be_deleted_and_says_who_is_in_it() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let teachers = app.group_id(&org, &admin, "Teachers").await;
     let r = app
@@ -180,9 +174,7 @@ async fn g3_a_group_with_members_cannot_be_deleted_and_says_who_is_in_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g4_nobody_creates_or_edits_a_group_to_hold_what_they_do_not_hold() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let g = app
         .post(
             "/v1/orgs/hill/user-groups",
@@ -234,9 +226,7 @@ async fn g4_nobody_creates_or_edits_a_group_to_hold_what_they_do_not_hold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g5_editing_or_deactivating_the_admin_group_cannot_leave_no_admin() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let dsl = app
         .group_id(&org, &admin, "DSL / Child Protection Team")
         .await;
@@ -269,9 +259,7 @@ async fn g5_editing_or_deactivating_the_admin_group_cannot_leave_no_admin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_if_match_on_a_group_gets_412_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let ta = app.group_id(&org, &admin, "Teaching Assistants").await;
     let path = format!("/v1/orgs/hill/user-groups/{ta}");
     let g = app.get(&path, &admin).await.expect(200);

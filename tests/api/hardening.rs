@@ -127,9 +127,7 @@ async fn a2_a_locked_admin_gets_in_with_password_and_authenticator_code_and_noth
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_carries_security_headers_and_oversized_bodies_are_refused() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     for r in [
         app.get("/v1/me", &admin).await,
         app.call(Method::GET, "/v1/me", None, None).await,
@@ -167,9 +165,7 @@ async fn every_answer_carries_security_headers_and_oversized_bodies_are_refused(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_method_a_documented_path_does_not_take_is_405_with_allow() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     let r = app
         .call(Method::PUT, "/v1/me", Some(&admin), Some(json!({})))
         .await
@@ -271,9 +267,7 @@ async fn the_sign_in_quota_holds_for_an_encoded_path_and_a_forged_forwarded_addr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guessing_the_password_through_an_email_change_locks_the_account() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     for _ in 0..5 {

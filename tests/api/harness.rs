@@ -224,6 +224,15 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// A fresh server with the org `hill` and its admin signed in with a second factor: the
+    /// server, the org and the admin's token.
+    pub async fn hill() -> (TestApp, Org, String) {
+        let app = Self::spawn().await;
+        let org = app.org("hill").await;
+        let admin = app.admin(&org).await;
+        (app, org, admin)
+    }
+
     pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
         let (url, db) = fresh_database().await;
         let mut settings = test_settings(url.clone());

@@ -28,9 +28,7 @@ fn staff_row(mis: &str, surname: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a7_a_key_is_shown_once_opens_only_its_scopes_records_its_use_and_dies_when_revoked() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let created = app
         .post(
             "/v1/orgs/hill/service-accounts",
@@ -159,9 +157,7 @@ async fn a7_a_key_is_shown_once_opens_only_its_scopes_records_its_use_and_dies_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s4_the_same_staff_batch_twice_changes_nothing_the_second_time_and_missing_rows_are_marked_left()
  {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let key = service_key(&app, "hill", &admin, &["mis.sync"]).await;
     let batch = json!({"items": [staff_row("S1", "One"), staff_row("S2", "Two"), staff_row("S3", "Three")]});
     let first = put(&app, "/v1/orgs/hill/mis/staff", &key, batch.clone(), &[])
@@ -222,9 +218,7 @@ async fn s4_the_same_staff_batch_twice_changes_nothing_the_second_time_and_missi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s4_a_batch_with_bad_rows_lists_every_one_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let key = service_key(&app, "hill", &admin, &["mis.sync"]).await;
     let mut bad = staff_row("S2", "Two");
     bad["contract"] = json!("zero_hours");
@@ -293,9 +287,7 @@ async fn s4_a_batch_with_bad_rows_lists_every_one_and_changes_nothing() {
 /// batch at once; nothing is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s4_missing_and_mistyped_fields_are_named_by_row_with_every_other_bad_row() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     let key = service_key(&app, "hill", &admin, &["mis.sync"]).await;
     let mut no_surname = staff_row("S2", "Two");
     no_surname.as_object_mut().unwrap().remove("surname");
@@ -395,9 +387,7 @@ async fn s4_missing_and_mistyped_fields_are_named_by_row_with_every_other_bad_ro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s4_an_idempotency_key_replays_the_first_answer_and_cannot_be_reused_for_another_batch() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let key = service_key(&app, "hill", &admin, &["mis.sync"]).await;
     let batch = json!({"items": [staff_row("S1", "One")]});
     let h = [("idempotency-key", "nightly-2026-11-24")];
@@ -431,9 +421,7 @@ async fn s4_an_idempotency_key_replays_the_first_answer_and_cannot_be_reused_for
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s4_r2_students_then_groups_with_their_members_sync_and_resync_idempotently() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     let key = service_key(&app, "hill", &admin, &["mis.sync"]).await;
     let students = json!({"items": [
         {"mis_id": "P1", "forename": "Amelia", "surname": "Hughes", "date_of_birth": "2019-03-01", "on_roll": true},

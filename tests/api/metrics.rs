@@ -23,9 +23,7 @@ fn value(text: &str, prefix: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_by_route_and_show_the_pool_cache_outbox_and_hashing() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     for _ in 0..3 {
         app.get("/v1/me", &admin).await.expect(200);
     }

@@ -14,9 +14,7 @@ async fn within_bound(app: &TestApp, base: &str, path: &str, token: &str, status
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u5_a_change_on_one_replica_is_enforced_by_the_other_within_the_bound() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let other = app.replica().await;
     let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let keyed = app
@@ -143,9 +141,7 @@ async fn me_shows(
 /// preferences show at once on the replica that made them, and on the other within the bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u5_me_held_beside_the_session_shows_every_change_to_the_account() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let other = app.replica().await;
     let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;

@@ -41,9 +41,7 @@ fn entra_user(upn: &str, given: &str, family: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scim_an_identity_provider_provisions_filters_deactivates_and_deprovisions_accounts() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let key = scim_key(&app, "hill", &admin).await;
     let created = scim(
         &app,
@@ -176,9 +174,7 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scim_group_membership_moves_accounts_under_g3_g4_g5_and_keys_are_scoped() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let key = scim_key(&app, "hill", &admin).await;
     let ann = scim(
         &app,
@@ -307,9 +303,7 @@ async fn scim_group_membership_moves_accounts_under_g3_g4_g5_and_keys_are_scoped
 /// (or a list, for windows RFC 7644 says to clamp), and the server still answers after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scim_filters_windows_and_patch_paths_past_their_bounds_answer_400_not_a_crash() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     let key = scim_key(&app, "hill", &admin).await;
     let id = scim(
         &app,

@@ -111,9 +111,7 @@ impl Doors {
 /// Year groups restrict. VISIBLE and BLOCKED are in Year 1, HIDDEN in Year 2; the admin is on
 /// both allow-lists and sees every pupil.
 pub(crate) async fn doors() -> Doors {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let key = app.service_key("hill", &admin, "mis.sync").await;
     let pupils: Vec<Value> = [VISIBLE, BLOCKED, HIDDEN, LEFT]
         .iter()
@@ -930,9 +928,7 @@ async fn the_door_walker_finds_no_get_route_that_names_a_pupil_its_caller_may_no
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_body_nested_past_the_limit_is_a_400_problem_not_a_crash() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     for path in ["/v1/auth/login", "/v1/orgs/hill/user-groups"] {
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(50_000), "]".repeat(50_000));
         let r = app

@@ -689,9 +689,7 @@ async fn a8_password_login_off_needs_an_admin_who_can_sign_in_through_the_provid
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a8_by_default_an_issuer_must_be_https_even_on_loopback() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     let r = app
         .post(
             "/v1/orgs/hill/identity-providers",
@@ -1196,9 +1194,7 @@ async fn a8_a_member_links_their_own_account_and_an_admin_can_unlink_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a8_no_issuer_may_aim_keyholder_at_a_private_or_loopback_address() {
     // Production settings: HTTPS only, and only to public addresses.
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, _, admin) = TestApp::hill().await;
     for issuer in [
         "https://127.0.0.1:8443",
         "https://localhost",

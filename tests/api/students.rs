@@ -22,9 +22,7 @@ struct School {
 /// P1 (Year 1, Kestrel), P2 (Year 1), P3 (Year 2, Kestrel), P4 (no group). Year groups restrict;
 /// the teacher is on Year 1's allow-list only.
 async fn school() -> School {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let key = app
         .post(
             "/v1/orgs/hill/service-accounts",

@@ -75,9 +75,7 @@ async fn a_token_with_another_algorithm_or_an_unknown_key_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_and_deactivation_end_sessions_on_every_replica_at_once() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let other = app.replica().await;
     app.user(&org, &admin, "t@hill.school", "Teachers").await;
     // Logout on the first replica; the token stops on the second.
@@ -107,9 +105,7 @@ async fn logout_and_deactivation_end_sessions_on_every_replica_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_change_ends_the_other_sessions_and_wrong_current_passwords_lock() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let here = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     let elsewhere = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
@@ -157,9 +153,7 @@ async fn a_password_change_ends_the_other_sessions_and_wrong_current_passwords_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_ends_every_session_of_an_account_on_every_replica() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let other = app.replica().await;
     let id = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let a = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
@@ -195,9 +189,7 @@ async fn an_admin_ends_every_session_of_an_account_on_every_replica() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_sees_where_they_are_signed_in_and_ends_a_session_left_open() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let classroom = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     let phone = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
@@ -521,9 +513,7 @@ async fn introspect(app: &TestApp, key: &str, form: &[(&str, &str)]) -> Res {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a9_introspection_tells_a_service_at_once_when_a_token_stops_being_live() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let teacher = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let token = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     let key = app.service_key("hill", &admin, "decisions").await;

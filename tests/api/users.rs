@@ -6,9 +6,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u3_an_admin_creates_an_account_with_a_password_and_it_can_log_in() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let gid = app.group_id(&org, &admin, "Teachers").await;
     let r = app
         .post(
@@ -63,9 +61,7 @@ async fn u3_an_admin_creates_an_account_with_a_password_and_it_can_log_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u4_an_email_in_use_is_refused_with_the_holders_status_and_nothing_changes() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let gid = app.group_id(&org, &admin, "Teachers").await;
     let dup = app
         .post(
@@ -82,9 +78,7 @@ async fn u4_an_email_in_use_is_refused_with_the_holders_status_and_nothing_chang
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_lists_every_bad_field_at_once_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let r = app
         .post(
             "/v1/orgs/hill/users",
@@ -174,9 +168,7 @@ async fn bad_input_lists_every_bad_field_at_once_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u11_list_filters_sorts_and_pages_with_the_total() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let teachers = app.group_id(&org, &admin, "Teachers").await;
     let slt = app.group_id(&org, &admin, "SLT").await;
     let names = [
@@ -296,9 +288,7 @@ async fn u11_list_filters_sorts_and_pages_with_the_total() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u9_g4_an_elevated_non_admin_cannot_move_anyone_into_a_group_holding_more_than_they_do() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     // A "User managers" group: manage users, nothing else.
     let g = app
         .post("/v1/orgs/hill/user-groups", Some(&admin), json!({"name": "User managers", "system_permissions": ["admin.manage_users", "students.list"]}))
@@ -388,9 +378,7 @@ async fn u9_g4_an_elevated_non_admin_cannot_move_anyone_into_a_group_holding_mor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g5_an_admin_may_demote_another_but_the_last_active_admin_stays() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let teachers = app.group_id(&org, &admin, "Teachers").await;
     app.user(
         &org,
@@ -433,9 +421,7 @@ async fn g5_an_admin_may_demote_another_but_the_last_active_admin_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_if_match_gets_412_and_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
-    let admin = app.admin(&org).await;
+    let (app, org, admin) = TestApp::hill().await;
     let id = app.user(&org, &admin, "t@hill.school", "Teachers").await;
     let path = format!("/v1/orgs/hill/users/{id}");
     app.call_with(
