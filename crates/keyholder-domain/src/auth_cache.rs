@@ -442,29 +442,12 @@ mod tests {
             .next()
             .expect("a default group");
         let user = User {
-            id: UserId::new(),
-            org_id: org,
-            username: None,
             email: Some("t@hill.school".into()),
-            title: None,
             forename: "Tess".into(),
             surname: "Teacher".into(),
-            job_title: None,
-            phone: None,
-            user_group_id: group.id,
-            status: UserStatus::Active,
-            password_hash: None,
-            must_change_password: false,
-            password_changed_at: None,
-            last_login_at: None,
-            totp: TotpState::default(),
-            token_version: 1,
-            version: 1,
             created_at: at,
             updated_at: at,
-            external_id: None,
-            scim: None,
-            scim_deleted: false,
+            ..User::new_in(org, group.id, UserStatus::Active)
         };
         AuthFacts {
             session: Session {

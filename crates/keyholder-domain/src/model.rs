@@ -194,6 +194,40 @@ pub struct User {
     pub scim_deleted: bool,
 }
 
+impl User {
+    /// A new account of `org_id` in `user_group_id` with `status`, made now: no name, no login
+    /// details, no second factor, never signed in, not provisioned (version 1, token version
+    /// 1). Callers give what they know with `User { .., ..User::new_in(..) }`.
+    pub fn new_in(org_id: OrgId, user_group_id: GroupId, status: UserStatus) -> User {
+        let at = OffsetDateTime::now_utc();
+        User {
+            id: UserId::new(),
+            org_id,
+            username: None,
+            email: None,
+            title: None,
+            forename: String::new(),
+            surname: String::new(),
+            job_title: None,
+            phone: None,
+            user_group_id,
+            status,
+            password_hash: None,
+            must_change_password: false,
+            password_changed_at: None,
+            last_login_at: None,
+            totp: TotpState::default(),
+            token_version: 1,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+            external_id: None,
+            scim: None,
+            scim_deleted: false,
+        }
+    }
+}
+
 /// A user as a list shows it, with what its group makes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserView {

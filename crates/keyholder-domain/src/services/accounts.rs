@@ -484,29 +484,15 @@ impl Keyholder {
             None => None,
         };
         let user = User {
-            id: UserId::new(),
-            org_id: subject.org_id,
             username,
             email: Some(email),
             title: source.title.clone(),
             forename: source.forename.clone(),
             surname: source.surname.clone(),
             job_title: source.job_title.clone(),
-            phone: None,
-            user_group_id: source.user_group_id,
-            status: UserStatus::Active,
             password_changed_at: password_hash.as_ref().map(|_| now()),
             password_hash,
-            must_change_password: false,
-            last_login_at: None,
-            totp: TotpState::default(),
-            token_version: 1,
-            version: 1,
-            created_at: now(),
-            updated_at: now(),
-            external_id: None,
-            scim: None,
-            scim_deleted: false,
+            ..User::new_in(subject.org_id, source.user_group_id, UserStatus::Active)
         };
         let mut tx = self.tx().await?;
         tx.insert_user(&user).await?;

@@ -152,29 +152,12 @@ impl Keyholder {
             .map(|g| g.id)
             .ok_or_else(|| DomainError::internal("no admin group in the defaults"))?;
         let admin = User {
-            id: UserId::new(),
-            org_id: org.id,
-            username: None,
             email: Some(email),
-            title: None,
             forename: "Organisation".into(),
             surname: "Admin".into(),
-            job_title: None,
-            phone: None,
-            user_group_id: admin_group,
-            status: UserStatus::Active,
             password_hash: Some(hash),
-            must_change_password: false,
             password_changed_at: Some(now()),
-            last_login_at: None,
-            totp: TotpState::default(),
-            token_version: 1,
-            version: 1,
-            created_at: now(),
-            updated_at: now(),
-            external_id: None,
-            scim: None,
-            scim_deleted: false,
+            ..User::new_in(org.id, admin_group, UserStatus::Active)
         };
         let mut tx = self.tx().await?;
         tx.insert_org(&org).await?;
@@ -374,29 +357,12 @@ impl Keyholder {
                 .await?
                 .ok_or_else(|| DomainError::internal(format!("no group {}", d.group)))?;
             let user = User {
-                id: UserId::new(),
-                org_id: org,
-                username: None,
                 email: Some(d.email.clone()),
                 title: Some(d.title.clone()),
                 forename: d.forename.clone(),
                 surname: d.surname.clone(),
                 job_title: Some(d.job_title.clone()),
-                phone: None,
-                user_group_id: group.id,
-                status: UserStatus::Pending,
-                password_hash: None,
-                must_change_password: false,
-                password_changed_at: None,
-                last_login_at: None,
-                totp: TotpState::default(),
-                token_version: 1,
-                version: 1,
-                created_at: now(),
-                updated_at: now(),
-                external_id: None,
-                scim: None,
-                scim_deleted: false,
+                ..User::new_in(org, group.id, UserStatus::Pending)
             };
             tx.insert_user(&user).await?;
             Audit {

@@ -224,35 +224,12 @@ impl Keyholder {
         self.scim_unique(tx.as_mut(), svc.org_id, &input, None)
             .await?;
         let active = input.active;
-        let mut user = User {
-            id: UserId::new(),
-            org_id: svc.org_id,
-            username: None,
-            email: None,
-            title: None,
-            forename: String::new(),
-            surname: String::new(),
-            job_title: None,
-            phone: None,
-            user_group_id: group.id,
-            status: if active {
-                UserStatus::Active
-            } else {
-                UserStatus::Deactivated
-            },
-            password_hash: None,
-            must_change_password: false,
-            password_changed_at: None,
-            last_login_at: None,
-            totp: TotpState::default(),
-            token_version: 1,
-            version: 1,
-            created_at: now(),
-            updated_at: now(),
-            external_id: None,
-            scim: None,
-            scim_deleted: false,
+        let status = if active {
+            UserStatus::Active
+        } else {
+            UserStatus::Deactivated
         };
+        let mut user = User::new_in(svc.org_id, group.id, status);
         Self::apply_scim(&mut user, input);
         tx.insert_user(&user).await?;
         Audit {

@@ -317,33 +317,24 @@ impl Keyholder {
             None => None,
         };
         let user = User {
-            id: UserId::new(),
-            org_id: subject.org_id,
             username,
             email,
             title,
             forename,
             surname,
             job_title,
-            phone: None,
-            user_group_id: group.id,
-            status: if new.pending {
-                UserStatus::Pending
-            } else {
-                UserStatus::Active
-            },
             must_change_password: new.password.is_some() && new.must_change_password,
             password_changed_at: password_hash.as_ref().map(|_| now()),
             password_hash,
-            last_login_at: None,
-            totp: TotpState::default(),
-            token_version: 1,
-            version: 1,
-            created_at: now(),
-            updated_at: now(),
-            external_id: None,
-            scim: None,
-            scim_deleted: false,
+            ..User::new_in(
+                subject.org_id,
+                group.id,
+                if new.pending {
+                    UserStatus::Pending
+                } else {
+                    UserStatus::Active
+                },
+            )
         };
         let mut tx = self.tx().await?;
         tx.insert_user(&user).await?;
