@@ -208,15 +208,23 @@ impl Keyholder {
         after.user_group_id = new_group.id;
         self.notify_email_change(tx.as_mut(), &before, &after)
             .await?;
+        self.save_live(tx, subject, &before, after, "user.reactivated", ctx)
+            .await
+    }
+
+    /// Saves an account that is now active (U7, U2) and, if it has no password yet, invites it
+    /// (U3), in the caller's transaction, which it commits.
+    async fn save_live(
+        &self,
+        mut tx: Box<dyn Tx>,
+        subject: &Subject,
+        before: &User,
+        after: User,
+        kind: &'static str,
+        ctx: &RequestContext,
+    ) -> Result<UserView> {
         let view = self
-            .save_user(
-                tx.as_mut(),
-                subject,
-                &before,
-                after.clone(),
-                "user.reactivated",
-                ctx,
-            )
+            .save_user(tx.as_mut(), subject, before, after.clone(), kind, ctx)
             .await?;
         if after.password_hash.is_none() {
             let org = tx.org_by_slug(&subject.org_slug).await?;
@@ -252,22 +260,8 @@ impl Keyholder {
         }
         let mut after = before.clone();
         after.status = UserStatus::Active;
-        let view = self
-            .save_user(
-                tx.as_mut(),
-                subject,
-                &before,
-                after.clone(),
-                "user.made_live",
-                ctx,
-            )
-            .await?;
-        if after.password_hash.is_none() {
-            let org = tx.org_by_slug(&subject.org_slug).await?;
-            self.invite(tx.as_mut(), &org_name_of(&org), &after).await?;
-        }
-        tx.commit().await?;
-        Ok(view)
+        self.save_live(tx, subject, &before, after, "user.made_live", ctx)
+            .await
     }
 
     /// U3: (re)send the invitation of an active account that has no password yet.

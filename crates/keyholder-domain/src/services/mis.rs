@@ -117,6 +117,13 @@ impl<'a> Rows<'a> {
         ));
     }
 
+    /// A person's row (staff, pupil): its MIS id and both names.
+    fn person(&mut self, i: usize, mis_id: &'a str, forename: &str, surname: &str) {
+        self.mis_id(i, mis_id);
+        self.name(i, "forename", forename);
+        self.name(i, "surname", surname);
+    }
+
     fn mis_id(&mut self, i: usize, id: &'a str) {
         let t = id.trim();
         if t.is_empty() || t.chars().count() > 64 {
@@ -289,9 +296,7 @@ impl Keyholder {
         let mut v = Rows::new(rows.len(), shape);
         let mut parsed = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
-            v.mis_id(i, &r.mis_id);
-            v.name(i, "forename", &r.forename);
-            v.name(i, "surname", &r.surname);
+            v.person(i, &r.mis_id, &r.forename, &r.surname);
             if let Some(e) = opt(&r.email)
                 && !valid_email(&e)
             {
@@ -444,9 +449,7 @@ impl Keyholder {
         let mut v = Rows::new(rows.len(), shape);
         let mut parsed = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
-            v.mis_id(i, &r.mis_id);
-            v.name(i, "forename", &r.forename);
-            v.name(i, "surname", &r.surname);
+            v.person(i, &r.mis_id, &r.forename, &r.surname);
             let dob = match opt(&r.date_of_birth) {
                 None => Some(None),
                 Some(d) => parse_date(&d).map(Some),
