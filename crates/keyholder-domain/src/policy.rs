@@ -4,7 +4,7 @@
 //! [`Resource`], [`decide`] answers a [`Decision`] with the rule ids and facts that decided it.
 
 use crate::ids::*;
-use crate::model::{Category, OrgSettings, Scope, UserGroup};
+use crate::model::{Category, Org, OrgSettings, Scope, User, UserGroup};
 use crate::permission::{CategoryFlags, Permission, PermissionSet};
 use crate::rule::Rule;
 use crate::visibility::{self, CategoryGuard};
@@ -642,6 +642,44 @@ pub fn registered_held(group: &UserGroup) -> Vec<String> {
         .iter()
         .map(|r| r.key.clone())
         .collect()
+}
+
+impl Subject {
+    /// The one constructor of a subject: `user` of `org` in `group`, in the session
+    /// `session_id` with (or without) a second factor, holding what the group puts in effect
+    /// (G1, G2, and the permissions other products registered). No allow-lists or blocks: R4
+    /// and R5 add those per pupil.
+    pub fn in_group(
+        org: &Org,
+        user: &User,
+        group: &UserGroup,
+        categories: &[Category],
+        second_factor: bool,
+        session_id: SessionId,
+    ) -> Subject {
+        let (permissions, category_flags) =
+            effective_permissions(group, categories, second_factor, &org.settings);
+        Subject {
+            user_id: user.id,
+            org_id: org.id,
+            org_slug: org.slug.clone(),
+            session_id,
+            second_factor,
+            must_change_password: user.must_change_password,
+            held: if group.active {
+                group.system_permissions
+            } else {
+                PermissionSet::EMPTY
+            },
+            permissions,
+            category_flags,
+            registered_held: registered_held(group),
+            registered: registered_in_effect(group, second_factor, &org.settings),
+            allowed_groups: vec![],
+            blocked_students: vec![],
+            restricted_group_types: org.settings.restricted_group_types.clone(),
+        }
+    }
 }
 
 /// G1/G2: the permissions and category flags a group puts in effect in one session.

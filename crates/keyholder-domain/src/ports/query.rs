@@ -32,6 +32,25 @@ pub struct UserQuery {
     pub viewers_of: Option<ViewerScope>,
 }
 
+impl UserQuery {
+    /// The first page of `per_page` users of the org, by name, nothing filtered.
+    pub fn by_name(per_page: u64) -> UserQuery {
+        UserQuery {
+            q: None,
+            status: None,
+            user_group_id: None,
+            second_factor: None,
+            elevated: None,
+            admin: None,
+            sort: UserSort::Name,
+            descending: false,
+            page: 1,
+            per_page,
+            viewers_of: None,
+        }
+    }
+}
+
 /// R11 as a filter of the users' list: active accounts free to act (U5, A3) in a group whose
 /// permissions in effect grant the view (G1, G2: the service decides which groups), on the
 /// allow-list of each of the pupil's restricting groups (R4), the pupil not blocked (R5).

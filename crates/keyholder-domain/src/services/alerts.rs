@@ -260,13 +260,7 @@ impl Keyholder {
             .await?;
         let categories = tx.categories(subject.org_id).await?;
         drop(tx);
-        let more = items.len() as u64 > limit;
-        items.truncate(limit as usize);
-        let next_cursor = if more {
-            items.last().map(encode_cursor)
-        } else {
-            None
-        };
+        let next_cursor = next_page(&mut items, limit, encode_cursor);
         Ok(AlertPage {
             items: items
                 .into_iter()

@@ -159,13 +159,7 @@ impl Keyholder {
         let reader = self.audit_reader(tx.as_mut(), subject).await?;
         let query = audit_query(&params, limit + 1, reader)?;
         let mut items = tx.audit(subject.org_id, &query).await?;
-        let more = items.len() as u64 > limit;
-        items.truncate(limit as usize);
-        let next_cursor = if more {
-            items.last().map(encode_cursor)
-        } else {
-            None
-        };
+        let next_cursor = next_page(&mut items, limit, encode_cursor);
         Ok(AuditPage { items, next_cursor })
     }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::password::Verified;
-use crate::policy::{ServiceSubject, effective_permissions};
+use crate::policy::ServiceSubject;
 use crate::tokens::{Claims, normalise_recovery_code, random_token, secret_hash, totp};
 
 #[derive(Debug, Clone)]
@@ -604,40 +604,15 @@ impl Keyholder {
         {
             return Err(DomainError::Unauthenticated);
         }
-        let second_factor = facts.session.second_factor;
-        let (permissions, category_flags) = effective_permissions(
+        let subject = Subject::in_group(
+            &facts.org,
+            &facts.user,
             &facts.group,
             &categories,
-            second_factor,
-            &facts.org.settings,
+            facts.session.second_factor,
+            facts.session.id,
         );
-        Ok((
-            Subject {
-                user_id: facts.user.id,
-                org_id: facts.org.id,
-                org_slug: facts.org.slug,
-                session_id: facts.session.id,
-                second_factor,
-                must_change_password: facts.user.must_change_password,
-                held: if facts.group.active {
-                    facts.group.system_permissions
-                } else {
-                    crate::permission::PermissionSet::EMPTY
-                },
-                permissions,
-                category_flags,
-                registered_held: crate::policy::registered_held(&facts.group),
-                registered: crate::policy::registered_in_effect(
-                    &facts.group,
-                    second_factor,
-                    &facts.org.settings,
-                ),
-                allowed_groups: Vec::new(),
-                blocked_students: Vec::new(),
-                restricted_group_types: facts.org.settings.restricted_group_types.clone(),
-            },
-            claims,
-        ))
+        Ok((subject, claims))
     }
 }
 

@@ -4,11 +4,11 @@
 use super::students::search_text;
 use super::users::grant;
 use super::*;
-use crate::permission::{Permission, PermissionSet};
+use crate::permission::Permission;
 use crate::policy::{
     Action, Decision, Reason, Resource, ServiceSubject, StudentFacts, decide, effective_permissions,
 };
-use crate::ports::{UserQuery, UserSort, ViewerScope};
+use crate::ports::{UserQuery, ViewerScope};
 use crate::rule::Rule;
 use crate::visibility::{CategoryGuard, restricts, student_facts};
 use std::collections::HashMap;
@@ -107,7 +107,14 @@ impl BatchFacts {
             let Some(group) = groups.get(&user.user_group_id) else {
                 continue;
             };
-            let mut s = subject_for(&org, user, group, &categories, c.second_factor);
+            let mut s = Subject::in_group(
+                &org,
+                user,
+                group,
+                &categories,
+                c.second_factor,
+                SessionId::new(),
+            );
             s.allowed_groups = allowed.get(&c.user).cloned().unwrap_or_default();
             s.allowed_groups.sort();
             s.allowed_groups.dedup();
@@ -352,20 +359,14 @@ impl Keyholder {
                 .q
                 .map(|q| q.trim().to_owned())
                 .filter(|q| !q.is_empty()),
-            status: None,
             user_group_id: params.user_group_id,
-            second_factor: None,
-            elevated: None,
-            admin: None,
-            sort: UserSort::Name,
-            descending: false,
             page,
-            per_page,
             viewers_of: Some(ViewerScope {
                 groups: granting,
                 student,
                 restricting_groups: facts.restricting_groups.clone(),
             }),
+            ..UserQuery::by_name(per_page)
         };
         let (rows, total) = tx.users(org_id, &query).await?;
         // The engine's own reasons for each: the query found them, the engine says why.
@@ -391,7 +392,14 @@ impl Keyholder {
             let group = groups
                 .get(&view.user.user_group_id)
                 .ok_or_else(|| DomainError::internal("a user without a group"))?;
-            let mut who = subject_for(&org_row, &view.user, group, &categories, second_factor);
+            let mut who = Subject::in_group(
+                &org_row,
+                &view.user,
+                group,
+                &categories,
+                second_factor,
+                SessionId::new(),
+            );
             who.allowed_groups = facts.restricting_groups.clone();
             who.allowed_groups.sort();
             let decision = decide(&who, action, resource);
@@ -422,39 +430,6 @@ impl Keyholder {
             per_page,
             total,
         })
-    }
-}
-
-/// The subject a user would be in a session with (or without) a second factor, from its group
-/// and the org's categories (G1, G2); no allow-lists or blocks yet (R4, R5 add those per pupil).
-pub(crate) fn subject_for(
-    org: &Org,
-    user: &User,
-    group: &UserGroup,
-    categories: &[crate::model::Category],
-    second_factor: bool,
-) -> Subject {
-    let (permissions, category_flags) =
-        effective_permissions(group, categories, second_factor, &org.settings);
-    Subject {
-        user_id: user.id,
-        org_id: org.id,
-        org_slug: org.slug.clone(),
-        session_id: SessionId::new(),
-        second_factor,
-        must_change_password: user.must_change_password,
-        held: if group.active {
-            group.system_permissions
-        } else {
-            PermissionSet::EMPTY
-        },
-        permissions,
-        category_flags,
-        registered_held: crate::policy::registered_held(group),
-        registered: crate::policy::registered_in_effect(group, second_factor, &org.settings),
-        allowed_groups: vec![],
-        blocked_students: vec![],
-        restricted_group_types: org.settings.restricted_group_types.clone(),
     }
 }
 

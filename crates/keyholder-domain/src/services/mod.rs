@@ -476,6 +476,18 @@ impl Keyholder {
     }
 }
 
+/// A keyset page read one item past `limit`: cut to `limit`, and the cursor of the next page
+/// (its last item's) when there was more.
+pub(crate) fn next_page<T>(
+    items: &mut Vec<T>,
+    limit: u64,
+    cursor: impl Fn(&T) -> String,
+) -> Option<String> {
+    let more = items.len() as u64 > limit;
+    items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if more { items.last().map(cursor) } else { None }
+}
+
 pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }

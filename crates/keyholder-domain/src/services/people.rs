@@ -141,22 +141,7 @@ impl Keyholder {
     ) -> Result<()> {
         let mut tx = self.tx().await?;
         let accounts = tx
-            .users(
-                org,
-                &crate::ports::UserQuery {
-                    q: None,
-                    status: None,
-                    user_group_id: None,
-                    second_factor: None,
-                    elevated: None,
-                    admin: None,
-                    sort: crate::ports::UserSort::Name,
-                    descending: false,
-                    page: 1,
-                    per_page: 10_000,
-                    viewers_of: None,
-                },
-            )
+            .users(org, &crate::ports::UserQuery::by_name(10_000))
             .await?
             .0;
         let account = |email: &str| {

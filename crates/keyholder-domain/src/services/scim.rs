@@ -5,7 +5,7 @@
 use super::*;
 use crate::error::FieldError;
 use crate::permission::PermissionSet;
-use crate::policy::{Action, ServiceSubject, effective_permissions};
+use crate::policy::{Action, ServiceSubject};
 use crate::rule::Rule;
 use serde_json::json;
 
@@ -76,26 +76,10 @@ impl Keyholder {
             .org_by_id(svc.org_id)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let (permissions, category_flags) = effective_permissions(&group, &[], true, &org.settings);
+        // A provisioning service acts with every permission of the group in effect.
         Ok(Subject {
-            user_id: user.id,
-            org_id: svc.org_id,
-            org_slug: svc.org_slug.clone(),
-            session_id: SessionId::new(),
-            second_factor: true,
             must_change_password: false,
-            held: if group.active {
-                group.system_permissions
-            } else {
-                PermissionSet::EMPTY
-            },
-            permissions,
-            category_flags,
-            registered_held: crate::policy::registered_held(&group),
-            registered: crate::policy::registered_in_effect(&group, true, &org.settings),
-            allowed_groups: vec![],
-            blocked_students: vec![],
-            restricted_group_types: org.settings.restricted_group_types.clone(),
+            ..Subject::in_group(&org, &user, &group, &[], true, SessionId::new())
         })
     }
 

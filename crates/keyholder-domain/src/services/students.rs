@@ -1,7 +1,7 @@
 //! R1–R7, R10: who sees which child. Lists are filtered in the query (a scope the store turns
 //! into SQL); a single record is decided by the engine with the facts of that pupil.
 
-use super::decisions::{group_reason, inactive, subject_for, told_without_blocks, unknown_action};
+use super::decisions::{group_reason, inactive, told_without_blocks, unknown_action};
 use super::*;
 use crate::permission::{CategoryFlags, PermissionSet};
 use crate::policy::{Action, Decision, Resource, StudentFacts, decide};
@@ -405,16 +405,8 @@ impl Keyholder {
             AccessSelection::Filter { q, user_group_id } => {
                 let query = crate::ports::UserQuery {
                     q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
-                    status: None,
                     user_group_id,
-                    second_factor: None,
-                    elevated: None,
-                    admin: None,
-                    sort: crate::ports::UserSort::Name,
-                    descending: false,
-                    page: 1,
-                    per_page: 100_000,
-                    viewers_of: None,
+                    ..crate::ports::UserQuery::by_name(100_000)
                 };
                 tx.users(subject.org_id, &query)
                     .await?
@@ -640,7 +632,14 @@ impl Keyholder {
             .ok_or(DomainError::NotFound)?;
         let categories = tx.categories(org.id).await?;
         Ok((
-            subject_for(org, user, &group, &categories, second_factor),
+            Subject::in_group(
+                org,
+                user,
+                &group,
+                &categories,
+                second_factor,
+                SessionId::new(),
+            ),
             group,
         ))
     }
