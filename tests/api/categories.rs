@@ -95,8 +95,7 @@ async fn g1_admins_shape_the_category_tree_and_every_change_is_audited() {
         )
         .await
         .problem(422, "validation_failed");
-    let mut codes = bad.field_codes();
-    codes.sort();
+    let codes = bad.sorted_field_codes();
     assert_eq!(
         codes,
         [
@@ -187,10 +186,7 @@ async fn g1_a_new_category_is_granted_where_its_parent_was_and_an_incident_keeps
             app.post("/v1/orgs/hill/categories", Some(&admin), body)
                 .await
                 .expect(201)
-                .body["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+                .id()
         }
     };
     let online = new_sub(&behaviour, "Online").await;
@@ -238,10 +234,7 @@ async fn g1_a_new_category_is_granted_where_its_parent_was_and_an_incident_keeps
         )
         .await
         .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .id();
     assert_eq!(flags("Teachers", &top).await, None);
     assert_eq!(
         flags("DSL / Child Protection Team", &top).await,

@@ -311,12 +311,7 @@ async fn r11_viewers_lists_who_may_see_a_pupil_and_who_may_read_its_incidents_pe
             assert!(v.get(field).is_some(), "{field}: {v:#}");
         }
         assert!(v.get("email").is_none(), "names and group only: {v:#}");
-        let rules: Vec<&str> = v["reasons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["rule"].as_str().unwrap())
-            .collect();
+        let rules = rules(v);
         // R5 is named to admins only.
         let expected: &[&str] = if asker == d.admin {
             &["G1", "R4", "R5", "G1"]

@@ -106,6 +106,18 @@ impl Res {
             })
             .unwrap_or_default()
     }
+
+    /// The `id` of what the call made.
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// The problem's `(field, code)` pairs, sorted.
+    pub fn sorted_field_codes(&self) -> Vec<(String, String)> {
+        let mut codes = self.field_codes();
+        codes.sort();
+        codes
+    }
 }
 
 /// U5: polls `GET {base}{path}` with `token` until it answers `status`, within the auth cache's
@@ -265,6 +277,17 @@ impl TestApp {
             .as_str()
             .expect("api_key")
             .to_owned()
+    }
+
+    /// U5: `admin` deactivates the account `user` of `slug` (and it succeeds).
+    pub async fn deactivate(&self, slug: &str, admin: &str, user: impl std::fmt::Display) {
+        self.post(
+            &format!("/v1/orgs/{slug}/users/{user}/deactivate"),
+            Some(admin),
+            json!({}),
+        )
+        .await
+        .expect(200);
     }
 
     /// The id of the org's category `name`, as `GET /categories` lists it to `token`.
@@ -620,4 +643,14 @@ pub fn assert_rfc3339_times(v: &Value) {
         Value::Array(xs) => xs.iter().for_each(assert_rfc3339_times),
         _ => {}
     }
+}
+
+/// The rule ids of a decision's (or a viewer's) `reasons`, in order.
+pub fn rules(decided: &Value) -> Vec<&str> {
+    decided["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|r| r["rule"].as_str().expect("a rule"))
+        .collect()
 }

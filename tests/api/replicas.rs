@@ -69,13 +69,7 @@ async fn u5_a_change_on_one_replica_is_enforced_by_the_other_within_the_bound() 
     // A deactivation here.
     let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
     within_bound(&app, &other.base, "/v1/me", &t, 200).await;
-    app.post(
-        &format!("/v1/orgs/hill/users/{teacher}/deactivate"),
-        Some(&admin),
-        json!({}),
-    )
-    .await
-    .expect(200);
+    app.deactivate("hill", &admin, teacher).await;
     app.get("/v1/me", &t).await.problem(401, "unauthenticated");
     windows.push((
         "deactivation",

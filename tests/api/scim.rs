@@ -314,10 +314,7 @@ async fn scim_filters_windows_and_patch_paths_past_their_bounds_answer_400_not_a
     )
     .await
     .expect(201)
-    .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .id();
     let scim_400 = |r: Res, scim_type: &str| {
         assert_eq!(r.status, 400, "{:?}", r.body);
         assert_eq!(r.headers["content-type"], "application/scim+json");

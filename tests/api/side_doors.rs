@@ -87,10 +87,7 @@ impl Doors {
             )
             .await
             .expect(201)
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+            .id()
     }
 
     pub async fn mark(&self, pupil: (&str, &str, &str), category: &str) {

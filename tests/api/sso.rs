@@ -361,13 +361,7 @@ async fn a8_a_deactivated_account_is_refused_at_the_callback_and_at_the_exchange
     provisioned(&app, &teacher, "alice").await;
     // A code issued before the deactivation is worthless after it.
     let code = sign_in(&app, &pid, "alice").await.expect("signed in");
-    app.post(
-        &format!("/v1/orgs/hill/users/{teacher}/deactivate"),
-        Some(&admin),
-        json!({}),
-    )
-    .await
-    .expect(200);
+    app.deactivate("hill", &admin, teacher).await;
     exchange(&app, &code, None)
         .await
         .problem(403, "sso_account_deactivated");
@@ -987,13 +981,7 @@ async fn a8_g5_with_passwords_off_the_last_admin_who_can_sign_in_stays() {
     .await
     .problem(409, "last_admin");
     // The other admin may go: the linked one remains.
-    app.post(
-        &format!("/v1/orgs/hill/users/{other}/deactivate"),
-        Some(&sso_admin),
-        json!({}),
-    )
-    .await
-    .expect(200);
+    app.deactivate("hill", &sso_admin, other).await;
     // With passwords back on, a client change drops the links, audited; the next sign-in
     // links again by SCIM's id.
     app.patch(

@@ -59,10 +59,7 @@ async fn u5_me_runs_no_statement_and_no_read_runs_one_twice() {
         )
         .await
         .expect(201)
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .id();
     let reads = [
         ("/v1/me".to_owned(), &teacher),
         ("/v1/orgs/hill/users?per_page=15".to_owned(), &admin),

@@ -613,12 +613,7 @@ async fn r10_decisions_name_their_rules_and_effective_permissions_show_both_sess
         .await
         .expect(200);
     assert_eq!(d.body["allowed"], true);
-    let rules: Vec<&str> = d.body["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["rule"].as_str().unwrap())
-        .collect();
+    let rules = rules(&d.body);
     assert_eq!(rules, ["G1", "R4", "G1"]);
     let d = s
         .app

@@ -534,13 +534,7 @@ async fn a9_introspection_tells_a_service_at_once_when_a_token_stops_being_live(
     assert!(r.body["exp"].as_i64() > r.body["iat"].as_i64());
     assert_eq!(r.headers["cache-control"], "no-store");
     // Deactivated: inactive on the very next call (U5), and nothing else is said.
-    app.post(
-        &format!("/v1/orgs/hill/users/{teacher}/deactivate"),
-        Some(&admin),
-        json!({}),
-    )
-    .await
-    .expect(200);
+    app.deactivate("hill", &admin, teacher).await;
     let r = introspect(&app, &key, &[("token", &token)])
         .await
         .expect(200);
