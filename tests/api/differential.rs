@@ -384,7 +384,7 @@ async fn viewers_and_batch_agree_with_single_checks(
                     break;
                 }
                 for v in items {
-                    let rules = rules(&v);
+                    let rules = rules(v);
                     assert!(rules.contains(&"G1") && rules.contains(&"R4"), "{v:#}");
                     viewers.insert(v["user_id"].as_str().unwrap().to_owned());
                 }
