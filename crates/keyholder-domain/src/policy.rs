@@ -292,11 +292,20 @@ pub struct Decision {
 
 impl Decision {
     pub(crate) fn deny(rule: Rule, detail: String) -> Decision {
+        Decision::deny_about(rule, None, detail)
+    }
+
+    /// A refusal about one permission (G1, G2).
+    fn deny_about(
+        rule: Rule,
+        permission: Option<std::borrow::Cow<'static, str>>,
+        detail: String,
+    ) -> Decision {
         Decision {
             allowed: false,
             reasons: vec![Reason {
                 rule,
-                permission: None,
+                permission,
                 detail,
             }],
         }
@@ -391,14 +400,7 @@ fn decide_needing(
                     format!("the user's group does not grant `{}`", p.key()),
                 )
             };
-            return Decision {
-                allowed: false,
-                reasons: vec![Reason {
-                    rule,
-                    permission: Some(p.key().into()),
-                    detail,
-                }],
-            };
+            return Decision::deny_about(rule, Some(p.key().into()), detail);
         }
         reasons.push(Reason {
             rule: Rule::G1,
@@ -424,14 +426,7 @@ fn decide_needing(
             } else {
                 (Rule::G1, format!("the user's group does not grant `{key}`"))
             };
-            return Decision {
-                allowed: false,
-                reasons: vec![Reason {
-                    rule,
-                    permission: Some(key.to_owned().into()),
-                    detail,
-                }],
-            };
+            return Decision::deny_about(rule, Some(key.to_owned().into()), detail);
         }
         reasons.push(Reason {
             rule: Rule::G1,

@@ -47,13 +47,7 @@ impl Keyholder {
         kind: &str,
         ctx: &RequestContext,
     ) -> Result<UserView> {
-        after.version = before.version + 1;
-        after.updated_at = now();
-        if !tx.update_user(&after, before.version).await? {
-            return Err(DomainError::VersionMismatch {
-                expected: before.version,
-            });
-        }
+        write_user(&mut *tx, before, &mut after).await?;
         if admins_who_can_sign_in(tx, subject.org_id).await? == 0 {
             return Err(DomainError::LastAdmin);
         }

@@ -228,13 +228,7 @@ impl Keyholder {
         after.must_change_password = false;
         after.password_changed_at = Some(now());
         after.token_version += 1;
-        after.version += 1;
-        after.updated_at = now();
-        if !tx.update_user(&after, before.version).await? {
-            return Err(DomainError::VersionMismatch {
-                expected: before.version,
-            });
-        }
+        write_user(&mut *tx, &before, &mut after).await?;
         tx.clear_throttle(t.org_id, &format!("user:{}", before.id))
             .await?;
         Audit {

@@ -128,13 +128,7 @@ impl Keyholder {
             confirmed: false,
             last_step: None,
         };
-        after.version += 1;
-        after.updated_at = now();
-        if !tx.update_user(&after, before.version).await? {
-            return Err(DomainError::VersionMismatch {
-                expected: before.version,
-            });
-        }
+        write_user(&mut *tx, &before, &mut after).await?;
         Audit {
             org: subject.org_id,
             kind: "second_factor.setup_started",
@@ -186,13 +180,7 @@ impl Keyholder {
             confirmed: true,
             last_step: Some(step),
         };
-        after.version += 1;
-        after.updated_at = now();
-        if !tx.update_user(&after, before.version).await? {
-            return Err(DomainError::VersionMismatch {
-                expected: before.version,
-            });
-        }
+        write_user(&mut *tx, &before, &mut after).await?;
         let codes = recovery_codes();
         let hashes: Vec<String> = codes.iter().map(|c| secret_hash(c)).collect();
         tx.replace_recovery_codes(subject.org_id, subject.user_id, &hashes)
@@ -231,13 +219,7 @@ impl Keyholder {
         }
         let mut after = before.clone();
         after.totp = TotpState::default();
-        after.version += 1;
-        after.updated_at = now();
-        if !tx.update_user(&after, before.version).await? {
-            return Err(DomainError::VersionMismatch {
-                expected: before.version,
-            });
-        }
+        write_user(&mut *tx, &before, &mut after).await?;
         tx.replace_recovery_codes(subject.org_id, subject.user_id, &[])
             .await?;
         // ASVS 7.4.3: a factor removed ends the account's other sessions.
@@ -363,13 +345,7 @@ impl Keyholder {
         after.password_hash = Some(hash);
         after.must_change_password = false;
         after.password_changed_at = Some(now());
-        after.version += 1;
-        after.updated_at = now();
-        if !tx.update_user(&after, before.version).await? {
-            return Err(DomainError::VersionMismatch {
-                expected: before.version,
-            });
-        }
+        write_user(&mut *tx, &before, &mut after).await?;
         // Whoever else held the account's old password loses its sessions; this one stays.
         let ended = tx
             .revoke_other_sessions(subject.org_id, subject.user_id, subject.session_id)
@@ -520,13 +496,7 @@ impl Keyholder {
         }
         if changes.as_object().is_some_and(|m| !m.is_empty()) {
             if after != before {
-                after.version = before.version + 1;
-                after.updated_at = now();
-                if !tx.update_user(&after, before.version).await? {
-                    return Err(DomainError::VersionMismatch {
-                        expected: before.version,
-                    });
-                }
+                write_user(&mut *tx, &before, &mut after).await?;
             }
             self.notify_email_change(tx.as_mut(), &before, &after)
                 .await?;

@@ -488,6 +488,19 @@ pub(crate) fn next_page<T>(
     if more { items.last().map(cursor) } else { None }
 }
 
+/// Writes `after` as the next version of `before` (a version up, `updated_at` now); another
+/// write in between is a version mismatch (optimistic concurrency).
+pub(crate) async fn write_user(tx: &mut dyn Tx, before: &User, after: &mut User) -> Result<()> {
+    after.version = before.version + 1;
+    after.updated_at = now();
+    if !tx.update_user(after, before.version).await? {
+        return Err(DomainError::VersionMismatch {
+            expected: before.version,
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }

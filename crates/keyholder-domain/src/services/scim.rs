@@ -289,13 +289,7 @@ impl Keyholder {
                 .await?
                 .ok_or(DomainError::NotFound);
         }
-        after.version = before.version + 1;
-        after.updated_at = now();
-        if !tx.update_user(&after, before.version).await? {
-            return Err(DomainError::VersionMismatch {
-                expected: before.version,
-            });
-        }
+        write_user(&mut *tx, &before, &mut after).await?;
         if admins_who_can_sign_in(tx.as_mut(), svc.org_id).await? == 0 {
             return Err(DomainError::LastAdmin);
         }
@@ -363,13 +357,7 @@ impl Keyholder {
         after.totp = TotpState::default();
         after.scim_deleted = true;
         after.token_version += 1;
-        after.version += 1;
-        after.updated_at = now();
-        if !tx.update_user(&after, before.version).await? {
-            return Err(DomainError::VersionMismatch {
-                expected: before.version,
-            });
-        }
+        write_user(&mut *tx, &before, &mut after).await?;
         if admins_who_can_sign_in(tx.as_mut(), svc.org_id).await? == 0 {
             return Err(DomainError::LastAdmin);
         }
@@ -498,13 +486,7 @@ impl Keyholder {
             self.authorize(acting, Action::GrantGroup, grant(&target))?;
             let mut after = before.clone();
             after.user_group_id = to;
-            after.version += 1;
-            after.updated_at = now();
-            if !tx.update_user(&after, before.version).await? {
-                return Err(DomainError::VersionMismatch {
-                    expected: before.version,
-                });
-            }
+            write_user(&mut *tx, &before, &mut after).await?;
             Audit {
                 org,
                 kind: "user.group_changed",

@@ -229,6 +229,25 @@ impl SeaTx {
             .map_err(db_err)
     }
 
+    /// Accounts read with their groups, as the domain sees them: each with its staff records
+    /// (S3), read in one statement for all of them.
+    async fn user_views(
+        &self,
+        org: OrgId,
+        rows: Vec<(users::Model, Option<user_groups::Model>)>,
+    ) -> Result<Vec<UserView>> {
+        let mut staff = self
+            .staff_ids_of(org, rows.iter().map(|(u, _)| u.id).collect())
+            .await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for (u, g) in rows {
+            let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
+            let ids = staff.remove(&u.id).unwrap_or_default();
+            views.push(convert::user_view(u, &g, ids)?);
+        }
+        Ok(views)
+    }
+
     /// The staff records of these accounts (S3).
     async fn staff_ids_of(
         &self,

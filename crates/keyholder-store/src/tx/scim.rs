@@ -28,15 +28,7 @@ impl ScimTx for SeaTx {
             .all(&self.txn)
             .await
             .map_err(db_err)?;
-        let mut staff = self
-            .staff_ids_of(org, rows.iter().map(|(u, _)| u.id).collect())
-            .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for (u, g) in rows {
-            let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
-            let ids = staff.remove(&u.id).unwrap_or_default();
-            items.push(convert::user_view(u, &g, ids)?);
-        }
+        let items = self.user_views(org, rows).await?;
         Ok((items, total))
     }
 

@@ -2,25 +2,28 @@
 
 use super::*;
 
+/// A write of an account whose email or username another account of the org holds.
+fn login_taken(e: sea_orm::DbErr) -> DomainError {
+    unique_or(e, |msg| {
+        if msg.contains("email") {
+            Some(DomainError::EmailInUse {
+                holder_status: UserStatus::Active,
+            })
+        } else if msg.contains("username") {
+            Some(DomainError::UsernameInUse)
+        } else {
+            None
+        }
+    })
+}
+
 #[async_trait]
 impl UsersTx for SeaTx {
     async fn insert_user(&mut self, user: &User) -> Result<()> {
         users::Entity::insert(convert::user_row(user))
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|e| {
-                unique_or(e, |msg| {
-                    if msg.contains("email") {
-                        Some(DomainError::EmailInUse {
-                            holder_status: UserStatus::Active,
-                        })
-                    } else if msg.contains("username") {
-                        Some(DomainError::UsernameInUse)
-                    } else {
-                        None
-                    }
-                })
-            })?;
+            .map_err(login_taken)?;
         Ok(())
     }
 
@@ -134,19 +137,7 @@ impl UsersTx for SeaTx {
             .filter(users::Column::Version.eq(expected_version))
             .exec(&self.txn)
             .await
-            .map_err(|e| {
-                unique_or(e, |msg| {
-                    if msg.contains("email") {
-                        Some(DomainError::EmailInUse {
-                            holder_status: UserStatus::Active,
-                        })
-                    } else if msg.contains("username") {
-                        Some(DomainError::UsernameInUse)
-                    } else {
-                        None
-                    }
-                })
-            })?;
+            .map_err(login_taken)?;
         Ok(res.rows_affected == 1)
     }
 
@@ -252,15 +243,7 @@ impl UsersTx for SeaTx {
             query.per_page,
         )
         .await?;
-        let mut staff = self
-            .staff_ids_of(org, rows.iter().map(|(u, _)| u.id).collect())
-            .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for (u, g) in rows {
-            let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
-            let ids = staff.remove(&u.id).unwrap_or_default();
-            items.push(convert::user_view(u, &g, ids)?);
-        }
+        let items = self.user_views(org, rows).await?;
         Ok((items, total))
     }
 }
