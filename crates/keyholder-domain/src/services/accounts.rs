@@ -534,11 +534,6 @@ impl Keyholder {
         }
         .write(tx.as_mut(), ctx)
         .await?;
-        let view = tx
-            .user_view(subject.org_id, user.id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
-        Ok(view)
+        commit_with_view(tx, subject.org_id, user.id).await
     }
 }

@@ -244,11 +244,7 @@ impl Keyholder {
         cursor: Option<&str>,
         limit: Option<u64>,
     ) -> Result<AlertPage> {
-        self.authorize(
-            subject,
-            Action::ReadOwnAccount,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ReadOwnAccount)?;
         let limit = limit.unwrap_or(25);
         if !(1..=100).contains(&limit) {
             return Err(DomainError::field("limit", "out_of_range", "1 to 100"));
@@ -275,11 +271,7 @@ impl Keyholder {
 
     /// N2: marks one of the caller's alerts read; another user's alert is not found.
     pub async fn read_alert(&self, subject: &Subject, id: AlertId) -> Result<()> {
-        self.authorize(
-            subject,
-            Action::ReadOwnAccount,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ReadOwnAccount)?;
         let mut tx = self.tx().await?;
         if !tx
             .mark_alert_read(subject.org_id, subject.user_id, id, now())

@@ -46,11 +46,7 @@ pub struct TotpEnrolment {
 
 impl Keyholder {
     pub async fn me(&self, subject: &Subject) -> Result<Me> {
-        self.authorize(
-            subject,
-            Action::ReadOwnAccount,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ReadOwnAccount)?;
         // U5: held beside the session's facts, so the steady state needs no round trip.
         let (user, notification_preferences) = match self.auth.profile(subject.session_id) {
             Some((user, group, held)) => (
@@ -104,11 +100,7 @@ impl Keyholder {
         subject: &Subject,
         ctx: &RequestContext,
     ) -> Result<TotpEnrolment> {
-        self.authorize(
-            subject,
-            Action::ManageOwnSecondFactor,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ManageOwnSecondFactor)?;
         let mut tx = self.tx().await?;
         let before = self.own_user(tx.as_mut(), subject).await?;
         if before.totp.enrolled() {
@@ -153,11 +145,7 @@ impl Keyholder {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<Vec<String>> {
-        self.authorize(
-            subject,
-            Action::ManageOwnSecondFactor,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ManageOwnSecondFactor)?;
         let mut tx = self.tx().await?;
         let before = self.own_user(tx.as_mut(), subject).await?;
         if before.totp.enrolled() {
@@ -201,11 +189,7 @@ impl Keyholder {
     /// A5: removing one's own key needs a session that proved it, so that a stolen password
     /// alone cannot strip it.
     pub async fn totp_remove(&self, subject: &Subject, ctx: &RequestContext) -> Result<()> {
-        self.authorize(
-            subject,
-            Action::ManageOwnSecondFactor,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ManageOwnSecondFactor)?;
         let mut tx = self.tx().await?;
         let before = self.own_user(tx.as_mut(), subject).await?;
         if before.totp.enrolled() && !subject.second_factor {
@@ -301,11 +285,7 @@ impl Keyholder {
         new: &str,
         ctx: &RequestContext,
     ) -> Result<()> {
-        self.authorize(
-            subject,
-            Action::ReadOwnAccount,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ReadOwnAccount)?;
         let (user, org, current_ok) = self.check_own_password(subject, current, ctx).await?;
         let inputs: Vec<&str> = [user.email.as_deref(), user.username.as_deref()]
             .into_iter()
@@ -376,11 +356,7 @@ impl Keyholder {
         if_match: Option<i64>,
         ctx: &RequestContext,
     ) -> Result<Me> {
-        self.authorize(
-            subject,
-            Action::EditOwnProfile,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::EditOwnProfile)?;
         // ASVS 7.5.1: checked before the transaction, and counted like a login (A2).
         let password_ok = match (&patch.email, patch.current_password.as_deref()) {
             (Some(_), Some(p)) => Some(self.check_own_password(subject, p, ctx).await?.2),
@@ -518,11 +494,7 @@ impl Keyholder {
 impl Keyholder {
     /// ASVS 7.5.2: the caller's own live sessions (where they are signed in), newest first.
     pub async fn own_sessions(&self, subject: &Subject) -> Result<Vec<Session>> {
-        self.authorize(
-            subject,
-            Action::ReadOwnAccount,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ReadOwnAccount)?;
         let mut tx = self.tx().await?;
         tx.live_sessions(subject.org_id, subject.user_id).await
     }
@@ -534,11 +506,7 @@ impl Keyholder {
         session: SessionId,
         ctx: &RequestContext,
     ) -> Result<()> {
-        self.authorize(
-            subject,
-            Action::ReadOwnAccount,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ReadOwnAccount)?;
         let mut tx = self.tx().await?;
         if !tx
             .live_sessions(subject.org_id, subject.user_id)

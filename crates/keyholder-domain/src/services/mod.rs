@@ -452,6 +452,11 @@ impl Keyholder {
         decide(subject, action, resource).into_result()
     }
 
+    /// `action` on the subject's own org (one's own account, alerts, sessions, links).
+    fn authorize_in_own_org(&self, subject: &Subject, action: Action) -> Result<()> {
+        self.authorize(subject, action, Resource::Org(subject.org_id))
+    }
+
     /// T1: the path's org must be the subject's; anything else is not found.
     fn check_org(&self, subject: &Subject, org_slug: &str, action: Action) -> Result<()> {
         if subject.org_slug != org_slug {
@@ -499,6 +504,20 @@ pub(crate) async fn write_user(tx: &mut dyn Tx, before: &User, after: &mut User)
         });
     }
     Ok(())
+}
+
+/// Reads the account as it now stands, then commits: what a write of an account answers.
+pub(crate) async fn commit_with_view(
+    mut tx: Box<dyn Tx>,
+    org: OrgId,
+    user: UserId,
+) -> Result<UserView> {
+    let view = tx
+        .user_view(org, user)
+        .await?
+        .ok_or(DomainError::NotFound)?;
+    tx.commit().await?;
+    Ok(view)
 }
 
 pub(crate) fn now() -> OffsetDateTime {

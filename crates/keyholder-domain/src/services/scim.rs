@@ -229,12 +229,7 @@ impl Keyholder {
         }
         .write(tx.as_mut(), ctx)
         .await?;
-        let view = tx
-            .user_view(svc.org_id, user.id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
-        Ok(view)
+        commit_with_view(tx, svc.org_id, user.id).await
     }
 
     /// PUT (and PATCH, applied to the current representation): U5 when `active` turns false.
@@ -321,12 +316,7 @@ impl Keyholder {
         }
         .write(tx.as_mut(), ctx)
         .await?;
-        let view = tx
-            .user_view(svc.org_id, id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
-        Ok(view)
+        commit_with_view(tx, svc.org_id, id).await
     }
 
     /// DELETE: the account is deactivated, its login details removed (U5, U6) and it is gone

@@ -380,12 +380,7 @@ impl Keyholder {
         }
         .write(tx.as_mut(), ctx)
         .await?;
-        let view = tx
-            .user_view(subject.org_id, user.id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
-        Ok(view)
+        commit_with_view(tx, subject.org_id, user.id).await
     }
 
     /// U1, U8 (uniqueness), U9 (group change under G4 and G5).
@@ -542,12 +537,7 @@ impl Keyholder {
         }
         .write(tx.as_mut(), ctx)
         .await?;
-        let view = tx
-            .user_view(subject.org_id, id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
-        tx.commit().await?;
-        Ok(view)
+        commit_with_view(tx, subject.org_id, id).await
     }
 }
 

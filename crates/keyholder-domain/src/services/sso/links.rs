@@ -28,11 +28,7 @@ impl Keyholder {
     ) -> Result<SsoStart> {
         // A new way in is a second-factor matter (not before A3's change, and with the key
         // proved where one is enrolled): a password alone, or a stolen session, adds none.
-        self.authorize(
-            subject,
-            Action::ManageOwnSecondFactor,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ManageOwnSecondFactor)?;
         let (p, account) = {
             let mut tx = self.read_tx().await?;
             let p = tx
@@ -157,11 +153,7 @@ impl Keyholder {
 
     /// The caller's own links.
     pub async fn own_sso_links(&self, subject: &Subject) -> Result<Vec<SsoLinkView>> {
-        self.authorize(
-            subject,
-            Action::ReadOwnAccount,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ReadOwnAccount)?;
         let mut tx = self.read_tx().await?;
         self.links_of(tx.as_mut(), subject.org_id, subject.user_id)
             .await
@@ -189,11 +181,7 @@ impl Keyholder {
         provider: IdentityProviderId,
         ctx: &RequestContext,
     ) -> Result<()> {
-        self.authorize(
-            subject,
-            Action::ManageOwnSecondFactor,
-            Resource::Org(subject.org_id),
-        )?;
+        self.authorize_in_own_org(subject, Action::ManageOwnSecondFactor)?;
         let mut tx = self.tx().await?;
         let account = self.own_user(tx.as_mut(), subject).await?;
         own_second_factor(&account, subject)?;
