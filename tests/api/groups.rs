@@ -11,12 +11,7 @@ async fn g6_a_new_org_starts_with_the_default_categories_and_groups() {
         .get("/v1/orgs/hill/user-groups", &admin)
         .await
         .expect(200);
-    let names: Vec<&str> = groups.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["name"].as_str().unwrap())
-        .collect();
+    let names = names(&groups.body);
     assert_eq!(
         names,
         [

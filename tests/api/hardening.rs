@@ -78,11 +78,7 @@ async fn a2_a_locked_admin_gets_in_with_password_and_authenticator_code_and_noth
         .enrol_key("hill", &org.admin_email, ADMIN_PASSWORD)
         .await;
     // Someone fails on purpose until the admin is locked.
-    for _ in 0..5 {
-        app.login("hill", &org.admin_email, "guessing the password", None)
-            .await
-            .problem(401, "invalid_credentials");
-    }
+    app.fail_five_times("hill", &org.admin_email).await;
     app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
         .await
         .problem(429, "account_locked");
@@ -111,12 +107,7 @@ async fn a2_a_locked_admin_gets_in_with_password_and_authenticator_code_and_noth
     }
     // Both factors pass the lock, and clear it.
     let ok = app
-        .login(
-            "hill",
-            &org.admin_email,
-            ADMIN_PASSWORD,
-            Some(&code(&secret, 30)),
-        )
+        .login_with_code("hill", &org.admin_email, &secret)
         .await
         .expect(200);
     assert_eq!(ok.body["second_factor"], true);
@@ -193,25 +184,16 @@ async fn a2_whoever_holds_the_password_cannot_guess_codes_through_a_lock() {
     let secret = app
         .enrol_key("hill", &org.admin_email, ADMIN_PASSWORD)
         .await;
-    for _ in 0..5 {
-        app.login("hill", &org.admin_email, "guessing the password", None)
-            .await
-            .problem(401, "invalid_credentials");
-    }
+    app.fail_five_times("hill", &org.admin_email).await;
     // Five wrong codes behind the right password turn the bypass off until its own lock ends.
     for guess in ["000001", "000002", "000003", "000004", "000005"] {
         app.login("hill", &org.admin_email, ADMIN_PASSWORD, Some(guess))
             .await
             .problem(429, "account_locked");
     }
-    app.login(
-        "hill",
-        &org.admin_email,
-        ADMIN_PASSWORD,
-        Some(&code(&secret, 30)),
-    )
-    .await
-    .problem(429, "account_locked");
+    app.login_with_code("hill", &org.admin_email, &secret)
+        .await
+        .problem(429, "account_locked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -430,6 +430,21 @@ impl TestApp {
         self.post("/v1/auth/login", None, body).await
     }
 
+    /// Logs in with the password and the authenticator's next code for `secret` (A5).
+    pub async fn login_with_code(&self, org: &str, login: &str, secret: &str) -> Res {
+        self.login(org, login, ADMIN_PASSWORD, Some(&code(secret, 30)))
+            .await
+    }
+
+    /// A2: five wrong passwords for `login`, each refused: the account is locked after them.
+    pub async fn fail_five_times(&self, org: &str, login: &str) {
+        for _ in 0..5 {
+            self.login(org, login, "guessing the password", None)
+                .await
+                .problem(401, "invalid_credentials");
+        }
+    }
+
     /// Logs in with a password only (G2: low-level permissions).
     pub async fn token(&self, org: &str, login: &str, password: &str) -> String {
         let r = self.login(org, login, password, None).await.expect(200);
@@ -652,5 +667,15 @@ pub fn rules(decided: &Value) -> Vec<&str> {
         .expect("reasons")
         .iter()
         .map(|r| r["rule"].as_str().expect("a rule"))
+        .collect()
+}
+
+/// The `name` of each item of a list's body, in order.
+pub fn names(body: &Value) -> Vec<&str> {
+    body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["name"].as_str().expect("a name"))
         .collect()
 }

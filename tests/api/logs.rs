@@ -304,12 +304,7 @@ async fn a_seed_stored_before_sealing_is_sealed_at_start_and_still_works() {
     db.close().await.ok();
     assert!(stored.starts_with("v1.") && !stored.contains(&secret));
     let r = app
-        .login(
-            "hill",
-            &org.admin_email,
-            ADMIN_PASSWORD,
-            Some(&code(&secret, 30)),
-        )
+        .login_with_code("hill", &org.admin_email, &secret)
         .await
         .expect(200);
     assert_eq!(r.body["second_factor"], true);

@@ -25,12 +25,7 @@ async fn demo_org_has_the_reference_schools_staff_years_and_pupils_and_seeds_onc
         .get("/v1/orgs/demo/student-groups?type=academic_level", &admin)
         .await
         .expect(200);
-    let names: Vec<&str> = years.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["name"].as_str().unwrap())
-        .collect();
+    let names = names(&years.body);
     assert_eq!(
         names,
         [
