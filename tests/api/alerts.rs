@@ -59,20 +59,12 @@ async fn hill(app: TestApp) -> Hill {
     )
     .await
     .expect(200);
-    let pupils = ids_by(
-        &app.get("/v1/orgs/hill/students?per_page=100", &admin)
-            .await
-            .expect(200)
-            .body,
-        "mis_id",
-    );
-    let groups = ids_by(
-        &app.get("/v1/orgs/hill/student-groups", &admin)
-            .await
-            .expect(200)
-            .body,
-        "mis_id",
-    );
+    let pupils = app
+        .ids_by_mis_id("/v1/orgs/hill/students?per_page=100", &admin)
+        .await;
+    let groups = app
+        .ids_by_mis_id("/v1/orgs/hill/student-groups", &admin)
+        .await;
     app.patch(
         "/v1/orgs/hill/settings",
         &admin,

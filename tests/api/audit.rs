@@ -253,8 +253,7 @@ async fn au2_the_trail_is_filtered_by_time_type_actor_and_target_and_exported_as
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn au1_every_refused_request_on_a_protected_route_is_recorded() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let dale = app.org("dale").await;
     let admin = app.admin(&org).await;
     let teacher_id = app.user(&org, &admin, "t@hill.school", "Teachers").await;

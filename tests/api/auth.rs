@@ -6,8 +6,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a1_login_answers_a_bearer_pair_and_me_shows_the_account_and_its_org() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let r = app
         .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
         .await
@@ -42,8 +41,7 @@ async fn a1_login_answers_a_bearer_pair_and_me_shows_the_account_and_its_org() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a2_unknown_login_and_wrong_password_get_the_same_answer_and_both_are_audited() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let unknown = app
         .login("hill", "nobody@hill.school", ADMIN_PASSWORD, None)
         .await
@@ -118,8 +116,7 @@ async fn a2_five_failures_lock_the_account_with_retry_after_even_for_the_right_p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a1_refresh_rotates_and_a_reused_refresh_token_ends_the_whole_session() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let first = app
         .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
         .await
@@ -154,8 +151,7 @@ async fn a1_refresh_rotates_and_a_reused_refresh_token_ends_the_whole_session() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a1_logout_ends_the_session_and_its_refresh_token() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let r = app
         .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
         .await
@@ -175,8 +171,7 @@ async fn a1_logout_ends_the_session_and_its_refresh_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g2_a_session_without_second_factor_holds_only_low_level_permissions() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let token = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
     let me = app.get("/v1/me", &token).await.expect(200);
     let perms: Vec<String> = serde_json::from_value(me.body["permissions"].clone()).unwrap();
@@ -209,8 +204,7 @@ async fn g2_a_session_without_second_factor_holds_only_low_level_permissions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a5_enrolment_gives_uri_qr_and_ten_recovery_codes_and_no_code_is_accepted_twice() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let t = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
     app.post("/v1/me/totp/confirm", Some(&t), json!({"code": "123456"}))
         .await
@@ -283,8 +277,7 @@ async fn a5_enrolment_gives_uri_qr_and_ten_recovery_codes_and_no_code_is_accepte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a5_removing_a_key_needs_a_session_that_proved_it() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let keyed = app
         .token_with_key("hill", &org.admin_email, ADMIN_PASSWORD)
         .await;
@@ -373,8 +366,7 @@ async fn a3_an_account_that_must_change_its_password_can_do_nothing_else_until_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a1_concurrent_logins_of_one_account_all_succeed_with_their_own_sessions() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let logins = (0..8).map(|_| app.login("hill", &org.admin_email, ADMIN_PASSWORD, None));
     let results = futures_util::future::join_all(logins).await;
     let mut tokens = std::collections::HashSet::new();
@@ -387,8 +379,7 @@ async fn a1_concurrent_logins_of_one_account_all_succeed_with_their_own_sessions
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn au1_audit_entries_carry_the_request_id_and_the_peer_address_not_a_forged_one() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let body = json!({"org": "hill", "login": org.admin_email, "password": ADMIN_PASSWORD});
     let r = app
         .call_with(
@@ -420,8 +411,7 @@ async fn au1_audit_entries_carry_the_request_id_and_the_peer_address_not_a_forge
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a5_a2_wrong_codes_keep_counting_across_password_only_logins_and_lock_the_account() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     app.token_with_key("hill", &org.admin_email, ADMIN_PASSWORD)
         .await;
     for _ in 0..4 {

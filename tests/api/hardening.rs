@@ -72,8 +72,7 @@ async fn the_scim_door_answers_429_in_scim_s_own_error_shape() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a2_a_locked_admin_gets_in_with_password_and_authenticator_code_and_nothing_less() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let secret = app
         .enrol_key("hill", &org.admin_email, ADMIN_PASSWORD)
         .await;
@@ -179,8 +178,7 @@ async fn a_method_a_documented_path_does_not_take_is_405_with_allow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a2_whoever_holds_the_password_cannot_guess_codes_through_a_lock() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let secret = app
         .enrol_key("hill", &org.admin_email, ADMIN_PASSWORD)
         .await;

@@ -236,6 +236,13 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// A fresh server with the org `hill` (its admin not yet signed in).
+    pub async fn with_hill() -> (TestApp, Org) {
+        let app = Self::spawn().await;
+        let org = app.org("hill").await;
+        (app, org)
+    }
+
     /// A fresh server with the org `hill` and its admin signed in with a second factor: the
     /// server, the org and the admin's token.
     pub async fn hill() -> (TestApp, Org, String) {
@@ -434,6 +441,15 @@ impl TestApp {
     pub async fn login_with_code(&self, org: &str, login: &str, secret: &str) -> Res {
         self.login(org, login, ADMIN_PASSWORD, Some(&code(secret, 30)))
             .await
+    }
+
+    /// What `GET {path}` lists to `token`, by MIS id: each item's id.
+    pub async fn ids_by_mis_id(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> std::collections::HashMap<String, String> {
+        ids_by(&self.get(path, token).await.expect(200).body, "mis_id")
     }
 
     /// A2: five wrong passwords for `login`, each refused: the account is locked after them.

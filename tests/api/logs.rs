@@ -37,8 +37,7 @@ async fn call(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_seeds_are_sealed_in_the_database() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let t = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
     let secret = app
         .post("/v1/me/totp/setup", Some(&t), json!({}))
@@ -278,8 +277,7 @@ async fn nothing_secret_reaches_the_log_of_a_full_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seed_stored_before_sealing_is_sealed_at_start_and_still_works() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let secret = app
         .enrol_key("hill", &org.admin_email, ADMIN_PASSWORD)
         .await;

@@ -308,8 +308,7 @@ async fn a_per_address_quota_is_one_quota_across_replicas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_does_not_wait_for_an_open_write_and_cannot_write() {
     use keyholder_domain::ports::Store;
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let store = keyholder_store::SeaStore::connect(
         &app.database_url,
         2,

@@ -25,13 +25,9 @@ async fn u5_me_runs_no_statement_and_no_read_runs_one_twice() {
     .await
     .expect(200);
     let teacher_id = app.user(&org, &admin, "t@hill.school", "Teachers").await;
-    let groups = ids_by(
-        &app.get("/v1/orgs/hill/student-groups", &admin)
-            .await
-            .expect(200)
-            .body,
-        "mis_id",
-    );
+    let groups = app
+        .ids_by_mis_id("/v1/orgs/hill/student-groups", &admin)
+        .await;
     app.post(
         &format!("/v1/orgs/hill/student-groups/{}/access", groups["R1"]),
         Some(&admin),
@@ -43,13 +39,8 @@ async fn u5_me_runs_no_statement_and_no_read_runs_one_twice() {
         .token_with_key("hill", "t@hill.school", ADMIN_PASSWORD)
         .await
         .token;
-    let pupils: HashMap<String, String> = ids_by(
-        &app.get("/v1/orgs/hill/students", &teacher)
-            .await
-            .expect(200)
-            .body,
-        "mis_id",
-    );
+    let pupils: HashMap<String, String> =
+        app.ids_by_mis_id("/v1/orgs/hill/students", &teacher).await;
     let behaviour = app.category_id("hill", &admin, "Behaviour").await;
     let incident = app
         .post(

@@ -28,8 +28,7 @@ async fn me(http: &reqwest::Client, base: &str, token: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_rotate_keeps_the_previous_key_valid_and_retires_the_one_before() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let first = app.admin(&org).await;
     let h = header(&first);
     assert_eq!(h["alg"], "EdDSA");
@@ -57,8 +56,7 @@ async fn keys_rotate_keeps_the_previous_key_valid_and_retires_the_one_before() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_with_another_algorithm_or_an_unknown_key_is_refused() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let token = app.admin(&org).await;
     let parts: Vec<&str> = token.split('.').collect();
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
@@ -259,8 +257,7 @@ async fn a_session_not_refreshed_within_its_idle_time_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_ends_every_session_in_the_org_but_their_own() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let dale = app.org("dale").await;
     let admin = app.admin(&org).await;
     app.user(&org, &admin, "t@hill.school", "Teachers").await;
@@ -328,8 +325,7 @@ fn payload(token: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a9_a_sibling_verifies_an_access_token_with_only_the_published_keys() {
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let token = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
     // No credentials: the keys are public.
     let r = app
@@ -406,8 +402,7 @@ async fn a9_a_sibling_verifies_an_access_token_with_only_the_published_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a9_tokens_signed_by_a_key_from_before_verify_until_it_retires_and_no_key_is_confused() {
     use sea_orm::{ConnectionTrait, Statement};
-    let app = TestApp::spawn().await;
-    let org = app.org("hill").await;
+    let (app, org) = TestApp::with_hill().await;
     let token = app.token("hill", &org.admin_email, ADMIN_PASSWORD).await;
     // An HS256 key as the service kept them before A9, and a token it signed for this session.
     let secret = b"a-key-from-before-ed25519-came-in-0123456789";
