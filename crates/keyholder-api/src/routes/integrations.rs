@@ -277,6 +277,27 @@ fn within_limit(b: &LenientBatch) -> Result<(), ApiError> {
 /// One row of a batch read field by field: what is missing or of the wrong JSON type is
 /// recorded as `items[i].field` (`required`, `invalid_type`) and a default stands in for it,
 /// so the rest of the row is still checked. Fields the row does not define are ignored.
+/// Reads a lenient MIS batch within its bound, row by row: every missing or mistyped field is
+/// named (`items[i].field`) beside the defaults `read` is given in their place.
+fn read_batch<R>(
+    b: LenientBatch,
+    read: impl Fn(&mut RowReader<'_>) -> R,
+) -> Result<keyholder_domain::services::MisBatch<R>, ApiError> {
+    within_limit(&b)?;
+    let mut shape = Vec::new();
+    let rows = b
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, row)| read(&mut RowReader::new(i, row, &mut shape)))
+        .collect();
+    Ok(keyholder_domain::services::MisBatch {
+        rows,
+        shape_errors: shape,
+        mark_missing_as_left: b.mark_missing_as_left,
+    })
+}
+
 struct RowReader<'a> {
     i: usize,
     row: Option<&'a serde_json::Map<String, serde_json::Value>>,
@@ -397,42 +418,21 @@ pub async fn sync_staff(
     path: web::Path<String>,
     body: web::Json<LenientBatch>,
 ) -> ApiResult<HttpResponse> {
-    let b = body.into_inner();
-    within_limit(&b)?;
-    let mut shape = Vec::new();
-    let rows = b
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let mut r = RowReader::new(i, row, &mut shape);
-            StaffRow {
-                mis_id: r.string("mis_id"),
-                title: r.optional_string("title"),
-                forename: r.string("forename"),
-                surname: r.string("surname"),
-                email: r.optional_string("email"),
-                job_title: r.optional_string("job_title"),
-                contract: r.string("contract"),
-                hours: r.string("hours"),
-                start_date: r.string("start_date"),
-                end_date: r.optional_string("end_date"),
-            }
-        })
-        .collect();
+    let batch = read_batch(body.into_inner(), |r| StaffRow {
+        mis_id: r.string("mis_id"),
+        title: r.optional_string("title"),
+        forename: r.string("forename"),
+        surname: r.string("surname"),
+        email: r.optional_string("email"),
+        job_title: r.optional_string("job_title"),
+        contract: r.string("contract"),
+        hours: r.string("hours"),
+        start_date: r.string("start_date"),
+        end_date: r.optional_string("end_date"),
+    })?;
     let o = state
         .kh
-        .sync_staff(
-            &who.0,
-            &path,
-            keyholder_domain::services::MisBatch {
-                rows,
-                shape_errors: shape,
-                mark_missing_as_left: b.mark_missing_as_left,
-            },
-            key.0.as_deref(),
-            &ctx.0,
-        )
+        .sync_staff(&who.0, &path, batch, key.0.as_deref(), &ctx.0)
         .await?;
     Ok(sync_response(o))
 }
@@ -451,37 +451,16 @@ pub async fn sync_students(
     path: web::Path<String>,
     body: web::Json<LenientBatch>,
 ) -> ApiResult<HttpResponse> {
-    let b = body.into_inner();
-    within_limit(&b)?;
-    let mut shape = Vec::new();
-    let rows = b
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let mut r = RowReader::new(i, row, &mut shape);
-            StudentRow {
-                mis_id: r.string("mis_id"),
-                forename: r.string("forename"),
-                surname: r.string("surname"),
-                date_of_birth: r.optional_string("date_of_birth"),
-                on_roll: r.boolean("on_roll"),
-            }
-        })
-        .collect();
+    let batch = read_batch(body.into_inner(), |r| StudentRow {
+        mis_id: r.string("mis_id"),
+        forename: r.string("forename"),
+        surname: r.string("surname"),
+        date_of_birth: r.optional_string("date_of_birth"),
+        on_roll: r.boolean("on_roll"),
+    })?;
     let o = state
         .kh
-        .sync_students(
-            &who.0,
-            &path,
-            keyholder_domain::services::MisBatch {
-                rows,
-                shape_errors: shape,
-                mark_missing_as_left: b.mark_missing_as_left,
-            },
-            key.0.as_deref(),
-            &ctx.0,
-        )
+        .sync_students(&who.0, &path, batch, key.0.as_deref(), &ctx.0)
         .await?;
     Ok(sync_response(o))
 }
@@ -500,36 +479,15 @@ pub async fn sync_student_groups(
     path: web::Path<String>,
     body: web::Json<LenientBatch>,
 ) -> ApiResult<HttpResponse> {
-    let b = body.into_inner();
-    within_limit(&b)?;
-    let mut shape = Vec::new();
-    let rows = b
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let mut r = RowReader::new(i, row, &mut shape);
-            StudentGroupRow {
-                mis_id: r.string("mis_id"),
-                kind: r.string("type"),
-                name: r.string("name"),
-                member_mis_ids: r.strings("member_mis_ids"),
-            }
-        })
-        .collect();
+    let batch = read_batch(body.into_inner(), |r| StudentGroupRow {
+        mis_id: r.string("mis_id"),
+        kind: r.string("type"),
+        name: r.string("name"),
+        member_mis_ids: r.strings("member_mis_ids"),
+    })?;
     let o = state
         .kh
-        .sync_student_groups(
-            &who.0,
-            &path,
-            keyholder_domain::services::MisBatch {
-                rows,
-                shape_errors: shape,
-                mark_missing_as_left: b.mark_missing_as_left,
-            },
-            key.0.as_deref(),
-            &ctx.0,
-        )
+        .sync_student_groups(&who.0, &path, batch, key.0.as_deref(), &ctx.0)
         .await?;
     Ok(sync_response(o))
 }
