@@ -176,7 +176,7 @@ async fn a6_a_reset_is_always_202_works_once_for_an_hour_and_ends_every_session(
     app.get("/v1/me", &session)
         .await
         .problem(401, "unauthenticated");
-    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+    app.admin_login(&org)
         .await
         .problem(401, "invalid_credentials");
     app.login("hill", &org.admin_email, "a brand new pass phrase", None)
@@ -453,15 +453,7 @@ async fn u2_a_pending_account_is_configured_first_and_invited_when_made_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u10_a_clone_copies_group_staff_and_allow_lists_but_no_key_and_pending_accounts_cannot_be_cloned()
  {
-    let app = TestApp::spawn().await;
-    let login = keyholder::demo::system_seed(&app.kh)
-        .await
-        .expect("seed")
-        .expect("made");
-    let admin = app
-        .token_with_key("demo", &login.login, &login.password)
-        .await
-        .token;
+    let (app, admin) = TestApp::demo().await;
     let alice = app
         .get("/v1/orgs/demo/users?q=alice", &admin)
         .await
@@ -770,15 +762,7 @@ async fn s1_s2_s3_staff_by_hand_an_account_from_an_eligible_record_and_the_leave
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u3_a_new_account_can_copy_the_access_configuration_of_an_existing_one() {
-    let app = TestApp::spawn().await;
-    let login = keyholder::demo::system_seed(&app.kh)
-        .await
-        .expect("seed")
-        .expect("made");
-    let admin = app
-        .token_with_key("demo", &login.login, &login.password)
-        .await
-        .token;
+    let (app, admin) = TestApp::demo().await;
     let alice = app
         .get("/v1/orgs/demo/users?q=alice", &admin)
         .await

@@ -7,10 +7,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a1_login_answers_a_bearer_pair_and_me_shows_the_account_and_its_org() {
     let (app, org) = TestApp::with_hill().await;
-    let r = app
-        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200);
+    let r = app.admin_login(&org).await.expect(200);
     assert_eq!(r.body["token_type"], "Bearer");
     assert_eq!(r.body["second_factor"], false);
     assert_eq!(r.body["must_change_password"], false);
@@ -109,18 +106,13 @@ async fn a2_five_failures_lock_the_account_with_retry_after_even_for_the_right_p
         .await
         .problem(429, "account_locked");
     // Other accounts are unaffected.
-    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200);
+    app.admin_login(&org).await.expect(200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a1_refresh_rotates_and_a_reused_refresh_token_ends_the_whole_session() {
     let (app, org) = TestApp::with_hill().await;
-    let first = app
-        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200);
+    let first = app.admin_login(&org).await.expect(200);
     let r1 = first.body["refresh_token"].as_str().unwrap().to_owned();
     let second = app
         .post("/v1/auth/refresh", None, json!({"refresh_token": r1}))
@@ -152,10 +144,7 @@ async fn a1_refresh_rotates_and_a_reused_refresh_token_ends_the_whole_session() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a1_logout_ends_the_session_and_its_refresh_token() {
     let (app, org) = TestApp::with_hill().await;
-    let r = app
-        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200);
+    let r = app.admin_login(&org).await.expect(200);
     let access = r.body["access_token"].as_str().unwrap();
     let refresh = r.body["refresh_token"].as_str().unwrap();
     app.call(Method::POST, "/v1/auth/logout", Some(access), None)
@@ -195,10 +184,7 @@ async fn g2_a_session_without_second_factor_holds_only_low_level_permissions() {
     assert_eq!(me.body["second_factor"], true);
     assert_eq!(me.body["second_factor_session"], true);
     // An enrolled user who logs in without a code still gets the low-level session (A1).
-    let low = app
-        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200);
+    let low = app.admin_login(&org).await.expect(200);
     assert_eq!(low.body["second_factor"], false);
 }
 
@@ -367,7 +353,7 @@ async fn a3_an_account_that_must_change_its_password_can_do_nothing_else_until_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a1_concurrent_logins_of_one_account_all_succeed_with_their_own_sessions() {
     let (app, org) = TestApp::with_hill().await;
-    let logins = (0..8).map(|_| app.login("hill", &org.admin_email, ADMIN_PASSWORD, None));
+    let logins = (0..8).map(|_| app.admin_login(&org));
     let results = futures_util::future::join_all(logins).await;
     let mut tokens = std::collections::HashSet::new();
     for r in results {
@@ -420,15 +406,10 @@ async fn a5_a2_wrong_codes_keep_counting_across_password_only_logins_and_lock_th
             .problem(401, "invalid_second_factor");
     }
     // A password-only session does not wipe the count of wrong codes.
-    let low = app
-        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200);
+    let low = app.admin_login(&org).await.expect(200);
     assert_eq!(low.body["second_factor"], false);
     app.login("hill", &org.admin_email, ADMIN_PASSWORD, Some("000001"))
         .await
         .problem(401, "invalid_second_factor");
-    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .problem(429, "account_locked");
+    app.admin_login(&org).await.problem(429, "account_locked");
 }

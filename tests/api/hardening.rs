@@ -22,10 +22,7 @@ async fn sign_in_and_reset_doors_answer_429_with_retry_after_past_their_quota() 
             .await
             .problem(401, "invalid_credentials");
     }
-    let r = app
-        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .problem(429, "rate_limited");
+    let r = app.admin_login(&org).await.problem(429, "rate_limited");
     assert!((1..=60).contains(&retry_after(&r)), "{:?}", r.headers);
     for _ in 0..2 {
         app.post(
@@ -78,9 +75,7 @@ async fn a2_a_locked_admin_gets_in_with_password_and_authenticator_code_and_noth
         .await;
     // Someone fails on purpose until the admin is locked.
     app.fail_five_times("hill", &org.admin_email).await;
-    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .problem(429, "account_locked");
+    app.admin_login(&org).await.problem(429, "account_locked");
     // While locked, a wrong password or a wrong code is answered as the lock: no oracle.
     app.login(
         "hill",
@@ -110,9 +105,7 @@ async fn a2_a_locked_admin_gets_in_with_password_and_authenticator_code_and_noth
         .await
         .expect(200);
     assert_eq!(ok.body["second_factor"], true);
-    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200);
+    app.admin_login(&org).await.expect(200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

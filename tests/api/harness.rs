@@ -236,6 +236,21 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// A fresh server with the demo school seeded (`serve --demo`'s) and its admin signed in
+    /// with a second factor: the server and the admin's token.
+    pub async fn demo() -> (TestApp, String) {
+        let app = Self::spawn().await;
+        let login = keyholder::demo::system_seed(&app.kh)
+            .await
+            .expect("seed")
+            .expect("made");
+        let admin = app
+            .token_with_key("demo", &login.login, &login.password)
+            .await
+            .token;
+        (app, admin)
+    }
+
     /// A fresh server with the org `hill` (its admin not yet signed in).
     pub async fn with_hill() -> (TestApp, Org) {
         let app = Self::spawn().await;
@@ -435,6 +450,12 @@ impl TestApp {
             body["totp_code"] = json!(c);
         }
         self.post("/v1/auth/login", None, body).await
+    }
+
+    /// The org's admin logs in with the password alone.
+    pub async fn admin_login(&self, org: &Org) -> Res {
+        self.login(&org.slug, &org.admin_email, ADMIN_PASSWORD, None)
+            .await
     }
 
     /// Logs in with the password and the authenticator's next code for `secret` (A5).

@@ -95,15 +95,7 @@ async fn demo_org_has_the_reference_schools_staff_years_and_pupils_and_seeds_onc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s2_eligible_staff_are_started_not_ended_permanent_full_time_and_without_an_account() {
-    let app = TestApp::spawn().await;
-    let login = keyholder::demo::system_seed(&app.kh)
-        .await
-        .expect("seed")
-        .expect("made");
-    let admin = app
-        .token_with_key("demo", &login.login, &login.password)
-        .await
-        .token;
+    let (app, admin) = TestApp::demo().await;
     let eligible = app
         .get("/v1/orgs/demo/staff?eligible_for_account=true", &admin)
         .await

@@ -632,9 +632,7 @@ async fn a8_password_login_off_needs_an_admin_who_can_sign_in_through_the_provid
     app.login("hill", "t@hill.school", "wrong password", None)
         .await
         .problem(401, "invalid_credentials");
-    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200);
+    app.admin_login(&org).await.expect(200);
     // The admin signs in through the provider once (linked by SCIM's id); then passwords can go.
     provisioned(&app, &org.admin_id.to_string(), "dsl").await;
     let code = sign_in(&app, &pid, "dsl")
@@ -658,7 +656,7 @@ async fn a8_password_login_off_needs_an_admin_who_can_sign_in_through_the_provid
         .problem(401, "unauthenticated");
     app.get("/v1/me", &admin).await.expect(200);
     app.get("/v1/me", &sso_session).await.expect(200);
-    app.login("hill", &org.admin_email, ADMIN_PASSWORD, None)
+    app.admin_login(&org)
         .await
         .problem(403, "password_login_off");
     // The provider cannot be removed while it is the only way in.

@@ -226,10 +226,7 @@ async fn a_user_sees_where_they_are_signed_in_and_ends_a_session_left_open() {
 async fn a_session_not_refreshed_within_its_idle_time_ends() {
     let app = TestApp::spawn_with(|s| s.domain.session_idle_secs = 1).await;
     let org = app.org("hill").await;
-    let r = app
-        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200);
+    let r = app.admin_login(&org).await.expect(200);
     let refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
     // Refreshed in time: a new pair, whose refresh token is again good for the idle time.
     let again = app
@@ -537,11 +534,7 @@ async fn a9_introspection_tells_a_service_at_once_when_a_token_stops_being_live(
     // Garbage, a refresh token, another org's token: inactive alike.
     let dale = app.org("dale").await;
     let dale_token = app.token("dale", &dale.admin_email, ADMIN_PASSWORD).await;
-    let refresh = app
-        .login("hill", &org.admin_email, ADMIN_PASSWORD, None)
-        .await
-        .expect(200)
-        .body["refresh_token"]
+    let refresh = app.admin_login(&org).await.expect(200).body["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
