@@ -488,8 +488,10 @@ pub(crate) fn next_page<T>(
     limit: u64,
     cursor: impl Fn(&T) -> String,
 ) -> Option<String> {
-    let more = items.len() as u64 > limit;
-    items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    // No cast: a limit past what this platform can count keeps every item.
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = items.len() > limit;
+    items.truncate(limit);
     if more { items.last().map(cursor) } else { None }
 }
 
