@@ -6,6 +6,7 @@ mod categories;
 mod convert;
 mod entities;
 mod page;
+mod sqlite_memory;
 mod tx;
 mod visibility;
 
@@ -99,6 +100,9 @@ impl SeaStore {
             }
         }
         let sqlite = url.starts_with("sqlite:");
+        if sqlite {
+            sqlite_memory::configure();
+        }
         let mut opt = ConnectOptions::new(url.to_owned());
         opt.max_connections(if sqlite { 1 } else { max_connections })
             .min_connections(1)
