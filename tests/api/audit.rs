@@ -31,6 +31,14 @@ fn verify_cli(app: &TestApp) -> (bool, Value) {
     app.command(&["audit", "verify", "--org", "hill"])
 }
 
+/// Someone with database access runs `sql`; the chain no longer verifies (AU3).
+async fn tampered(app: &TestApp, admin: &str, sql: &str) -> Value {
+    raw(app, sql).await;
+    let v = verify(app, admin).await;
+    assert_eq!(v["valid"], false, "{v}");
+    v
+}
+
 async fn raw(app: &TestApp, sql: &str) {
     let db = sea_orm::Database::connect(&app.database_url)
         .await
@@ -73,14 +81,13 @@ async fn au3_an_audit_row_edited_in_the_database_fails_verification_at_that_entr
         .unwrap()
         .to_owned();
     // (Rows are picked by content: ids are stored differently by the two engines.)
-    raw(
+    let v = tampered(
         &app,
+        &admin,
         "UPDATE audit_log SET changes = REPLACE(changes, 'Office', 'Staffroom') \
          WHERE kind = 'user_group.created' AND changes LIKE '%Office%'",
     )
     .await;
-    let v = verify(&app, &admin).await;
-    assert_eq!(v["valid"], false);
     assert_eq!(v["first_bad_id"], office.as_str());
     assert!(v["detail"].as_str().unwrap().contains("changed"), "{v}");
     let (ok, out) = verify_cli(&app);
@@ -97,24 +104,22 @@ async fn au3_a_deleted_audit_row_is_found_in_the_middle_and_at_the_end() {
     let governors = created[0]["id"].as_str().unwrap().to_owned();
     // An entry in the middle goes: the one after the gap is named.
     // (Rows are picked by content: ids are stored differently by the two engines.)
-    raw(
+    let v = tampered(
         &app,
+        &admin,
         "DELETE FROM audit_log WHERE kind = 'user_group.created' AND changes LIKE '%Office%'",
     )
     .await;
-    let v = verify(&app, &admin).await;
-    assert_eq!(v["valid"], false);
     assert_eq!(v["first_bad_id"], governors.as_str());
     assert!(v["detail"].as_str().unwrap().contains("missing"), "{v}");
     // The last entry written (Governors) goes too: nothing follows the gap now, but the org's
     // head still counts what was written.
-    raw(
+    let v = tampered(
         &app,
+        &admin,
         "DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)",
     )
     .await;
-    let v = verify(&app, &admin).await;
-    assert_eq!(v["valid"], false);
     assert_eq!(v["first_bad_id"], Value::Null);
     assert!(
         v["detail"].as_str().unwrap().contains("were written"),

@@ -48,15 +48,7 @@ async fn totp_seeds_are_sealed_in_the_database() {
         .unwrap()
         .to_owned();
     let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT totp_secret FROM users WHERE totp_secret IS NOT NULL",
-        ))
-        .await
-        .unwrap()
-        .expect("a row");
-    let stored: String = row.try_get("", "totp_secret").unwrap();
+    let stored = stored_totp_secret(&db).await;
     db.close().await.ok();
     assert!(stored.starts_with("v1."), "{stored}");
     assert!(!stored.contains(&secret));
@@ -290,6 +282,18 @@ async fn a_seed_stored_before_sealing_is_sealed_at_start_and_still_works() {
     .unwrap();
     // A replica starting on the database seals it; the account signs in with its key.
     let _replica = app.replica().await;
+    let stored = stored_totp_secret(&db).await;
+    db.close().await.ok();
+    assert!(stored.starts_with("v1.") && !stored.contains(&secret));
+    let r = app
+        .login_with_code("hill", &org.admin_email, &secret)
+        .await
+        .expect(200);
+    assert_eq!(r.body["second_factor"], true);
+}
+
+/// The one second-factor secret as the database holds it.
+async fn stored_totp_secret(db: &sea_orm::DatabaseConnection) -> String {
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(
             db.get_database_backend(),
@@ -298,12 +302,5 @@ async fn a_seed_stored_before_sealing_is_sealed_at_start_and_still_works() {
         .await
         .unwrap()
         .expect("a row");
-    let stored: String = row.try_get("", "totp_secret").unwrap();
-    db.close().await.ok();
-    assert!(stored.starts_with("v1.") && !stored.contains(&secret));
-    let r = app
-        .login_with_code("hill", &org.admin_email, &secret)
-        .await
-        .expect(200);
-    assert_eq!(r.body["second_factor"], true);
+    row.try_get("", "totp_secret").unwrap()
 }

@@ -12,6 +12,18 @@ async fn within_bound(app: &TestApp, base: &str, path: &str, token: &str, status
     crate::harness::within_bound(&app.http, base, path, token, status).await
 }
 
+/// A fresh session of the teacher, held by the other replica.
+async fn held_by(app: &TestApp, other: &str) -> String {
+    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
+    within_bound(app, other, "/v1/me", &t, 200).await;
+    t
+}
+
+/// How long until the other replica refuses `token` (within the bound).
+async fn refused_by(app: &TestApp, other: &str, token: &str) -> Duration {
+    within_bound(app, other, "/v1/me", token, 401).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn u5_a_change_on_one_replica_is_enforced_by_the_other_within_the_bound() {
     let (app, org, admin) = TestApp::hill().await;
@@ -43,18 +55,13 @@ async fn u5_a_change_on_one_replica_is_enforced_by_the_other_within_the_bound() 
         within_bound(&app, &other.base, "/v1/orgs/hill/students", &keyed, 403).await,
     ));
     // Logout here; the other refuses the token.
-    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
-    within_bound(&app, &other.base, "/v1/me", &t, 200).await;
+    let t = held_by(&app, &other.base).await;
     app.call(Method::POST, "/v1/auth/logout", Some(&t), Some(json!({})))
         .await
         .expect(204);
-    windows.push((
-        "logout",
-        within_bound(&app, &other.base, "/v1/me", &t, 401).await,
-    ));
+    windows.push(("logout", refused_by(&app, &other.base, &t).await));
     // An admin ends the account's sessions here.
-    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
-    within_bound(&app, &other.base, "/v1/me", &t, 200).await;
+    let t = held_by(&app, &other.base).await;
     app.post(
         &format!("/v1/orgs/hill/users/{teacher}/end-sessions"),
         Some(&admin),
@@ -62,29 +69,19 @@ async fn u5_a_change_on_one_replica_is_enforced_by_the_other_within_the_bound() 
     )
     .await
     .expect(200);
-    windows.push((
-        "end-sessions",
-        within_bound(&app, &other.base, "/v1/me", &t, 401).await,
-    ));
+    windows.push(("end-sessions", refused_by(&app, &other.base, &t).await));
     // A deactivation here.
-    let t = app.token("hill", "t@hill.school", ADMIN_PASSWORD).await;
-    within_bound(&app, &other.base, "/v1/me", &t, 200).await;
+    let t = held_by(&app, &other.base).await;
     app.deactivate("hill", &admin, teacher).await;
     app.get("/v1/me", &t).await.problem(401, "unauthenticated");
-    windows.push((
-        "deactivation",
-        within_bound(&app, &other.base, "/v1/me", &t, 401).await,
-    ));
+    windows.push(("deactivation", refused_by(&app, &other.base, &t).await));
     // Two key rotations (another process): the first key's tokens stop on both replicas.
     within_bound(&app, &other.base, "/v1/me", &admin, 200).await;
     for _ in 0..2 {
         let (ok, out) = app.command(&["keys", "rotate"]);
         assert!(ok, "{out}");
     }
-    windows.push((
-        "key retired",
-        within_bound(&app, &other.base, "/v1/me", &admin, 401).await,
-    ));
+    windows.push(("key retired", refused_by(&app, &other.base, &admin).await));
     within_bound(&app, &app.base, "/v1/me", &admin, 401).await;
     eprintln!(
         "U5 window on {} (change on one replica until the other refuses): {windows:?}",

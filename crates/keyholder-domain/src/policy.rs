@@ -295,6 +295,14 @@ impl Decision {
         Decision::deny_about(rule, None, detail)
     }
 
+    /// T1: the resource belongs to another organisation.
+    fn other_org() -> Decision {
+        Decision::deny(
+            Rule::T1,
+            "the resource belongs to another organisation".into(),
+        )
+    }
+
     /// A refusal about one permission (G1, G2).
     fn deny_about(
         rule: Rule,
@@ -355,10 +363,7 @@ fn decide_needing(
     resource: Resource<'_>,
 ) -> Decision {
     if resource.org() != subject.org_id {
-        return Decision::deny(
-            Rule::T1,
-            "the resource belongs to another organisation".into(),
-        );
+        return Decision::other_org();
     }
     if let Some(scope) = action.required_scope() {
         return Decision::deny(
@@ -534,10 +539,7 @@ pub fn decide_service(
     resource: Resource<'_>,
 ) -> Decision {
     if resource.org() != subject.org_id {
-        return Decision::deny(
-            Rule::T1,
-            "the resource belongs to another organisation".into(),
-        );
+        return Decision::other_org();
     }
     match action.service_scope() {
         Some(scope) if subject.scopes.contains(&scope) => Decision {

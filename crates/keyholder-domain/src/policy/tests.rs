@@ -156,16 +156,7 @@ fn a3_must_change_password_allows_only_own_account() {
 fn g4_cannot_grant_a_permission_one_does_not_hold() {
     let s = subject(&[Permission::AdminManageUsers]);
     let want: PermissionSet = [Permission::AuditsView].into_iter().collect();
-    let d = decide(
-        &s,
-        Action::GrantGroup,
-        Resource::Grant {
-            org: s.org_id,
-            permissions: want,
-            registered: &[],
-            categories: &[],
-        },
-    );
+    let d = grant(&s, want);
     assert_eq!(d.denying_rule().map(|r| r.rule), Some(Rule::G4));
     assert!(d.reasons[0].detail.contains("audits.view"));
 }
@@ -174,28 +165,10 @@ fn g4_cannot_grant_a_permission_one_does_not_hold() {
 fn g4_only_admins_grant_manage_system() {
     let s = subject(&[Permission::AdminManageUsers]);
     let want: PermissionSet = [Permission::AdminManageSystem].into_iter().collect();
-    let d = decide(
-        &s,
-        Action::GrantGroup,
-        Resource::Grant {
-            org: s.org_id,
-            permissions: want,
-            registered: &[],
-            categories: &[],
-        },
-    );
+    let d = grant(&s, want);
     assert!(!d.allowed);
     let admin = subject(&[Permission::AdminManageUsers, Permission::AdminManageSystem]);
-    let d = decide(
-        &admin,
-        Action::GrantGroup,
-        Resource::Grant {
-            org: admin.org_id,
-            permissions: want,
-            registered: &[],
-            categories: &[],
-        },
-    );
+    let d = grant(&admin, want);
     assert!(d.allowed);
 }
 
@@ -396,4 +369,18 @@ proptest! {
         let d = decide(&s, Action::ReadIncident, Resource::Incident { org: s.org_id, category: c, facts: &facts });
         prop_assert_eq!(d.allowed, view && !blocked);
     }
+}
+
+/// G4: `subject` asks to grant `permissions` (no registered permission, no category).
+fn grant(subject: &Subject, permissions: PermissionSet) -> Decision {
+    decide(
+        subject,
+        Action::GrantGroup,
+        Resource::Grant {
+            org: subject.org_id,
+            permissions,
+            registered: &[],
+            categories: &[],
+        },
+    )
 }

@@ -205,7 +205,7 @@ impl Keyholder {
             {
                 drop(tx);
                 for key in [throttle_key.clone(), bypass_key(&user)] {
-                    self.login_failed(&org, Some(&user), &key, &login, Failure::SecondFactor, ctx)
+                    self.second_factor_refused(&org, &user, &key, &login, ctx)
                         .await?;
                 }
                 return Err(locked_error(secs));
@@ -215,15 +215,8 @@ impl Keyholder {
             if let Some(step) = totp_step {
                 if fresh.totp.last_step.is_some_and(|last| step <= last) {
                     drop(tx);
-                    self.login_failed(
-                        &org,
-                        Some(&user),
-                        &throttle_key,
-                        &login,
-                        Failure::SecondFactor,
-                        ctx,
-                    )
-                    .await?;
+                    self.second_factor_refused(&org, &user, &throttle_key, &login, ctx)
+                        .await?;
                     return Err(match lock {
                         Some(secs) => locked_error(secs),
                         None => refuse(DomainError::InvalidSecondFactor),
@@ -235,15 +228,8 @@ impl Keyholder {
             if let Some(h) = &recovery_hash {
                 if !tx.spend_recovery_code(org.id, user.id, h).await? {
                     drop(tx);
-                    self.login_failed(
-                        &org,
-                        Some(&user),
-                        &throttle_key,
-                        &login,
-                        Failure::SecondFactor,
-                        ctx,
-                    )
-                    .await?;
+                    self.second_factor_refused(&org, &user, &throttle_key, &login, ctx)
+                        .await?;
                     return Err(DomainError::InvalidSecondFactor);
                 }
                 second_factor = true;
@@ -308,6 +294,19 @@ impl Keyholder {
                 None => PresentedCode::Recovery(secret_hash(&normalise_recovery_code(code))),
             },
         )
+    }
+
+    /// A refused second factor (A2): one failure of the account under `key`.
+    pub(super) async fn second_factor_refused(
+        &self,
+        org: &Org,
+        user: &User,
+        key: &str,
+        login: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        self.login_failed(org, Some(user), key, login, Failure::SecondFactor, ctx)
+            .await
     }
 
     pub(super) async fn login_failed(

@@ -461,15 +461,8 @@ impl Keyholder {
                 };
                 if !ok {
                     drop(tx);
-                    self.login_failed(
-                        &org,
-                        Some(&user),
-                        &throttle_key,
-                        &login,
-                        Failure::SecondFactor,
-                        ctx,
-                    )
-                    .await?;
+                    self.second_factor_refused(&org, &user, &throttle_key, &login, ctx)
+                        .await?;
                     return Err(DomainError::InvalidSecondFactor);
                 }
                 second_factor = true;

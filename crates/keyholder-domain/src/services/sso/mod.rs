@@ -4,7 +4,7 @@
 //! sent back with for the tokens a password login answers. The account is found by its stored
 //! link or by SCIM's `externalId`, never by an email claim.
 
-use super::auth::{Failure, PresentedCode};
+use super::auth::PresentedCode;
 use super::*;
 use crate::error::FieldError;
 use crate::sso::*;
