@@ -18,12 +18,23 @@ pub(crate) async fn page_and_total<S: SelectorTrait>(
     page: u64,
     per_page: u64,
 ) -> Result<(Vec<S::Item>, u64)> {
-    let backend = txn.get_database_backend();
     let offset = page.saturating_sub(1).saturating_mul(per_page);
+    rows_and_total::<S>(txn, query, offset, per_page).await
+}
+
+/// `limit` rows of `query` from `offset` (SCIM's `startIndex` and `count`), and how many rows
+/// the whole query has.
+pub(crate) async fn rows_and_total<S: SelectorTrait>(
+    txn: &DatabaseTransaction,
+    query: SelectStatement,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<S::Item>, u64)> {
+    let backend = txn.get_database_backend();
     let mut paged = query.clone();
     paged
         .expr_as(Expr::cust("COUNT(*) OVER ()"), Alias::new(TOTAL))
-        .limit(per_page)
+        .limit(limit)
         .offset(offset);
     let rows = txn
         .query_all_raw(backend.build(&paged))

@@ -151,16 +151,15 @@ pub(crate) fn visibility_by_walk(org: OrgId, scope: &StudentScope) -> Condition 
     let per_row = |q: &mut SelectStatement| {
         q.limit(1).offset(0);
     };
-    let mut blocked = blocked_for(org, scope.user)
-        .and_where(
-            Expr::col((student_blocks::Entity, student_blocks::Column::StudentId))
-                .equals((students::Entity, students::Column::Id)),
-        )
-        .to_owned();
-    per_row(&mut blocked);
+    // R5 as one set of the user's blocks, read once and probed per row (a hashed subplan on
+    // PostgreSQL, an ephemeral index on SQLite): a user's blocks are few, and a walk past 300
+    // of them probed the blocks' index 472 times for a page.
     let mut c = Condition::all()
         .add(Expr::col((students::Entity, students::Column::OrgId)).eq(org.0))
-        .add(Expr::exists(blocked).not());
+        .add(
+            Expr::col((students::Entity, students::Column::Id))
+                .not_in_subquery(blocked_for(org, scope.user)),
+        );
     if let Some(mut q) = outside_allow_lists(org, scope, (students::Entity, students::Column::Id)) {
         per_row(&mut q);
         c = c.add(Expr::exists(q).not());

@@ -136,10 +136,7 @@ impl Keyholder {
         .write_about(tx.as_mut(), ctx, &about(&incident))
         .await?;
         // N2: the alerts go with the incident, or not at all (the outbox).
-        let org = tx
-            .org_by_id(subject.org_id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
+        let org = self.own_org(tx.as_mut(), subject).await?;
         self.alert_immediately(tx.as_mut(), &org, &incident, &categories)
             .await?;
         tx.commit().await?;
@@ -207,10 +204,7 @@ impl Keyholder {
             categories.retain(|k| *k == c);
         }
         let mut tx = self.tx().await?;
-        let org_row = tx
-            .org_by_id(subject.org_id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
+        let org_row = self.own_org(tx.as_mut(), subject).await?;
         let scope = crate::ports::StudentScope::new(subject.user_id, &org_row.settings);
         let (items, total) = tx
             .incidents(

@@ -94,6 +94,13 @@ impl Keyholder {
             .ok_or(DomainError::Unauthenticated)
     }
 
+    /// The caller's org as stored.
+    pub(super) async fn own_org(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<Org> {
+        tx.org_by_id(subject.org_id)
+            .await?
+            .ok_or(DomainError::NotFound)
+    }
+
     /// A5: a new secret, not yet in force until confirmed with a code.
     pub async fn totp_setup(
         &self,
@@ -238,10 +245,7 @@ impl Keyholder {
         let (user, org) = {
             let mut tx = self.tx().await?;
             let user = self.own_user(tx.as_mut(), subject).await?;
-            let org = tx
-                .org_by_id(subject.org_id)
-                .await?
-                .ok_or(DomainError::NotFound)?;
+            let org = self.own_org(tx.as_mut(), subject).await?;
             if let Some(t) = tx.throttle(org.id, &throttle_key).await?
                 && let Some(until) = t.locked_until
                 && until > now()

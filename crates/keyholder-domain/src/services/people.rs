@@ -48,12 +48,7 @@ impl Keyholder {
         self.check_org(subject, org, Action::ListStaff)?;
         let (page, per_page) = paging(params.page, params.per_page)?;
         let mut tx = self.tx().await?;
-        let several = tx
-            .org_by_slug(org)
-            .await?
-            .ok_or(DomainError::NotFound)?
-            .settings
-            .several_staff_per_user;
+        let several = self.several_per_user(tx.as_mut(), subject).await?;
         let today = now().date();
         let eligible_on = (params.eligible_for_account == Some(true)).then_some((today, several));
         let query = StaffQuery {
@@ -80,6 +75,15 @@ impl Keyholder {
         })
     }
 
+    /// S3: whether the org lets one account work as several staff records.
+    async fn several_per_user(&self, tx: &mut dyn Tx, subject: &Subject) -> Result<bool> {
+        Ok(self
+            .own_org(tx, subject)
+            .await?
+            .settings
+            .several_staff_per_user)
+    }
+
     pub async fn get_staff(
         &self,
         subject: &Subject,
@@ -88,12 +92,7 @@ impl Keyholder {
     ) -> Result<(StaffMember, bool)> {
         self.check_org(subject, org, Action::ReadStaff)?;
         let mut tx = self.tx().await?;
-        let several = tx
-            .org_by_slug(org)
-            .await?
-            .ok_or(DomainError::NotFound)?
-            .settings
-            .several_staff_per_user;
+        let several = self.several_per_user(tx.as_mut(), subject).await?;
         let s = tx
             .staff_member(subject.org_id, id)
             .await?
@@ -315,12 +314,7 @@ impl Keyholder {
             return Err(DomainError::Validation(errors));
         }
         let mut tx = self.tx().await?;
-        let several = tx
-            .org_by_slug(org)
-            .await?
-            .ok_or(DomainError::NotFound)?
-            .settings
-            .several_staff_per_user;
+        let several = self.several_per_user(tx.as_mut(), subject).await?;
         tx.insert_staff(&staff).await?;
         let empty = StaffMember {
             mis_id: None,
@@ -357,12 +351,7 @@ impl Keyholder {
     ) -> Result<(StaffMember, bool)> {
         self.check_org(subject, org, Action::EditStaff)?;
         let mut tx = self.tx().await?;
-        let several = tx
-            .org_by_slug(org)
-            .await?
-            .ok_or(DomainError::NotFound)?
-            .settings
-            .several_staff_per_user;
+        let several = self.several_per_user(tx.as_mut(), subject).await?;
         let before = tx
             .staff_member(subject.org_id, id)
             .await?

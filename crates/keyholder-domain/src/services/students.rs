@@ -140,10 +140,7 @@ impl Keyholder {
         let Some((student, groups)) = tx.student(subject.org_id, id).await? else {
             return Ok(None);
         };
-        let org = tx
-            .org_by_id(subject.org_id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
+        let org = self.own_org(tx, subject).await?;
         let facts = crate::visibility::student_facts(id, &groups, &org.settings);
         let mut facts_subject = subject.clone();
         let mut allowed = tx
@@ -251,10 +248,7 @@ impl Keyholder {
             .user(subject.org_id, user)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let org_row = tx
-            .org_by_id(subject.org_id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
+        let org_row = self.own_org(tx.as_mut(), subject).await?;
         let (who, _) = self
             .subject_of(tx.as_mut(), &org_row, &target, second_factor)
             .await?;
@@ -662,10 +656,7 @@ impl Keyholder {
         {
             return Err(unknown_action());
         }
-        let org_row = tx
-            .org_by_id(subject.org_id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
+        let org_row = self.own_org(tx.as_mut(), subject).await?;
         let target = tx
             .user(subject.org_id, user)
             .await?
@@ -730,10 +721,7 @@ impl Keyholder {
     ) -> Result<EffectivePermissions> {
         self.check_org(subject, org, Action::ExplainAccess)?;
         let mut tx = self.tx().await?;
-        let org_row = tx
-            .org_by_id(subject.org_id)
-            .await?
-            .ok_or(DomainError::NotFound)?;
+        let org_row = self.own_org(tx.as_mut(), subject).await?;
         let view = tx
             .user_view(subject.org_id, user)
             .await?

@@ -190,7 +190,7 @@ impl Keyholder {
         self.check_org(subject, org, Action::CreateUser)?;
         let mut errors = Vec::new();
         let mut tx = self.tx().await?;
-        let org_row = tx.org_by_slug(org).await?.ok_or(DomainError::NotFound)?;
+        let org_row = self.own_org(tx.as_mut(), subject).await?;
         let several = org_row.settings.several_staff_per_user;
         if new.staff_ids.len() > 1 && !several {
             errors.push(FieldError::new(

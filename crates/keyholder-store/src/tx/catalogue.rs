@@ -45,10 +45,9 @@ impl CatalogueTx for SeaTx {
         p: &RegisteredPermission,
     ) -> Result<bool> {
         let now = now_us();
-        let found = registered_permissions::Entity::find_by_id((org.0, p.key.clone()))
-            .one(&self.txn)
-            .await
-            .map_err(db_err)?;
+        let found = self
+            .by_id::<registered_permissions::Entity>((org.0, p.key.clone()))
+            .await?;
         let row = registered_permissions::ActiveModel {
             org_id: Set(org.0),
             key: Set(p.key.clone()),

@@ -216,6 +216,14 @@ fn now_us() -> i64 {
 }
 
 impl SeaTx {
+    /// The row of `E` with this primary key, if any.
+    pub(crate) async fn by_id<E: EntityTrait>(
+        &self,
+        id: impl Into<<E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType>,
+    ) -> Result<Option<E::Model>> {
+        E::find_by_id(id).one(&self.txn).await.map_err(db_err)
+    }
+
     async fn flags(
         &self,
         org: OrgId,

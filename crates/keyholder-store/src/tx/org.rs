@@ -23,10 +23,8 @@ impl OrgsTx for SeaTx {
     }
 
     async fn org_by_id(&mut self, id: OrgId) -> Result<Option<Org>> {
-        orgs::Entity::find_by_id(id.0)
-            .one(&self.txn)
-            .await
-            .map_err(db_err)?
+        self.by_id::<orgs::Entity>(id.0)
+            .await?
             .map(convert::org)
             .transpose()
     }
@@ -77,13 +75,10 @@ impl OrgsTx for SeaTx {
         org: OrgId,
         key: &str,
     ) -> Result<Option<(String, String, u16, String)>> {
-        Ok(
-            idempotency_keys::Entity::find_by_id((org.0, key.to_owned()))
-                .one(&self.txn)
-                .await
-                .map_err(db_err)?
-                .map(|m| (m.endpoint, m.request_hash, m.status as u16, m.response)),
-        )
+        Ok(self
+            .by_id::<idempotency_keys::Entity>((org.0, key.to_owned()))
+            .await?
+            .map(|m| (m.endpoint, m.request_hash, m.status as u16, m.response)))
     }
 
     async fn save_idempotent_response(

@@ -57,13 +57,10 @@ impl RestrictionsTx for SeaTx {
     }
 
     async fn is_blocked(&mut self, org: OrgId, user: UserId, student: StudentId) -> Result<bool> {
-        Ok(
-            student_blocks::Entity::find_by_id((org.0, user.0, student.0))
-                .one(&self.txn)
-                .await
-                .map_err(db_err)?
-                .is_some(),
-        )
+        Ok(self
+            .by_id::<student_blocks::Entity>((org.0, user.0, student.0))
+            .await?
+            .is_some())
     }
 
     async fn visible_students_among(

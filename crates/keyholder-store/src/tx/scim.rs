@@ -21,13 +21,15 @@ impl ScimTx for SeaTx {
         let select = select
             .order_by_desc(users::Column::CreatedAt)
             .order_by_asc(users::Column::Id);
-        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
-        let rows = select
-            .offset(offset)
-            .limit(limit)
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?;
+        let (rows, total) = crate::page::rows_and_total::<
+            sea_orm::SelectTwoModel<users::Model, user_groups::Model>,
+        >(
+            &self.txn,
+            sea_orm::QueryTrait::into_query(select),
+            offset,
+            limit,
+        )
+        .await?;
         let items = self.user_views(org, rows).await?;
         Ok((items, total))
     }
@@ -46,13 +48,14 @@ impl ScimTx for SeaTx {
         let select = select
             .order_by_asc(user_groups::Column::NameKey)
             .order_by_asc(user_groups::Column::Id);
-        let total = select.clone().count(&self.txn).await.map_err(db_err)?;
-        let rows = select
-            .offset(offset)
-            .limit(limit)
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?;
+        let (rows, total) =
+            crate::page::rows_and_total::<sea_orm::SelectModel<user_groups::Model>>(
+                &self.txn,
+                sea_orm::QueryTrait::into_query(select),
+                offset,
+                limit,
+            )
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for m in rows {
             out.push(self.load_group(m).await?);

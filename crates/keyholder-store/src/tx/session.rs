@@ -23,11 +23,7 @@ impl SessionsTx for SeaTx {
     }
 
     async fn auth_facts(&mut self, session: SessionId) -> Result<Option<AuthFacts>> {
-        let Some(s) = sessions::Entity::find_by_id(session.0)
-            .one(&self.txn)
-            .await
-            .map_err(db_err)?
-        else {
+        let Some(s) = self.by_id::<sessions::Entity>(session.0).await? else {
             return Ok(None);
         };
         let Some((u, Some(g))) = users::Entity::find()
@@ -40,11 +36,7 @@ impl SessionsTx for SeaTx {
         else {
             return Ok(None);
         };
-        let Some(o) = orgs::Entity::find_by_id(s.org_id)
-            .one(&self.txn)
-            .await
-            .map_err(db_err)?
-        else {
+        let Some(o) = self.by_id::<orgs::Entity>(s.org_id).await? else {
             return Ok(None);
         };
         Ok(Some(AuthFacts {
@@ -173,10 +165,9 @@ impl SessionsTx for SeaTx {
     }
 
     async fn refresh_token(&mut self, hash: &str) -> Result<Option<RefreshToken>> {
-        Ok(refresh_tokens::Entity::find_by_id(hash.to_owned())
-            .one(&self.txn)
-            .await
-            .map_err(db_err)?
+        Ok(self
+            .by_id::<refresh_tokens::Entity>(hash.to_owned())
+            .await?
             .map(|m| RefreshToken {
                 hash: m.hash,
                 session_id: SessionId(m.session_id),
@@ -198,10 +189,9 @@ impl SessionsTx for SeaTx {
     }
 
     async fn throttle(&mut self, org: OrgId, key: &str) -> Result<Option<LoginThrottle>> {
-        Ok(login_throttles::Entity::find_by_id((org.0, key.to_owned()))
-            .one(&self.txn)
-            .await
-            .map_err(db_err)?
+        Ok(self
+            .by_id::<login_throttles::Entity>((org.0, key.to_owned()))
+            .await?
             .map(|m| LoginThrottle {
                 key: m.key,
                 org_id: OrgId(m.org_id),
@@ -321,11 +311,7 @@ impl SessionsTx for SeaTx {
     }
 
     async fn action_token(&mut self, hash: &str) -> Result<Option<ActionToken>> {
-        let Some(m) = action_tokens::Entity::find_by_id(hash.to_owned())
-            .one(&self.txn)
-            .await
-            .map_err(db_err)?
-        else {
+        let Some(m) = self.by_id::<action_tokens::Entity>(hash.to_owned()).await? else {
             return Ok(None);
         };
         Ok(Some(ActionToken {

@@ -2,20 +2,23 @@
 
 use super::*;
 
+/// Another staff record of the org has the MIS id (S1).
+fn mis_id_taken(e: sea_orm::DbErr) -> DomainError {
+    unique_or(e, |_| {
+        Some(DomainError::conflict(
+            "mis_id_in_use",
+            "another staff record has this MIS id",
+        ))
+    })
+}
+
 #[async_trait]
 impl StaffTx for SeaTx {
     async fn insert_staff(&mut self, s: &StaffMember) -> Result<()> {
         staff::Entity::insert(convert::staff_row(s, now_us()))
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|e| {
-                unique_or(e, |_| {
-                    Some(DomainError::conflict(
-                        "mis_id_in_use",
-                        "another staff record has this MIS id",
-                    ))
-                })
-            })?;
+            .map_err(mis_id_taken)?;
         Ok(())
     }
 
@@ -140,14 +143,7 @@ impl StaffTx for SeaTx {
             .filter(staff::Column::Version.eq(expected_version))
             .exec(&self.txn)
             .await
-            .map_err(|e| {
-                unique_or(e, |_| {
-                    Some(DomainError::conflict(
-                        "mis_id_in_use",
-                        "another staff record has this MIS id",
-                    ))
-                })
-            })?;
+            .map_err(mis_id_taken)?;
         Ok(res.rows_affected == 1)
     }
 
@@ -230,14 +226,7 @@ impl StaffTx for SeaTx {
         staff::Entity::insert_many(staff.iter().map(|s| convert::staff_row(s, at)))
             .exec_without_returning(&self.txn)
             .await
-            .map_err(|e| {
-                unique_or(e, |_| {
-                    Some(DomainError::conflict(
-                        "mis_id_in_use",
-                        "another staff record has this MIS id",
-                    ))
-                })
-            })?;
+            .map_err(mis_id_taken)?;
         Ok(())
     }
 }

@@ -9,13 +9,7 @@ impl UserGroupsTx for SeaTx {
             .exec_without_returning(&self.txn)
             .await
             .map_err(|e| unique_or(e, |_| Some(DomainError::GroupNameInUse)))?;
-        let rows = convert::flag_rows(group);
-        if !rows.is_empty() {
-            group_category_permissions::Entity::insert_many(rows)
-                .exec_without_returning(&self.txn)
-                .await
-                .map_err(db_err)?;
-        }
+        self.insert_flags(group).await?;
         Ok(())
     }
 
@@ -122,30 +116,14 @@ impl UserGroupsTx for SeaTx {
         if res.rows_affected == 0 {
             return Ok(false);
         }
-        group_category_permissions::Entity::delete_many()
-            .filter(group_category_permissions::Column::OrgId.eq(group.org_id.0))
-            .filter(group_category_permissions::Column::GroupId.eq(group.id.0))
-            .exec(&self.txn)
-            .await
-            .map_err(db_err)?;
-        let rows = convert::flag_rows(group);
-        if !rows.is_empty() {
-            group_category_permissions::Entity::insert_many(rows)
-                .exec_without_returning(&self.txn)
-                .await
-                .map_err(db_err)?;
-        }
+        self.delete_flags(group.org_id, group.id).await?;
+        self.insert_flags(group).await?;
         Ok(true)
     }
 
     async fn delete_group(&mut self, org: OrgId, id: GroupId) -> Result<()> {
         self.changes.push(AuthChange::Org(org));
-        group_category_permissions::Entity::delete_many()
-            .filter(group_category_permissions::Column::OrgId.eq(org.0))
-            .filter(group_category_permissions::Column::GroupId.eq(id.0))
-            .exec(&self.txn)
-            .await
-            .map_err(db_err)?;
+        self.delete_flags(org, id).await?;
         user_groups::Entity::delete_many()
             .filter(user_groups::Column::OrgId.eq(org.0))
             .filter(user_groups::Column::Id.eq(id.0))
@@ -189,5 +167,29 @@ impl UserGroupsTx for SeaTx {
             .count(&self.txn)
             .await
             .map_err(db_err)
+    }
+}
+
+impl SeaTx {
+    /// The group's category flags (G5) as rows.
+    async fn insert_flags(&self, group: &UserGroup) -> Result<()> {
+        let rows = convert::flag_rows(group);
+        if !rows.is_empty() {
+            group_category_permissions::Entity::insert_many(rows)
+                .exec_without_returning(&self.txn)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn delete_flags(&self, org: OrgId, group: GroupId) -> Result<()> {
+        group_category_permissions::Entity::delete_many()
+            .filter(group_category_permissions::Column::OrgId.eq(org.0))
+            .filter(group_category_permissions::Column::GroupId.eq(group.0))
+            .exec(&self.txn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 }
