@@ -99,7 +99,7 @@ pub(crate) async fn recipients(
                 .equals((users::Entity, users::Column::Id)),
             )
             .to_owned();
-        let outside = restricting_memberships(org, &a.restricting_types, None)
+        let outside = restricting_memberships(org, &a.restricting_types)
             .and_where(
                 Expr::col((
                     student_group_members::Entity,

@@ -29,16 +29,10 @@ fn allow_listed_groups(org: OrgId, user: UserId) -> SelectStatement {
         .to_owned()
 }
 
-/// The student ids of the org in an unarchived group of these kinds; with
-/// `outside_allow_lists_of`, only through groups whose allow-list does not name that user; with
-/// `of_student`, only that (outer) student's memberships.
-pub(crate) fn restricting_memberships(
-    org: OrgId,
-    kinds: &[StudentGroupType],
-    outside_allow_lists_of: Option<UserId>,
-) -> SelectStatement {
+/// The student ids of the org in an unarchived group of these kinds.
+pub(crate) fn restricting_memberships(org: OrgId, kinds: &[StudentGroupType]) -> SelectStatement {
     let kinds: Vec<&str> = kinds.iter().map(|t| t.as_str()).collect();
-    let mut q = Query::select()
+    Query::select()
         .column((
             student_group_members::Entity,
             student_group_members::Column::StudentId,
@@ -60,14 +54,34 @@ pub(crate) fn restricting_memberships(
         )
         .and_where(Expr::col((student_groups::Entity, student_groups::Column::Kind)).is_in(kinds))
         .and_where(Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(false))
-        .to_owned();
-    if let Some(user) = outside_allow_lists_of {
-        q.and_where(
-            Expr::col((student_groups::Entity, student_groups::Column::Id))
-                .not_in_subquery(allow_listed_groups(org, user)),
-        );
-    }
-    q
+        .to_owned()
+}
+
+/// The org's groups that cannot hide a pupil from `user` (R4): of a kind that does not restrict,
+/// archived, or on an allow-list that names the user. Read once per statement as one set (a
+/// hashed subplan on PostgreSQL, an ephemeral index on SQLite), so that a pupil's test is one
+/// probe of its memberships' index with no join per membership: with the groups joined, the
+/// planner of a one-school database scanned the groups once per pupil tested (5.6 ms against
+/// 1.5 ms for a year's page of 10 000 pupils; 100 ms against 17 ms for a walk of all of them).
+fn harmless_groups(org: OrgId, kinds: &[StudentGroupType], user: UserId) -> SelectStatement {
+    let kinds: Vec<&str> = kinds.iter().map(|t| t.as_str()).collect();
+    Query::select()
+        .column((student_groups::Entity, student_groups::Column::Id))
+        .from(student_groups::Entity)
+        .and_where(Expr::col((student_groups::Entity, student_groups::Column::OrgId)).eq(org.0))
+        .cond_where(
+            Condition::any()
+                .add(
+                    Expr::col((student_groups::Entity, student_groups::Column::Kind))
+                        .is_not_in(kinds),
+                )
+                .add(Expr::col((student_groups::Entity, student_groups::Column::Archived)).eq(true))
+                .add(
+                    Expr::col((student_groups::Entity, student_groups::Column::Id))
+                        .in_subquery(allow_listed_groups(org, user)),
+                ),
+        )
+        .to_owned()
 }
 
 /// R5: the pupils blocked for a user.
@@ -89,8 +103,22 @@ where
     if scope.restricting_types.is_empty() {
         return None;
     }
+    // One row is enough, and `LIMIT 1 OFFSET 0` keeps the test a subquery run per pupil: as an
+    // anti-join PostgreSQL hashed every hidden membership of the org before the first candidate.
     Some(
-        restricting_memberships(org, &scope.restricting_types, Some(scope.user))
+        Query::select()
+            .column((
+                student_group_members::Entity,
+                student_group_members::Column::StudentId,
+            ))
+            .from(student_group_members::Entity)
+            .and_where(
+                Expr::col((
+                    student_group_members::Entity,
+                    student_group_members::Column::OrgId,
+                ))
+                .eq(org.0),
+            )
             .and_where(
                 Expr::col((
                     student_group_members::Entity,
@@ -98,6 +126,19 @@ where
                 ))
                 .equals(student),
             )
+            .and_where(
+                Expr::col((
+                    student_group_members::Entity,
+                    student_group_members::Column::GroupId,
+                ))
+                .not_in_subquery(harmless_groups(
+                    org,
+                    &scope.restricting_types,
+                    scope.user,
+                )),
+            )
+            .limit(1)
+            .offset(0)
             .to_owned(),
     )
 }
@@ -148,9 +189,6 @@ fn not_blocked(org: OrgId, scope: &StudentScope) -> sea_orm::sea_query::SimpleEx
 /// membership of the kind before the first row: 725 ms against 4 ms for a year's page at
 /// 100 000 pupils). SQLite runs them per row either way.
 pub(crate) fn visibility_by_walk(org: OrgId, scope: &StudentScope) -> Condition {
-    let per_row = |q: &mut SelectStatement| {
-        q.limit(1).offset(0);
-    };
     // R5 as one set of the user's blocks, read once and probed per row (a hashed subplan on
     // PostgreSQL, an ephemeral index on SQLite): a user's blocks are few, and a walk past 300
     // of them probed the blocks' index 472 times for a page.
@@ -160,8 +198,7 @@ pub(crate) fn visibility_by_walk(org: OrgId, scope: &StudentScope) -> Condition 
             Expr::col((students::Entity, students::Column::Id))
                 .not_in_subquery(blocked_for(org, scope.user)),
         );
-    if let Some(mut q) = outside_allow_lists(org, scope, (students::Entity, students::Column::Id)) {
-        per_row(&mut q);
+    if let Some(q) = outside_allow_lists(org, scope, (students::Entity, students::Column::Id)) {
         c = c.add(Expr::exists(q).not());
     }
     c

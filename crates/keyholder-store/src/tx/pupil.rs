@@ -423,9 +423,8 @@ impl StudentsTx for SeaTx {
             .filter(students::Column::OnRoll.eq(true))
             .filter(crate::visibility::visibility(org, reader));
         if !types.is_empty() {
-            select = select.filter(
-                students::Column::Id.not_in_subquery(restricting_memberships(org, types, None)),
-            );
+            select = select
+                .filter(students::Column::Id.not_in_subquery(restricting_memberships(org, types)));
         }
         let pages = select
             .order_by_asc(students::Column::Surname)
