@@ -6,21 +6,9 @@ use crate::db_err;
 use keyholder_domain::Result;
 use sea_orm::DatabaseTransaction;
 use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, SelectorTrait};
+use sea_orm::{ConnectionTrait, QueryResult, SelectorTrait};
 
 const TOTAL: &str = "kh_total_rows";
-
-/// Page `page` (from 1) of `per_page` rows of `query` (ordered by the caller), and how many rows
-/// the whole query has. A page past the end counts separately (it has no row to carry it).
-pub(crate) async fn page_and_total<S: SelectorTrait>(
-    txn: &DatabaseTransaction,
-    query: SelectStatement,
-    page: u64,
-    per_page: u64,
-) -> Result<(Vec<S::Item>, u64)> {
-    let offset = page.saturating_sub(1).saturating_mul(per_page);
-    rows_and_total::<S>(txn, query, offset, per_page).await
-}
 
 /// `limit` rows of `query` from `offset` (SCIM's `startIndex` and `count`), and how many rows
 /// the whole query has.
@@ -30,6 +18,20 @@ pub(crate) async fn rows_and_total<S: SelectorTrait>(
     offset: u64,
     limit: u64,
 ) -> Result<(Vec<S::Item>, u64)> {
+    decoded_rows_and_total(txn, query, offset, limit, |row| {
+        S::from_raw_query_result(row).map_err(db_err)
+    })
+    .await
+}
+
+/// [`rows_and_total`], each row read by `decode` (for a column the query adds beside a model's).
+pub(crate) async fn decoded_rows_and_total<T>(
+    txn: &DatabaseTransaction,
+    query: SelectStatement,
+    offset: u64,
+    limit: u64,
+    decode: impl Fn(QueryResult) -> Result<T>,
+) -> Result<(Vec<T>, u64)> {
     let backend = txn.get_database_backend();
     let mut paged = query.clone();
     paged
@@ -46,7 +48,7 @@ pub(crate) async fn rows_and_total<S: SelectorTrait>(
         if total.is_none() {
             total = Some(row.try_get::<i64>("", TOTAL).map_err(db_err)?);
         }
-        items.push(S::from_raw_query_result(row).map_err(db_err)?);
+        items.push(decode(row)?);
     }
     let total = match total {
         Some(n) => u64::try_from(n).unwrap_or(0),

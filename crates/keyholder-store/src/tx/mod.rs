@@ -237,6 +237,31 @@ impl SeaTx {
             .map_err(db_err)
     }
 
+    /// A page of accounts with their groups and staff records (S3) in one statement: `select`
+    /// (accounts joined to their groups, ordered) gains a column of each account's staff ids.
+    async fn user_view_page(
+        &self,
+        select: sea_orm::SelectTwo<users::Entity, user_groups::Entity>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<UserView>, u64)> {
+        let mut query = sea_orm::QueryTrait::into_query(select);
+        query.expr_as(
+            Expr::cust(staff_ids_column(self.txn.get_database_backend())),
+            sea_orm::sea_query::Alias::new(STAFF_IDS),
+        );
+        let (rows, total) =
+            crate::page::decoded_rows_and_total(&self.txn, query, offset, limit, |row| {
+                let ids = staff_ids_in(&row)?;
+                let (u, g) = <sea_orm::SelectTwoModel<users::Model, user_groups::Model> as sea_orm::SelectorTrait>::from_raw_query_result(row)
+                    .map_err(db_err)?;
+                let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
+                convert::user_view(u, &g, ids)
+            })
+            .await?;
+        Ok((rows, total))
+    }
+
     /// Accounts read with their groups, as the domain sees them: each with its staff records
     /// (S3), read in one statement for all of them.
     async fn user_views(
@@ -336,4 +361,38 @@ impl Tx for SeaTx {
         }
         committed.map_err(db_err)
     }
+}
+
+/// The column of an account's staff ids (S3), in id order as [`SeaTx::staff_ids_of`] reads them.
+const STAFF_IDS: &str = "kh_staff_ids";
+
+fn staff_ids_column(backend: sea_orm::DbBackend) -> &'static str {
+    match backend {
+        sea_orm::DbBackend::Postgres => {
+            "(SELECT string_agg(user_staff.staff_id::text, ',' ORDER BY user_staff.staff_id) \
+             FROM user_staff WHERE user_staff.org_id = users.org_id \
+             AND user_staff.user_id = users.id)"
+        }
+        // SQLite holds a uuid as its 16 bytes.
+        _ => {
+            "(SELECT group_concat(CASE WHEN typeof(user_staff.staff_id) = 'blob' \
+             THEN hex(user_staff.staff_id) ELSE user_staff.staff_id END, ',' \
+             ORDER BY user_staff.staff_id) FROM user_staff \
+             WHERE user_staff.org_id = users.org_id AND user_staff.user_id = users.id)"
+        }
+    }
+}
+
+fn staff_ids_in(row: &sea_orm::QueryResult) -> Result<Vec<StaffId>> {
+    let ids: Option<String> = row.try_get("", STAFF_IDS).map_err(db_err)?;
+    ids.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            uuid::Uuid::parse_str(s)
+                .map(StaffId)
+                .map_err(DomainError::internal)
+        })
+        .collect()
 }

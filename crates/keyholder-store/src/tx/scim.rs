@@ -21,17 +21,7 @@ impl ScimTx for SeaTx {
         let select = select
             .order_by_desc(users::Column::CreatedAt)
             .order_by_asc(users::Column::Id);
-        let (rows, total) = crate::page::rows_and_total::<
-            sea_orm::SelectTwoModel<users::Model, user_groups::Model>,
-        >(
-            &self.txn,
-            sea_orm::QueryTrait::into_query(select),
-            offset,
-            limit,
-        )
-        .await?;
-        let items = self.user_views(org, rows).await?;
-        Ok((items, total))
+        self.user_view_page(select, offset, limit).await
     }
 
     async fn scim_groups(

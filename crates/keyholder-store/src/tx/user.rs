@@ -234,17 +234,8 @@ impl UsersTx for SeaTx {
                 name_order,
             )
             .order_by(U::Id, Order::Asc);
-        let (rows, total) = crate::page::page_and_total::<
-            sea_orm::SelectTwoModel<users::Model, user_groups::Model>,
-        >(
-            &self.txn,
-            sea_orm::QueryTrait::into_query(select),
-            query.page,
-            query.per_page,
-        )
-        .await?;
-        let items = self.user_views(org, rows).await?;
-        Ok((items, total))
+        let offset = query.page.saturating_sub(1).saturating_mul(query.per_page);
+        self.user_view_page(select, offset, query.per_page).await
     }
 }
 
