@@ -391,10 +391,21 @@ async fn scim_filters_windows_and_patch_paths_past_their_bounds_answer_400_not_a
     .expect(200);
     assert_eq!(r.body["startIndex"], 1);
     assert_eq!(r.body["Resources"].as_array().unwrap().len(), 2);
+    // RFC 7644 3.4.2.4: `count=0` (or less) asks for the total alone.
+    let r = scim(&app, Method::GET, "/Users?count=0", &key, None)
+        .await
+        .expect(200);
+    assert_eq!(r.body["Resources"], json!([]));
+    assert_eq!(r.body["totalResults"], 2, "the admin and Ann");
+    let all = scim(&app, Method::GET, "/Groups", &key, None)
+        .await
+        .expect(200);
     let r = scim(&app, Method::GET, "/Groups?count=-3", &key, None)
         .await
         .expect(200);
     assert_eq!(r.body["Resources"], json!([]));
+    assert!(all.body["totalResults"].as_u64().unwrap() > 0);
+    assert_eq!(r.body["totalResults"], all.body["totalResults"]);
     scim_400(
         scim(&app, Method::GET, "/Users?startIndex=abc", &key, None).await,
         "invalidValue",

@@ -52,7 +52,9 @@ pub(crate) async fn decoded_rows_and_total<T>(
     }
     let total = match total {
         Some(n) => u64::try_from(n).unwrap_or(0),
-        None if offset == 0 => 0,
+        // No row to carry the total: an empty list, or a window past the end or of no rows
+        // (SCIM's `count=0` asks for the total alone) that counts separately.
+        None if offset == 0 && limit > 0 => 0,
         None => {
             let mut inner = query;
             inner.clear_order_by();

@@ -32,6 +32,11 @@ unsafe fn block(p: *mut c_void) -> (usize, *mut u8) {
 }
 
 unsafe extern "C" fn x_malloc(n: c_int) -> *mut c_void {
+    if n < 0 {
+        return null_mut();
+    }
+    // SAFETY: a pure function of its argument.
+    let n = unsafe { x_roundup(n) };
     let Some(layout) = usize::try_from(n).ok().and_then(layout) else {
         return null_mut();
     };
@@ -65,6 +70,11 @@ unsafe extern "C" fn x_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
         // SAFETY: as `x_malloc`.
         return unsafe { x_malloc(n) };
     }
+    if n < 0 {
+        return null_mut();
+    }
+    // SAFETY: a pure function of its argument.
+    let n = unsafe { x_roundup(n) };
     let Some(new) = usize::try_from(n).ok().and_then(layout) else {
         return null_mut();
     };
@@ -121,12 +131,18 @@ pub(crate) fn configure() {
         // initializes it, and every connection of this process is opened after this `Once`);
         // SQLite copies the methods before the call returns; the arguments are the types each
         // option documents (an int; a pointer to `sqlite3_mem_methods`).
-        unsafe {
-            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as c_int);
-            libsqlite3_sys::sqlite3_config(
-                libsqlite3_sys::SQLITE_CONFIG_MALLOC,
-                &methods as *const libsqlite3_sys::sqlite3_mem_methods,
-            );
+        let (stats, malloc) = unsafe {
+            (
+                libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as c_int),
+                libsqlite3_sys::sqlite3_config(
+                    libsqlite3_sys::SQLITE_CONFIG_MALLOC,
+                    &methods as *const libsqlite3_sys::sqlite3_mem_methods,
+                ),
+            )
+        };
+        if stats != libsqlite3_sys::SQLITE_OK || malloc != libsqlite3_sys::SQLITE_OK {
+            // SQLite was in use already: it keeps its own allocator, which is slower, not wrong.
+            tracing::warn!(stats, malloc, "SQLite's allocator could not be configured");
         }
     });
 }
@@ -141,13 +157,15 @@ mod tests {
         unsafe {
             let p = x_malloc(13);
             assert!(!p.is_null());
-            assert_eq!(x_size(p), 13);
+            assert_eq!(x_size(p), x_roundup(13), "the size xRoundup promised");
             assert_eq!(p as usize % 8, 0);
             p.cast::<u8>().write_bytes(0xAB, 13);
             let q = x_realloc(p, 4000);
             assert_eq!(x_size(q), 4000);
             assert_eq!(std::slice::from_raw_parts(q.cast::<u8>(), 13), &[0xAB; 13]);
-            x_free(q);
+            let r = x_realloc(q, 4001);
+            assert_eq!(x_size(r), 4008);
+            x_free(r);
             assert!(x_malloc(-1).is_null());
             assert_eq!(x_roundup(13), 16);
             assert_eq!(x_roundup(16), 16);

@@ -104,8 +104,6 @@ where
     if scope.restricting_types.is_empty() {
         return None;
     }
-    // One row is enough, and `LIMIT 1 OFFSET 0` keeps the test a subquery run per pupil as a
-    // walk reaches it (an `EXISTS` with an offset is not turned into a join by PostgreSQL).
     Some(
         Query::select()
             .column((
@@ -132,8 +130,6 @@ where
                 org,
                 scope.user,
             )))
-            .limit(1)
-            .offset(0)
             .to_owned(),
     )
 }
@@ -193,7 +189,8 @@ pub(crate) fn visibility_by_walk(org: OrgId, scope: &StudentScope) -> Condition 
             Expr::col((students::Entity, students::Column::Id))
                 .not_in_subquery(blocked_for(org, scope.user)),
         );
-    if let Some(q) = outside_allow_lists(org, scope, (students::Entity, students::Column::Id)) {
+    if let Some(mut q) = outside_allow_lists(org, scope, (students::Entity, students::Column::Id)) {
+        q.limit(1).offset(0);
         c = c.add(Expr::exists(q).not());
     }
     c
