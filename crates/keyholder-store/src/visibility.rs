@@ -250,13 +250,16 @@ pub(crate) fn visibility_from(
         .clone()
         .union(UnionType::Distinct, free)
         .to_owned();
-    // The deciding test, per candidate: not blocked, and no restricting membership outside the
-    // allow-lists (the candidates only narrow the search). The same test as `hidden_student`,
-    // spelt as two negations the planners read as anti-joins.
+    // The deciding test, per candidate: not blocked (an anti-join), and no restricting
+    // membership outside the allow-lists (the candidates only narrow the search), the same test
+    // as `hidden_student`. The second stays a subquery per candidate (`LIMIT 1 OFFSET 0`):
+    // without it SQLite read it as one set of every hidden membership of the org, twice the time
+    // of a page at 100 000 pupils for two restricting types (2.60 ms against 1.3–1.9 ms).
     let mut c = Condition::all()
         .add(not_blocked(org, scope))
         .add(id().in_subquery(candidates));
-    if let Some(q) = outside_allow_lists(org, scope, (students::Entity, students::Column::Id)) {
+    if let Some(mut q) = outside_allow_lists(org, scope, (students::Entity, students::Column::Id)) {
+        q.limit(1).offset(0);
         c = c.add(Expr::exists(q).not());
     }
     c
