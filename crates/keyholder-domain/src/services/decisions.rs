@@ -355,10 +355,7 @@ impl Keyholder {
             .map(|g| g.id)
             .collect();
         let query = UserQuery {
-            q: params
-                .q
-                .map(|q| q.trim().to_owned())
-                .filter(|q| !q.is_empty()),
+            q: clean(params.q),
             user_group_id: params.user_group_id,
             page,
             viewers_of: Some(ViewerScope {

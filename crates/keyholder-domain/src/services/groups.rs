@@ -109,10 +109,7 @@ impl Keyholder {
         let (page, per_page) = paging(params.page, params.per_page)?;
         let mut tx = self.tx().await?;
         let query = GroupQuery {
-            q: params
-                .q
-                .map(|q| q.trim().to_owned())
-                .filter(|q| !q.is_empty()),
+            q: clean(params.q),
             active: params.active,
             page,
             per_page,

@@ -522,6 +522,11 @@ pub(crate) async fn commit_with_view(
     Ok(view)
 }
 
+/// A search text or optional field as given, trimmed; blank is none.
+pub(crate) fn clean(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
 pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }

@@ -52,10 +52,7 @@ impl Keyholder {
         let today = now().date();
         let eligible_on = (params.eligible_for_account == Some(true)).then_some((today, several));
         let query = StaffQuery {
-            q: params
-                .q
-                .map(|q| q.trim().to_owned())
-                .filter(|q| !q.is_empty()),
+            q: clean(params.q),
             eligible_on,
             page,
             per_page,
@@ -112,10 +109,7 @@ impl Keyholder {
         let (page, per_page) = paging(params.page, params.per_page)?;
         let query = StudentGroupQuery {
             kind: params.kind,
-            q: params
-                .q
-                .map(|q| q.trim().to_owned())
-                .filter(|q| !q.is_empty()),
+            q: clean(params.q),
             archived: params.archived,
             page,
             per_page,

@@ -48,10 +48,6 @@ pub fn scim_window(start_index: Option<i64>, count: i64) -> (u64, u64) {
     (start, count)
 }
 
-fn clean(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
 impl Keyholder {
     fn check_scim(&self, svc: &ServiceSubject, org: &str) -> Result<()> {
         self.decide_service_route(svc, Some(org), Action::Scim)

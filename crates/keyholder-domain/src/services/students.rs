@@ -196,10 +196,7 @@ impl Keyholder {
         let mut tx = self.read_tx().await?;
         let scope = Self::scope(subject);
         let query = StudentQuery {
-            q: params
-                .q
-                .map(|q| q.trim().to_owned())
-                .filter(|q| !q.is_empty()),
+            q: clean(params.q),
             on_roll: params.on_roll,
             group_id: params.group_id,
             monitored_category: params.monitored_category_id,
@@ -263,10 +260,7 @@ impl Keyholder {
             });
         }
         let query = StudentQuery {
-            q: params
-                .q
-                .map(|q| q.trim().to_owned())
-                .filter(|q| !q.is_empty()),
+            q: clean(params.q),
             on_roll: params.on_roll,
             group_id: params.group_id,
             monitored_category: None,
@@ -330,7 +324,7 @@ impl Keyholder {
         let mut tx = self.read_tx().await?;
         let scope = Self::scope(subject);
         let query = StudentQuery {
-            q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+            q: clean(q),
             on_roll: Some(true),
             group_id: None,
             monitored_category: None,
@@ -398,7 +392,7 @@ impl Keyholder {
             }
             AccessSelection::Filter { q, user_group_id } => {
                 let query = crate::ports::UserQuery {
-                    q: q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+                    q: clean(q),
                     user_group_id,
                     ..crate::ports::UserQuery::by_name(100_000)
                 };

@@ -110,10 +110,6 @@ fn parse_sort(sort: Option<&str>) -> Result<(UserSort, bool)> {
     Ok((sort, desc))
 }
 
-fn clean(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
 fn name_errors(errors: &mut Vec<FieldError>, field: &str, value: &str, required: bool) {
     let n = value.trim().chars().count();
     if required && n == 0 {
