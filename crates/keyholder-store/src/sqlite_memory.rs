@@ -31,24 +31,39 @@ unsafe fn block(p: *mut c_void) -> (usize, *mut u8) {
     }
 }
 
-unsafe extern "C" fn x_malloc(n: c_int) -> *mut c_void {
+/// The layout of a block for a request of `n` bytes, rounded as `xRoundup` promises; none for
+/// a negative or oversized request.
+fn requested(n: c_int) -> Option<Layout> {
     if n < 0 {
-        return null_mut();
+        return None;
     }
     // SAFETY: a pure function of its argument.
     let n = unsafe { x_roundup(n) };
-    let Some(layout) = usize::try_from(n).ok().and_then(layout) else {
+    usize::try_from(n).ok().and_then(layout)
+}
+
+/// Writes the usable size of a block the allocator just made with `layout` at `base` (null if
+/// it failed) and hands SQLite the bytes after the header.
+///
+/// # Safety
+/// `base` is null or the start of a live allocation of `layout`.
+unsafe fn handed_out(base: *mut u8, layout: Layout) -> *mut c_void {
+    if base.is_null() {
         return null_mut();
-    };
-    // SAFETY: the layout is at least `HEADER` bytes, never zero-sized.
+    }
+    // SAFETY: the block is at least `HEADER` bytes and aligned to eight.
     unsafe {
-        let base = alloc(layout);
-        if base.is_null() {
-            return null_mut();
-        }
         base.cast::<usize>().write(layout.size() - HEADER);
         base.add(HEADER).cast()
     }
+}
+
+unsafe extern "C" fn x_malloc(n: c_int) -> *mut c_void {
+    let Some(layout) = requested(n) else {
+        return null_mut();
+    };
+    // SAFETY: the layout is at least `HEADER` bytes, never zero-sized.
+    unsafe { handed_out(alloc(layout), layout) }
 }
 
 unsafe extern "C" fn x_free(p: *mut c_void) {
@@ -70,12 +85,7 @@ unsafe extern "C" fn x_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
         // SAFETY: as `x_malloc`.
         return unsafe { x_malloc(n) };
     }
-    if n < 0 {
-        return null_mut();
-    }
-    // SAFETY: a pure function of its argument.
-    let n = unsafe { x_roundup(n) };
-    let Some(new) = usize::try_from(n).ok().and_then(layout) else {
+    let Some(new) = requested(n) else {
         return null_mut();
     };
     // SAFETY: `p` is a live block of ours (SQLite's contract); `realloc` gets the layout it was
@@ -85,12 +95,7 @@ unsafe extern "C" fn x_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
         let Some(old) = layout(size) else {
             return null_mut();
         };
-        let moved = realloc(base, old, new.size());
-        if moved.is_null() {
-            return null_mut();
-        }
-        moved.cast::<usize>().write(new.size() - HEADER);
-        moved.add(HEADER).cast()
+        handed_out(realloc(base, old, new.size()), new)
     }
 }
 
@@ -158,7 +163,7 @@ mod tests {
             let p = x_malloc(13);
             assert!(!p.is_null());
             assert_eq!(x_size(p), x_roundup(13), "the size xRoundup promised");
-            assert_eq!(p as usize % 8, 0);
+            assert!(p.cast::<u64>().is_aligned());
             p.cast::<u8>().write_bytes(0xAB, 13);
             let q = x_realloc(p, 4000);
             assert_eq!(x_size(q), 4000);

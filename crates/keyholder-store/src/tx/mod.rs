@@ -237,71 +237,53 @@ impl SeaTx {
             .map_err(db_err)
     }
 
-    /// A page of accounts with their groups and staff records (S3) in one statement: `select`
-    /// (accounts joined to their groups, ordered) gains a column of each account's staff ids.
+    /// Accounts joined to their groups (`select`, ordered) with a column of each account's
+    /// staff ids (S3): one statement for the accounts and their staff records.
+    fn user_view_query(
+        &self,
+        select: sea_orm::SelectTwo<users::Entity, user_groups::Entity>,
+    ) -> sea_orm::sea_query::SelectStatement {
+        let mut query = sea_orm::QueryTrait::into_query(select);
+        query.expr_as(
+            Expr::cust(staff_ids_column(self.txn.get_database_backend())),
+            sea_orm::sea_query::Alias::new(STAFF_IDS),
+        );
+        query
+    }
+
+    /// A page of accounts as the domain sees them, and how many the whole `select` has.
     async fn user_view_page(
         &self,
         select: sea_orm::SelectTwo<users::Entity, user_groups::Entity>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<UserView>, u64)> {
-        let mut query = sea_orm::QueryTrait::into_query(select);
-        query.expr_as(
-            Expr::cust(staff_ids_column(self.txn.get_database_backend())),
-            sea_orm::sea_query::Alias::new(STAFF_IDS),
-        );
-        let (rows, total) =
-            crate::page::decoded_rows_and_total(&self.txn, query, offset, limit, |row| {
-                let ids = staff_ids_in(&row)?;
-                let (u, g) = <sea_orm::SelectTwoModel<users::Model, user_groups::Model> as sea_orm::SelectorTrait>::from_raw_query_result(row)
-                    .map_err(db_err)?;
-                let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
-                convert::user_view(u, &g, ids)
-            })
-            .await?;
-        Ok((rows, total))
+        crate::page::decoded_rows_and_total(
+            &self.txn,
+            self.user_view_query(select),
+            offset,
+            limit,
+            user_view_row,
+        )
+        .await
     }
 
-    /// Accounts read with their groups, as the domain sees them: each with its staff records
-    /// (S3), read in one statement for all of them.
-    async fn user_views(
+    /// Every account of `select` as the domain sees it.
+    async fn user_views_of(
         &self,
-        org: OrgId,
-        rows: Vec<(users::Model, Option<user_groups::Model>)>,
+        select: sea_orm::SelectTwo<users::Entity, user_groups::Entity>,
     ) -> Result<Vec<UserView>> {
-        let mut staff = self
-            .staff_ids_of(org, rows.iter().map(|(u, _)| u.id).collect())
-            .await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for (u, g) in rows {
-            let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
-            let ids = staff.remove(&u.id).unwrap_or_default();
-            views.push(convert::user_view(u, &g, ids)?);
-        }
-        Ok(views)
-    }
-
-    /// The staff records of these accounts (S3).
-    async fn staff_ids_of(
-        &self,
-        org: OrgId,
-        users: Vec<uuid::Uuid>,
-    ) -> Result<std::collections::HashMap<uuid::Uuid, Vec<StaffId>>> {
-        let mut map: std::collections::HashMap<uuid::Uuid, Vec<StaffId>> = Default::default();
-        if users.is_empty() {
-            return Ok(map);
-        }
-        let rows = user_staff::Entity::find()
-            .filter(user_staff::Column::OrgId.eq(org.0))
-            .filter(user_staff::Column::UserId.is_in(users))
-            .order_by_asc(user_staff::Column::StaffId)
-            .all(&self.txn)
+        let query = self
+            .txn
+            .get_database_backend()
+            .build(&self.user_view_query(select));
+        self.txn
+            .query_all_raw(query)
             .await
-            .map_err(db_err)?;
-        for r in rows {
-            map.entry(r.user_id).or_default().push(StaffId(r.staff_id));
-        }
-        Ok(map)
+            .map_err(db_err)?
+            .into_iter()
+            .map(user_view_row)
+            .collect()
     }
 
     /// The accounts of these staff records.
@@ -363,8 +345,17 @@ impl Tx for SeaTx {
     }
 }
 
-/// The column of an account's staff ids (S3), in id order as [`SeaTx::staff_ids_of`] reads them.
+/// The column of an account's staff ids (S3), in id order.
 const STAFF_IDS: &str = "kh_staff_ids";
+
+/// A row of [`SeaTx::user_view_query`].
+fn user_view_row(row: sea_orm::QueryResult) -> Result<UserView> {
+    let ids = staff_ids_in(&row)?;
+    let (u, g) = <sea_orm::SelectTwoModel<users::Model, user_groups::Model> as sea_orm::SelectorTrait>::from_raw_query_result(row)
+        .map_err(db_err)?;
+    let g = g.ok_or_else(|| DomainError::internal("user without a group"))?;
+    convert::user_view(u, &g, ids)
+}
 
 fn staff_ids_column(backend: sea_orm::DbBackend) -> &'static str {
     match backend {

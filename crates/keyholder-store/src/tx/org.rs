@@ -75,10 +75,13 @@ impl OrgsTx for SeaTx {
         org: OrgId,
         key: &str,
     ) -> Result<Option<(String, String, u16, String)>> {
-        Ok(self
-            .by_id::<idempotency_keys::Entity>((org.0, key.to_owned()))
+        self.by_id::<idempotency_keys::Entity>((org.0, key.to_owned()))
             .await?
-            .map(|m| (m.endpoint, m.request_hash, m.status as u16, m.response)))
+            .map(|m| {
+                let status = u16::try_from(m.status).map_err(DomainError::internal)?;
+                Ok((m.endpoint, m.request_hash, status, m.response))
+            })
+            .transpose()
     }
 
     async fn save_idempotent_response(

@@ -87,7 +87,7 @@ impl RestrictionsTx for SeaTx {
 
     async fn group_access(&mut self, org: OrgId, group: StudentGroupId) -> Result<Vec<UserView>> {
         use sea_orm::sea_query::Query;
-        let rows = users::Entity::find()
+        let select = users::Entity::find()
             .find_also_related(user_groups::Entity)
             .filter(users::Column::OrgId.eq(org.0))
             .filter(
@@ -108,12 +108,8 @@ impl RestrictionsTx for SeaTx {
                 Func::lower(Expr::col((users::Entity, users::Column::Forename))),
                 Order::Asc,
             )
-            .order_by(users::Column::Id, Order::Asc)
-            .all(&self.txn)
-            .await
-            .map_err(db_err)?;
-        let out = self.user_views(org, rows).await?;
-        Ok(out)
+            .order_by(users::Column::Id, Order::Asc);
+        self.user_views_of(select).await
     }
 
     async fn grant_group_access(

@@ -54,25 +54,11 @@ impl UsersTx for SeaTx {
     }
 
     async fn user_view(&mut self, org: OrgId, id: UserId) -> Result<Option<UserView>> {
-        let row = users::Entity::find()
+        let select = users::Entity::find()
             .find_also_related(user_groups::Entity)
             .filter(users::Column::OrgId.eq(org.0))
-            .filter(users::Column::Id.eq(id.0))
-            .one(&self.txn)
-            .await
-            .map_err(db_err)?;
-        match row {
-            Some((u, Some(g))) => {
-                let staff = self
-                    .staff_ids_of(org, vec![u.id])
-                    .await?
-                    .remove(&u.id)
-                    .unwrap_or_default();
-                Ok(Some(convert::user_view(u, &g, staff)?))
-            }
-            Some((_, None)) => Err(DomainError::internal("user without a group")),
-            None => Ok(None),
-        }
+            .filter(users::Column::Id.eq(id.0));
+        Ok(self.user_views_of(select).await?.pop())
     }
 
     async fn user_by_login(&mut self, org: OrgId, login: &str) -> Result<Option<User>> {
